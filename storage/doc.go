@@ -1,0 +1,21 @@
+// Package storage keeps a tlogd log in Pebble. It is the only package that
+// imports Pebble.
+//
+// One writer applies batches of records (Apply): it assigns indexes, builds
+// entries, extends the Merkle tree, signs a checkpoint for the new size and
+// commits all of it in one synced Pebble batch. Readers see only what has been
+// published: the tree as of the last batch whose commit returned.
+//
+// Key schema (every integer is 8 bytes big-endian):
+//
+//	c <size>             signed checkpoint (C2SP tlog-checkpoint note) of that size
+//	d <SHA-256(payload)> index of the first leaf with that payload (dedup)
+//	e <first index>      entries of one batch: uvarint count, then uvarint length + entry each
+//	h <leaf hash>        index of the leaf
+//	m <name>             metadata: origin, verifier key, schema version
+//	p <first index>      records of one batch: uvarint count, then salt (16 bytes) + uvarint length + payload each
+//	t <level> <index>    node tile: the perfect nodes of levels 8·level … 8·level+7
+//	                     above leaves [256^(level+1)·index, 256^(level+1)·(index+1))
+//
+// Only perfect subtrees are stored, never right-border (ephemeral) nodes.
+package storage

@@ -1,0 +1,437 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tlogd/tlogd/tlog"
+)
+
+var (
+	// ErrNotFound is returned when a checkpoint, leaf or payload does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrBeyondTree is returned for an index or size beyond the published tree.
+	ErrBeyondTree = errors.New("storage: beyond the published tree")
+	// ErrFailed is returned by Apply after a write failed: the writer has
+	// stopped and the process must restart to recover.
+	ErrFailed = errors.New("storage: writer stopped after a storage error")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("storage: store is closed")
+	// ErrWrongKey is returned by Open when the data directory holds a log of
+	// another origin or key.
+	ErrWrongKey = errors.New("storage: data directory belongs to another log key")
+	// ErrCorrupt is returned when stored data is inconsistent.
+	ErrCorrupt = errors.New("storage: corrupt data")
+)
+
+// Options configures a Store.
+type Options struct {
+	// Signer signs checkpoints; its name is the log origin. Required.
+	Signer note.Signer
+	// VerifierKey is the note verifier key of Signer. Required. A data
+	// directory created with another key is refused.
+	VerifierKey string
+	// FS is the filesystem; nil means the operating system's.
+	FS vfs.FS
+	// CacheBytes is the size of Pebble's block cache; 0 means 256 MiB.
+	CacheBytes int64
+	// MemTableBytes is the size of one Pebble memtable; 0 means 64 MiB.
+	MemTableBytes uint64
+	// TileCacheTiles is how many node tiles to keep decoded in memory; 0
+	// means 4096 (at most 64 MiB).
+	TileCacheTiles int
+	// Logger receives Pebble's own messages (informational ones at debug
+	// level). nil discards them.
+	Logger *slog.Logger
+}
+
+// Head is a published state of the log.
+type Head struct {
+	// Size is the number of leaves.
+	Size uint64
+	// Root is the root hash of the tree of Size leaves.
+	Root tlog.Hash
+	// Checkpoint is the signed checkpoint of Size.
+	Checkpoint []byte
+}
+
+// Store is a log stored in Pebble. Apply must be called from one goroutine at
+// a time; reads may run concurrently with it and with each other. Callers
+// MUST call Close.
+type Store struct {
+	db       *pebble.DB
+	cache    *pebble.Cache
+	origin   string
+	signer   note.Signer
+	verifier note.Verifier
+	vkey     string
+
+	// Read side.
+	closeMu sync.RWMutex // held for reading by every read; Close takes it for writing
+	closed  bool
+	head    atomic.Pointer[Head]
+	tiles   *tileCache
+	notify  struct {
+		sync.Mutex
+		ch chan struct{}
+	}
+
+	// Write side, owned by Apply.
+	writeMu  sync.Mutex
+	failed   error
+	tree     *tlog.Tree
+	edge     []*edgeTile
+	lastTime uint64
+	dedup    dedupFilter
+	keyBuf   []byte
+	full     []fullTile // edge tiles that filled up during the current batch
+}
+
+// Open opens the log in dir, creating it if the directory holds no log. It
+// checks that the log belongs to opts.Signer, restores the tree from the
+// latest checkpoint and checks that the stored nodes reproduce its root.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Signer == nil || opts.VerifierKey == "" {
+		return nil, errors.New("storage: Signer and VerifierKey are required")
+	}
+	verifier, err := note.NewVerifier(opts.VerifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("storage: parse verifier key: %w", err)
+	}
+	if verifier.Name() != opts.Signer.Name() || verifier.KeyHash() != opts.Signer.KeyHash() {
+		return nil, errors.New("storage: verifier key does not match the signer")
+	}
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = 256 << 20
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = 64 << 20
+	}
+	if opts.TileCacheTiles == 0 {
+		opts.TileCacheTiles = 4096
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	po := &pebble.Options{
+		FS:                 opts.FS,
+		Cache:              cache,
+		MemTableSize:       opts.MemTableBytes,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{opts.Logger},
+	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("storage: open pebble in %s: %w", dir, err)
+	}
+	s := &Store{
+		db:       db,
+		cache:    cache,
+		origin:   opts.Signer.Name(),
+		signer:   opts.Signer,
+		verifier: verifier,
+		vkey:     opts.VerifierKey,
+		tiles:    newTileCache(opts.TileCacheTiles),
+	}
+	s.notify.ch = make(chan struct{})
+	if err := s.load(); err != nil {
+		db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load initializes an empty store or restores the writer's state.
+func (s *Store) load() error {
+	schema, err := s.get(metaSchema)
+	if errors.Is(err, ErrNotFound) {
+		return s.create()
+	}
+	if err != nil {
+		return err
+	}
+	if string(schema) != schemaVersion {
+		return fmt.Errorf("storage: data directory has schema version %q, this build reads %q", schema, schemaVersion)
+	}
+	origin, err := s.get(metaOrigin)
+	if err != nil {
+		return fmt.Errorf("storage: read origin: %w", err)
+	}
+	vkey, err := s.get(metaVerifier)
+	if err != nil {
+		return fmt.Errorf("storage: read verifier key: %w", err)
+	}
+	if string(origin) != s.origin || string(vkey) != s.vkey {
+		return fmt.Errorf("%w: the data directory holds log %q with verifier key %s, but the key file is for %q with verifier key %s",
+			ErrWrongKey, origin, vkey, s.origin, s.vkey)
+	}
+
+	signed, err := s.lastCheckpoint()
+	if err != nil {
+		return err
+	}
+	cp, _, err := tlog.OpenCheckpoint(signed, s.verifier)
+	if err != nil {
+		return fmt.Errorf("%w: latest checkpoint: %w", ErrCorrupt, err)
+	}
+	ids := tlog.TreeNodes(cp.Size)
+	hashes, err := s.readHashes(ids)
+	if err != nil {
+		return fmt.Errorf("storage: restore tree of size %d: %w", cp.Size, err)
+	}
+	tree, err := tlog.NewTree(cp.Size, hashes)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if root := tree.Root(); root != cp.Root {
+		return fmt.Errorf("%w: stored nodes give root %s at size %d, the signed checkpoint says %s", ErrCorrupt, root, cp.Size, cp.Root)
+	}
+	s.tree = tree
+	if err := s.loadEdge(cp.Size); err != nil {
+		return err
+	}
+	if cp.Size > 0 {
+		entries, err := s.readEntries(cp.Size-1, 1, false)
+		if err != nil {
+			return fmt.Errorf("storage: read last entry: %w", err)
+		}
+		e, err := tlog.ParseEntry(entries[0].Entry)
+		if err != nil {
+			return fmt.Errorf("%w: last entry: %w", ErrCorrupt, err)
+		}
+		s.lastTime = e.Time
+	}
+	if err := s.loadDedup(); err != nil {
+		return err
+	}
+	s.head.Store(&Head{Size: cp.Size, Root: cp.Root, Checkpoint: signed})
+	return nil
+}
+
+// create writes the metadata and the signed checkpoint of the empty tree.
+func (s *Store) create() error {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("storage: check empty: %w", err)
+	}
+	nonEmpty := it.First()
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("storage: check empty: %w", err)
+	}
+	if nonEmpty {
+		return fmt.Errorf("%w: data directory has data but no schema version", ErrCorrupt)
+	}
+	signed, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: s.origin, Size: 0, Root: tlog.EmptyRoot}, s.signer)
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, kv := range [][2][]byte{
+		{metaSchema, []byte(schemaVersion)},
+		{metaOrigin, []byte(s.origin)},
+		{metaVerifier, []byte(s.vkey)},
+		{indexKey(prefixCheckpoint, 0), signed},
+	} {
+		if err := b.Set(kv[0], kv[1], nil); err != nil {
+			return fmt.Errorf("storage: create log: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: create log: %w", err)
+	}
+	tree, err := tlog.NewTree(0, nil)
+	if err != nil {
+		return err
+	}
+	s.tree = tree
+	s.head.Store(&Head{Size: 0, Root: tlog.EmptyRoot, Checkpoint: signed})
+	return nil
+}
+
+// loadEdge loads the right-most partial tile of every tile level.
+func (s *Store) loadEdge(size uint64) error {
+	s.edge = nil
+	for level := uint8(0); ; level++ {
+		count := size >> (tileHeight * uint(level)) // nodes at level 8·level
+		if count == 0 {
+			return nil
+		}
+		index, w := count/tileWidth, int(count%tileWidth)
+		t := &edgeTile{index: index}
+		if w > 0 {
+			b, err := s.get(tileKey(level, index))
+			if err != nil {
+				return fmt.Errorf("%w: edge tile %d/%d: %w", ErrCorrupt, level, index, err)
+			}
+			if t, err = decodeEdgeTile(index, b); err != nil {
+				return fmt.Errorf("edge tile %d/%d: %w", level, index, err)
+			}
+			if t.width() != w {
+				return fmt.Errorf("%w: edge tile %d/%d has width %d, the tree of size %d needs %d", ErrCorrupt, level, index, t.width(), size, w)
+			}
+		}
+		s.edge = append(s.edge, t)
+	}
+}
+
+// loadDedup fills the dedup filter from the payload-hash index.
+func (s *Store) loadDedup() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDedup}, UpperBound: prefixEnd(prefixDedup)})
+	if err != nil {
+		return fmt.Errorf("storage: scan dedup index: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 1+tlog.HashSize {
+			it.Close()
+			return fmt.Errorf("%w: dedup key of %d bytes", ErrCorrupt, len(k))
+		}
+		h := tlog.Hash(k[1:])
+		s.dedup.add(&h)
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("storage: scan dedup index: %w", err)
+	}
+	return nil
+}
+
+// lastCheckpoint returns the checkpoint with the highest size.
+func (s *Store) lastCheckpoint() ([]byte, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCheckpoint}, UpperBound: prefixEnd(prefixCheckpoint)})
+	if err != nil {
+		return nil, fmt.Errorf("storage: find latest checkpoint: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		if err := it.Error(); err != nil {
+			return nil, fmt.Errorf("storage: find latest checkpoint: %w", err)
+		}
+		return nil, fmt.Errorf("%w: no checkpoint", ErrCorrupt)
+	}
+	return bytes.Clone(it.Value()), nil
+}
+
+// get returns a copy of the value of key, or ErrNotFound.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %q: %w", key[:1], err)
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// getIndex reads an 8-byte index value.
+func (s *Store) getIndex(key []byte) (uint64, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: get %q: %w", key[:1], err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: index value of %d bytes", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Origin returns the log origin.
+func (s *Store) Origin() string { return s.origin }
+
+// VerifierKey returns the note verifier key of the log.
+func (s *Store) VerifierKey() string { return s.vkey }
+
+// Head returns the latest published state.
+func (s *Store) Head() Head { return *s.head.Load() }
+
+// Grown returns a channel that is closed when a state newer than the current
+// Head is published.
+func (s *Store) Grown() <-chan struct{} {
+	s.notify.Lock()
+	defer s.notify.Unlock()
+	return s.notify.ch
+}
+
+func (s *Store) publish(h *Head) {
+	s.head.Store(h)
+	s.notify.Lock()
+	close(s.notify.ch)
+	s.notify.ch = make(chan struct{})
+	s.notify.Unlock()
+}
+
+// Close closes Pebble after waiting for running reads and any Apply. Reads
+// and Apply after Close return ErrClosed.
+func (s *Store) Close() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.db.Close()
+	s.cache.Unref()
+	if err != nil {
+		return fmt.Errorf("storage: close pebble: %w", err)
+	}
+	return nil
+}
+
+// rlock takes the read side of closeMu; it fails after Close.
+func (s *Store) rlock() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// pebbleLogger routes Pebble's messages to slog. Pebble calls Fatalf when it
+// cannot continue safely (a failed WAL write or sync, a failed MANIFEST
+// write): the process exits, which is the fail-stop the log relies on.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l != nil {
+		p.l.Debug(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+	}
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	if p.l != nil {
+		p.l.Error(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+	}
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.l != nil {
+		p.l.Error(msg, slog.String("component", "pebble"), slog.Bool("fatal", true))
+	} else {
+		fmt.Fprintln(os.Stderr, "pebble: fatal:", msg)
+	}
+	os.Exit(70)
+}

@@ -1,0 +1,170 @@
+package storage
+
+import (
+	"container/list"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// Node tiles. Tile (L, N) holds the perfect nodes of tree levels 8L … 8L+7
+// whose leaves fall in the N-th run of 256^(L+1) leaves: row k holds level
+// 8L+k, up to 256>>k nodes. Every stored node lives in exactly one tile, and
+// row 0 of tile (L, N) is the C2SP tlog-tiles hash tile (L, N).
+//
+// Encoding: width (2 bytes big-endian, the node count of row 0, 1 … 256),
+// then rows 0 … 7, row k holding width>>k hashes. A tile at the right edge of
+// the tree is partial and is rewritten, wider, as the tree grows; nodes never
+// change once written.
+const (
+	tileHeight = 8
+	tileWidth  = 1 << tileHeight
+)
+
+// tileCoord returns the tile holding node id, its row and its column.
+func tileCoord(id tlog.NodeID) (level uint8, index uint64, row uint, col uint64) {
+	level = uint8(id.Level / tileHeight)
+	row = id.Level % tileHeight
+	shift := tileHeight - row
+	return level, id.Index >> shift, row, id.Index & (1<<shift - 1)
+}
+
+// tileWidthOf returns the width of an encoded tile.
+func tileWidthOf(t []byte) int { return int(binary.BigEndian.Uint16(t)) }
+
+// checkTile validates an encoded tile's length against its width.
+func checkTile(t []byte) error {
+	if len(t) < 2 {
+		return fmt.Errorf("%w: tile of %d bytes", ErrCorrupt, len(t))
+	}
+	w := tileWidthOf(t)
+	if w < 1 || w > tileWidth {
+		return fmt.Errorf("%w: tile width %d", ErrCorrupt, w)
+	}
+	n := 0
+	for k := range tileHeight {
+		n += w >> k
+	}
+	if len(t) != 2+n*tlog.HashSize {
+		return fmt.Errorf("%w: tile of width %d has %d bytes, want %d", ErrCorrupt, w, len(t), 2+n*tlog.HashSize)
+	}
+	return nil
+}
+
+// tileNode returns the hash at (row, col) of an encoded tile, or false when
+// the tile is not wide enough to hold it.
+func tileNode(t []byte, row uint, col uint64) (tlog.Hash, bool) {
+	w := uint64(tileWidthOf(t))
+	if col >= w>>row {
+		return tlog.Hash{}, false
+	}
+	off := uint64(2)
+	for k := range row {
+		off += (w >> k) * tlog.HashSize
+	}
+	off += col * tlog.HashSize
+	return tlog.Hash(t[off : off+tlog.HashSize]), true
+}
+
+// tileCoversRow reports whether t holds at least n nodes in row.
+func tileCoversRow(t []byte, row uint, n uint64) bool {
+	return uint64(tileWidthOf(t))>>row >= n
+}
+
+// edgeTile is the writer's copy of the right-most tile of one tile level.
+type edgeTile struct {
+	index uint64
+	rows  [tileHeight][]tlog.Hash
+	dirty bool
+}
+
+func (t *edgeTile) width() int { return len(t.rows[0]) }
+
+func (t *edgeTile) encode() []byte {
+	n := 0
+	for _, r := range t.rows {
+		n += len(r)
+	}
+	b := make([]byte, 2, 2+n*tlog.HashSize)
+	binary.BigEndian.PutUint16(b, uint16(t.width()))
+	for _, r := range t.rows {
+		for i := range r {
+			b = append(b, r[i][:]...)
+		}
+	}
+	return b
+}
+
+// decodeEdgeTile loads an encoded tile for further appends.
+func decodeEdgeTile(index uint64, b []byte) (*edgeTile, error) {
+	if err := checkTile(b); err != nil {
+		return nil, err
+	}
+	t := &edgeTile{index: index}
+	w := tileWidthOf(b)
+	off := 2
+	for k := range tileHeight {
+		n := w >> k
+		t.rows[k] = make([]tlog.Hash, n, tileWidth>>k)
+		for i := range n {
+			t.rows[k][i] = tlog.Hash(b[off : off+tlog.HashSize])
+			off += tlog.HashSize
+		}
+	}
+	return t, nil
+}
+
+type tileID struct {
+	level uint8
+	index uint64
+}
+
+// tileCache keeps recently written or read encoded tiles. A cached tile may
+// be replaced only by a wider version of itself, so readers always find
+// nodes that are at least as complete as they need.
+type tileCache struct {
+	mu    sync.Mutex
+	max   int
+	lru   *list.List // of *cacheItem, most recent first
+	items map[tileID]*list.Element
+}
+
+type cacheItem struct {
+	id   tileID
+	tile []byte
+}
+
+func newTileCache(max int) *tileCache {
+	return &tileCache{max: max, lru: list.New(), items: make(map[tileID]*list.Element)}
+}
+
+func (c *tileCache) get(id tileID) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[id]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*cacheItem).tile
+	}
+	return nil
+}
+
+func (c *tileCache) put(id tileID, tile []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[id]; ok {
+		it := e.Value.(*cacheItem)
+		if tileWidthOf(tile) > tileWidthOf(it.tile) {
+			it.tile = tile
+		}
+		c.lru.MoveToFront(e)
+		return
+	}
+	c.items[id] = c.lru.PushFront(&cacheItem{id: id, tile: tile})
+	for c.lru.Len() > c.max {
+		e := c.lru.Back()
+		c.lru.Remove(e)
+		delete(c.items, e.Value.(*cacheItem).id)
+	}
+}
