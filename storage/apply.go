@@ -86,8 +86,9 @@ func (s *Store) apply(b *Batch) ([]Result, Head, error) {
 	}
 	pb := s.db.NewBatchWithSize(len(b.Records)*(3*tlog.HashSize+tlog.EntrySize+tlog.SaltSize+64) + payloadBytes + 64<<10)
 	defer pb.Close()
-	ebundle := binary.AppendUvarint(make([]byte, 0, 10+len(b.Records)*(tlog.EntrySize+1)), 0)
-	pbundle := binary.AppendUvarint(make([]byte, 0, 10+len(b.Records)*(tlog.SaltSize+3)+payloadBytes), 0)
+	// Bundles start with a 4-byte count, filled in once duplicates are known.
+	ebundle := make([]byte, 4, 4+len(b.Records)*(tlog.EntrySize+1))
+	pbundle := make([]byte, 4, 4+len(b.Records)*(tlog.SaltSize+3)+payloadBytes)
 	var val [8]byte
 	n := uint64(0)
 	for i := range b.Records {
@@ -132,8 +133,8 @@ func (s *Store) apply(b *Batch) ([]Result, Head, error) {
 		// Every record was already durable in the log.
 		return results, s.Head(), nil
 	}
-	ebundle = setCount(ebundle, n)
-	pbundle = setCount(pbundle, n)
+	binary.BigEndian.PutUint32(ebundle, uint32(n))
+	binary.BigEndian.PutUint32(pbundle, uint32(n))
 
 	if err := pb.Set(indexKey(prefixEntries, first), ebundle, nil); err != nil {
 		return nil, Head{}, fmt.Errorf("storage: batch entries: %w", err)
@@ -164,17 +165,6 @@ func (s *Store) apply(b *Batch) ([]Result, Head, error) {
 	head := &Head{Size: size, Root: root, Checkpoint: signed}
 	s.publish(head)
 	return results, *head, nil
-}
-
-// setCount rewrites the leading one-byte uvarint placeholder of a bundle with
-// the real count.
-func setCount(bundle []byte, n uint64) []byte {
-	c := binary.AppendUvarint(nil, n)
-	if len(c) == 1 {
-		bundle[0] = c[0]
-		return bundle
-	}
-	return append(c, bundle[1:]...)
 }
 
 // findDuplicate looks for r's payload earlier in this batch, then in the

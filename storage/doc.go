@@ -10,10 +10,10 @@
 //
 //	c <size>             signed checkpoint (C2SP tlog-checkpoint note) of that size
 //	d <SHA-256(payload)> index of the first leaf with that payload (dedup)
-//	e <first index>      entries of one batch: uvarint count, then uvarint length + entry each
+//	e <first index>      entries of one batch: count (4 bytes), then uvarint length + entry each
 //	h <leaf hash>        index of the leaf
 //	m <name>             metadata: origin, verifier key, schema version
-//	p <first index>      records of one batch: uvarint count, then salt (16 bytes) + uvarint length + payload each
+//	p <first index>      records of one batch: count (4 bytes), then salt (16 bytes) + uvarint length + payload each
 //	t <level> <index>    node tile: the perfect nodes of levels 8·level … 8·level+7
 //	                     above leaves [256^(level+1)·index, 256^(level+1)·(index+1))
 //

@@ -180,12 +180,11 @@ func (s *Store) scanBundles(prefix byte, start uint64, count int, item func(inde
 		if err != nil {
 			return fmt.Errorf("storage: read bundle %q/%d: %w", prefix, first, err)
 		}
-		b := append([]byte(nil), v...)
-		n, k2 := binary.Uvarint(b)
-		if k2 <= 0 {
-			return fmt.Errorf("%w: bad count in bundle %q/%d", ErrCorrupt, prefix, first)
+		if len(v) < 4 {
+			return fmt.Errorf("%w: bundle %q/%d has no count", ErrCorrupt, prefix, first)
 		}
-		b = b[k2:]
+		n := uint64(binary.BigEndian.Uint32(v))
+		b := append([]byte(nil), v[4:]...)
 		for i := first; i < first+n && next < end; i++ {
 			if b, err = item(i, b, i >= start); err != nil {
 				return fmt.Errorf("bundle %q/%d record %d: %w", prefix, first, i, err)

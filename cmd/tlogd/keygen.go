@@ -1,0 +1,72 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+func keygen(args []string, stdout, _ io.Writer) error {
+	c := newCommand("keygen", `Writes a new Ed25519 note signing key for a log to a file (mode 0600) and
+prints the verifier key that clients and auditors pin. The origin names the
+log: it is the first line of every checkpoint. Existing files are never
+overwritten.`)
+	origin := c.String("origin", "", "log origin, e.g. audit.example.com/log (required)")
+	out := c.String("out", "", "file to write the private key to (required)")
+	if err := c.parse(args, stdout); err != nil {
+		return err
+	}
+	if *origin == "" || *out == "" {
+		return usageError{"-origin and -out are required (run with -help for usage)"}
+	}
+	vkey, err := writeNewKey(*out, *origin)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the signing key for %s to %s\nverifier key: %s\n", *origin, *out, vkey)
+	return nil
+}
+
+// writeNewKey generates a key for origin and writes it to path with mode
+// 0600, failing if path exists. It returns the verifier key.
+func writeNewKey(path, origin string) (string, error) {
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		return "", usageError{fmt.Sprintf("origin %q cannot name a note key (no spaces, no '+', printable characters only): %v", origin, err)}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create key directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("%s already exists; refusing to overwrite a key", path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create key file: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, skey); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write key file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("sync key file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("close key file: %w", err)
+	}
+	// Make the new directory entry durable too.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return "", fmt.Errorf("sync key directory: %w", err)
+		}
+	}
+	return vkey, nil
+}

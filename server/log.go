@@ -1,0 +1,261 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/storage"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// logService implements tlog.v1.LogService.
+type logService struct {
+	tlogv1.UnimplementedLogServiceServer
+	srv *Server
+}
+
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+func outOfRange(format string, args ...any) error {
+	return status.Errorf(codes.OutOfRange, format, args...)
+}
+
+func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tlogv1.AppendResponse, error) {
+	s := l.srv
+	recs := req.GetRecords()
+	switch {
+	case len(recs) == 0:
+		return nil, invalid("records: must hold at least 1 record")
+	case len(recs) > s.cfg.MaxRecordsPerAppend:
+		return nil, invalid("records: %d records exceed the limit of %d per Append", len(recs), s.cfg.MaxRecordsPerAppend)
+	}
+	for i, r := range recs {
+		switch n := len(r.GetPayload()); {
+		case n == 0:
+			return nil, invalid("records[%d].payload: must not be empty", i)
+		case n > s.cfg.MaxPayloadBytes:
+			return nil, invalid("records[%d].payload: %d bytes exceed the limit of %d", i, n, s.cfg.MaxPayloadBytes)
+		}
+	}
+	// Salts, commitments and dedup keys are computed here, in parallel across
+	// calls, so the single writer only sequences.
+	salts := make([]byte, len(recs)*tlog.SaltSize)
+	rand.Read(salts)
+	records := make([]storage.Record, len(recs))
+	for i, r := range recs {
+		p := r.GetPayload()
+		rec := &records[i]
+		rec.Payload = p
+		copy(rec.Salt[:], salts[i*tlog.SaltSize:])
+		rec.Commitment = tlog.Commit(rec.Salt[:], p)
+		rec.PayloadHash = sha256.Sum256(p)
+	}
+	results, head, err := s.seq.submit(ctx, records)
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	resp := &tlogv1.AppendResponse{
+		Results:    make([]*tlogv1.AppendResult, len(results)),
+		Checkpoint: string(head.Checkpoint),
+	}
+	all := make([]tlogv1.AppendResult, len(results))
+	for i := range results {
+		r := &results[i]
+		out := &all[i]
+		out.Index = r.Index
+		out.LeafHash = r.LeafHash[:]
+		out.Entry = r.Entry
+		out.Salt = r.Salt[:]
+		out.Duplicate = r.Duplicate
+		if req.GetIncludeProofs() {
+			p, err := s.store.InclusionProof(r.Index, head.Size)
+			if err != nil {
+				return nil, s.status(ctx, fmt.Errorf("inclusion proof of new leaf %d: %w", r.Index, err))
+			}
+			out.InclusionProof = hashBytes(p)
+		}
+		resp.Results[i] = out
+	}
+	return resp, nil
+}
+
+func hashBytes(p []tlog.Hash) [][]byte {
+	out := make([][]byte, len(p))
+	for i := range p {
+		out[i] = p[i][:]
+	}
+	return out
+}
+
+// checkpointAt resolves a requested tree size (0 = latest) to a published
+// size with a signed checkpoint. field names the request field for errors.
+func (s *Server) checkpointAt(field string, size uint64) (uint64, []byte, error) {
+	head := s.store.Head()
+	if size == 0 {
+		return head.Size, head.Checkpoint, nil
+	}
+	if size > head.Size {
+		return 0, nil, outOfRange("%s: %d is beyond the latest tree size %d", field, size, head.Size)
+	}
+	cp, err := s.store.CheckpointAt(size)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, nil, status.Errorf(codes.NotFound, "%s: the log signed no checkpoint at size %d (use a size from a checkpoint, or 0 for the latest)", field, size)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return size, cp, nil
+}
+
+func (l *logService) GetCheckpoint(ctx context.Context, req *tlogv1.GetCheckpointRequest) (*tlogv1.GetCheckpointResponse, error) {
+	_, cp, err := l.srv.checkpointAt("tree_size", req.GetTreeSize())
+	if err != nil {
+		return nil, l.srv.status(ctx, err)
+	}
+	return &tlogv1.GetCheckpointResponse{Checkpoint: string(cp)}, nil
+}
+
+func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclusionProofRequest) (*tlogv1.GetInclusionProofResponse, error) {
+	s := l.srv
+	var (
+		index uint64
+		named string
+	)
+	switch leaf := req.GetLeaf().(type) {
+	case *tlogv1.GetInclusionProofRequest_Index:
+		index, named = leaf.Index, "index"
+	case *tlogv1.GetInclusionProofRequest_LeafHash:
+		h, err := tlog.ParseHash(leaf.LeafHash)
+		if err != nil {
+			return nil, invalid("leaf_hash: must be 32 bytes, got %d", len(leaf.LeafHash))
+		}
+		index, err = s.store.LeafIndex(h)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "leaf_hash: no leaf with hash %s is in the log", h)
+		}
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		named = fmt.Sprintf("leaf_hash: leaf index %d", index)
+	default:
+		return nil, invalid("leaf: set either index or leaf_hash")
+	}
+	size, cp, err := s.checkpointAt("tree_size", req.GetTreeSize())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	if index >= size {
+		return nil, outOfRange("%s: %d is not below the tree size %d", named, index, size)
+	}
+	p, err := s.store.InclusionProof(index, size)
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &tlogv1.GetInclusionProofResponse{Index: index, TreeSize: size, Hashes: hashBytes(p), Checkpoint: string(cp)}, nil
+}
+
+func (l *logService) GetConsistencyProof(ctx context.Context, req *tlogv1.GetConsistencyProofRequest) (*tlogv1.GetConsistencyProofResponse, error) {
+	s := l.srv
+	size2, cp, err := s.checkpointAt("second_tree_size", req.GetSecondTreeSize())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	size1 := req.GetFirstTreeSize()
+	if size1 > size2 {
+		return nil, invalid("first_tree_size: %d exceeds second_tree_size %d", size1, size2)
+	}
+	p, err := s.store.ConsistencyProof(size1, size2)
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &tlogv1.GetConsistencyProofResponse{Hashes: hashBytes(p), Checkpoint: string(cp), SecondTreeSize: size2}, nil
+}
+
+func (l *logService) GetEntries(ctx context.Context, req *tlogv1.GetEntriesRequest) (*tlogv1.GetEntriesResponse, error) {
+	s := l.srv
+	count := req.GetCount()
+	switch {
+	case count == 0:
+		return nil, invalid("count: must be at least 1")
+	case count > uint32(s.cfg.MaxEntriesPerCall):
+		return nil, invalid("count: %d exceeds the limit of %d entries per call", count, s.cfg.MaxEntriesPerCall)
+	}
+	if size := s.store.Head().Size; req.GetStart() >= size {
+		return nil, outOfRange("start: %d is not below the tree size %d", req.GetStart(), size)
+	}
+	es, err := s.store.Entries(req.GetStart(), int(count), req.GetIncludePayloads())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &tlogv1.GetEntriesResponse{Entries: entriesProto(es)}, nil
+}
+
+func entriesProto(es []storage.Entry) []*tlogv1.Entry {
+	out := make([]*tlogv1.Entry, len(es))
+	all := make([]tlogv1.Entry, len(es))
+	for i, e := range es {
+		leaf := tlog.LeafHash(e.Entry)
+		all[i] = tlogv1.Entry{Index: e.Index, Entry: e.Entry, LeafHash: leaf[:], Salt: e.Salt, Payload: e.Payload}
+		out[i] = &all[i]
+	}
+	return out
+}
+
+func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlogv1.LogService_StreamEntriesServer) error {
+	s := l.srv
+	ctx := stream.Context()
+	next := req.GetStart()
+	if size := s.store.Head().Size; next > size {
+		return outOfRange("start: %d is beyond the tree size %d", next, size)
+	}
+	for {
+		grown := s.store.Grown()
+		head := s.store.Head()
+		for next < head.Size {
+			n := min(head.Size-next, uint64(s.cfg.MaxEntriesPerCall))
+			es, err := s.store.Entries(next, int(n), req.GetIncludePayloads())
+			if err != nil {
+				return s.status(ctx, err)
+			}
+			msg := &tlogv1.StreamEntriesResponse{Entries: entriesProto(es)}
+			next += uint64(len(es))
+			if next == head.Size {
+				msg.Checkpoint = string(head.Checkpoint)
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+		if !req.GetFollow() {
+			return nil
+		}
+		select {
+		case <-grown:
+		case <-s.stopping:
+			return status.Error(codes.Unavailable, "server is shutting down; resume the stream from the next index")
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func (l *logService) GetLogInfo(context.Context, *tlogv1.GetLogInfoRequest) (*tlogv1.GetLogInfoResponse, error) {
+	s := l.srv
+	return &tlogv1.GetLogInfoResponse{
+		Origin:              s.store.Origin(),
+		VerifierKey:         s.store.VerifierKey(),
+		MaxRecordsPerAppend: uint32(s.cfg.MaxRecordsPerAppend),
+		MaxPayloadBytes:     uint32(s.cfg.MaxPayloadBytes),
+		MaxEntriesPerCall:   uint32(s.cfg.MaxEntriesPerCall),
+		MaxRequestBytes:     uint32(s.cfg.MaxRequestBytes),
+	}, nil
+}
