@@ -525,7 +525,10 @@ func TestBadInput(t *testing.T) {
 		}, codes.NotFound, "second_tree_size"},
 		{"count 0", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 0}); return err }, codes.InvalidArgument, "count"},
 		{"count too large", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 51}); return err }, codes.InvalidArgument, "count"},
-		{"start at tree size", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Start: 100, Count: 1}); return err }, codes.OutOfRange, "start"},
+		{"start at tree size", func() error {
+			_, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Start: 100, Count: 1})
+			return err
+		}, codes.OutOfRange, "start"},
 		{"stream start beyond tree", func() error {
 			s, err := c.StreamEntries(ctx(t), &tlogv1.StreamEntriesRequest{Start: 100})
 			if err != nil {

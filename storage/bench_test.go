@@ -56,4 +56,3 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
-
