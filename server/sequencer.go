@@ -22,7 +22,8 @@ type sequencer struct {
 	reqs     chan *appendReq
 	stopping chan struct{}
 	done     chan struct{}
-	// failed is called once when the store stops accepting batches.
+	// failed is called when the store stops accepting batches; it may be
+	// called more than once.
 	failed func(error)
 }
 
@@ -84,12 +85,29 @@ func (q *sequencer) stop() {
 	<-q.done
 }
 
+// inFlight is how many begun batches may wait for their fsync while the
+// next one is sequenced.
+const inFlight = 2
+
+// begun is a batch handed to storage whose fsync may still be running.
+type begun struct {
+	pending *storage.Pending
+	reqs    []*appendReq
+	err     error
+}
+
 func (q *sequencer) run() {
 	defer close(q.done)
+	waits := make(chan begun, inFlight)
+	answered := make(chan struct{})
+	go q.answer(waits, answered)
+	defer func() {
+		close(waits)
+		<-answered
+	}()
 	var (
-		batch   []*appendReq
 		records []storage.Record
-		failed  error
+		failErr error // once set, the store refuses batches for good
 	)
 	for {
 		var first *appendReq
@@ -103,7 +121,7 @@ func (q *sequencer) run() {
 				return
 			}
 		}
-		batch = append(batch[:0], first)
+		batch := []*appendReq{first}
 		records = append(records[:0], first.records...)
 	fill:
 		for len(records) < q.maxBatch {
@@ -115,21 +133,36 @@ func (q *sequencer) run() {
 				break fill
 			}
 		}
+		b := begun{reqs: batch, err: failErr}
+		if failErr == nil {
+			b.pending, b.err = q.store.Begin(&storage.Batch{Time: uint64(q.now().UnixMilli()), Records: records})
+			if errors.Is(b.err, storage.ErrFailed) {
+				failErr = b.err
+				q.failed(b.err)
+			}
+		}
+		clear(records) // Begin copied what it keeps; drop references to payloads
+		waits <- b
+	}
+}
 
+// answer waits for each begun batch in order and answers its callers.
+func (q *sequencer) answer(waits <-chan begun, answered chan<- struct{}) {
+	defer close(answered)
+	for b := range waits {
 		var (
 			results []storage.Result
 			head    storage.Head
-			err     = failed
+			err     = b.err
 		)
-		if err == nil {
-			results, head, err = q.store.Apply(&storage.Batch{Time: uint64(q.now().UnixMilli()), Records: records})
+		if b.pending != nil {
+			results, head, err = b.pending.Wait()
 			if errors.Is(err, storage.ErrFailed) {
-				failed = err
 				q.failed(err)
 			}
 		}
 		off := 0
-		for _, r := range batch {
+		for _, r := range b.reqs {
 			n := len(r.records)
 			if err == nil {
 				r.results, r.head = results[off:off+n:off+n], head
@@ -138,6 +171,5 @@ func (q *sequencer) run() {
 			off += n
 			close(r.done)
 		}
-		clear(records) // drop references to payloads
 	}
 }

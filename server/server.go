@@ -99,6 +99,7 @@ type Server struct {
 	seq      *sequencer
 	stopping chan struct{}
 	stopOnce sync.Once
+	failOnce sync.Once
 }
 
 // New builds a Server with its interceptor chain (access logging outside,
@@ -171,10 +172,12 @@ func (s *Server) Stop(ctx context.Context) {
 	})
 }
 
-// writerFailed is called once when the store stops accepting batches.
+// writerFailed reports, once, that the store stopped accepting batches.
 func (s *Server) writerFailed(err error) {
-	s.log.Error("log writer stopped: appends fail until tlogd restarts", slog.String("error", err.Error()))
-	s.health.SetServingStatus(tlogv1.LogService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	s.failOnce.Do(func() {
+		s.log.Error("log writer stopped: appends fail until tlogd restarts", slog.String("error", err.Error()))
+		s.health.SetServingStatus(tlogv1.LogService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	})
 }
 
 func (s *Server) status(ctx context.Context, err error) error { return toStatus(ctx, s.log, err) }

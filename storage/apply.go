@@ -49,61 +49,149 @@ type Result struct {
 	Duplicate bool
 }
 
-// Apply sequences a batch: it skips payloads already in the log, assigns
-// indexes, builds entries, extends the tree, signs a checkpoint of the new
-// size and commits everything in one synced Pebble batch. It returns once the
-// batch is durable and published; the returned Head covers every result.
-//
-// Apply reads only the stored state and the batch. After any storage error
-// it returns ErrFailed from then on (fail-stop); restart to recover.
+// Apply sequences a batch and waits until it is durable: Begin then Wait.
 func (s *Store) Apply(b *Batch) ([]Result, Head, error) {
+	p, err := s.Begin(b)
+	if err != nil {
+		return nil, Head{}, err
+	}
+	return p.Wait()
+}
+
+// Pending is a batch that Begin has sequenced and written to Pebble's WAL,
+// whose fsync may still be running. Call Wait on every Pending, in the order
+// Begin returned them.
+type Pending struct {
+	s       *Store
+	pb      *pebble.Batch // nil when the batch added no leaf
+	results []Result
+	head    *Head
+	leaves  []tlog.Hash
+	written []writtenTile
+	prev    *Pending
+	done    chan struct{} // closed when Wait has finished
+	err     error
+}
+
+// Begin sequences a batch: it skips payloads already in the log, assigns
+// indexes, builds entries, extends the tree, signs a checkpoint of the new
+// size, and hands everything to Pebble as one batch whose WAL fsync Wait
+// waits for. While that fsync runs, the caller may Begin the next batch:
+// Pebble syncs them together.
+//
+// Begin reads only the stored state and the batch, so applying the same
+// batches to the same state gives the same entries, tree and checkpoints.
+// After any storage error Begin and Wait return ErrFailed from then on
+// (fail-stop); restart to recover.
+func (s *Store) Begin(b *Batch) (*Pending, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if err := s.rlock(); err != nil {
-		return nil, Head{}, err
+		return nil, err
 	}
 	defer s.closeMu.RUnlock()
-	if s.failed != nil {
-		return nil, Head{}, fmt.Errorf("%w: %w", ErrFailed, s.failed)
+	if err := s.failure(); err != nil {
+		return nil, err
 	}
-	results, head, err := s.apply(b)
+	p, err := s.begin(b)
 	if err != nil {
-		s.failed = err
-		return nil, Head{}, fmt.Errorf("%w: %w", ErrFailed, err)
+		s.fail(err)
+		return nil, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
-	return results, head, nil
+	p.prev, s.last = s.last, p
+	s.inflight.Add(1)
+	return p, nil
 }
 
-func (s *Store) apply(b *Batch) ([]Result, Head, error) {
+// Wait waits until the batch is durable, publishes it to readers and
+// returns its results and the head that covers them.
+func (p *Pending) Wait() ([]Result, Head, error) {
+	s := p.s
+	if p.prev != nil {
+		<-p.prev.done
+		p.prev = nil
+	}
+	defer close(p.done)
+	defer s.inflight.Done()
+	if p.pb != nil {
+		err := p.pb.SyncWait()
+		p.pb.Close()
+		p.pb = nil
+		if err != nil {
+			s.fail(fmt.Errorf("storage: sync batch at size %d: %w", p.head.Size, err))
+		}
+	}
+	if err := s.failure(); err != nil {
+		// This batch or an earlier one failed: nothing after it is published.
+		p.err = err
+		return nil, Head{}, err
+	}
+	if p.head == nil {
+		// Only duplicates, of leaves published by now.
+		h := s.Head()
+		return p.results, h, nil
+	}
+	for _, w := range p.written {
+		s.tiles.put(w.id, w.tile)
+	}
+	s.idx.addLeaves(p.leaves)
+	s.publish(p.head)
+	return p.results, *p.head, nil
+}
+
+// fail records the first storage error; the writer stops for good.
+func (s *Store) fail(err error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+}
+
+// failure returns ErrFailed wrapping the first storage error, if any.
+func (s *Store) failure() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failed != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, s.failed)
+	}
+	return nil
+}
+
+func (s *Store) begin(b *Batch) (*Pending, error) {
+	if err := s.reapFlush(false); err != nil {
+		return nil, err
+	}
+	s.maybeFlush()
 	first := s.tree.Size()
 	t := max(b.Time, s.lastTime)
 	results := make([]Result, len(b.Records))
 	entries := make([]byte, 0, len(b.Records)*tlog.EntrySize)
+	p := &Pending{s: s, results: results, done: make(chan struct{})}
 
 	payloadBytes := 0
 	for i := range b.Records {
 		payloadBytes += len(b.Records[i].Payload)
 	}
-	pb := s.db.NewBatchWithSize(len(b.Records)*(3*tlog.HashSize+tlog.EntrySize+tlog.SaltSize+64) + payloadBytes + 64<<10)
-	defer pb.Close()
 	// Bundles start with a 4-byte count, filled in once duplicates are known.
 	ebundle := make([]byte, 4, 4+len(b.Records)*(tlog.EntrySize+1))
 	pbundle := make([]byte, 4, 4+len(b.Records)*(tlog.SaltSize+3)+payloadBytes)
-	var val [8]byte
+	leaves := make([]tlog.Hash, 0, len(b.Records))
+	newPos := make([]int, 0, len(b.Records)) // result position of each new leaf
 	n := uint64(0)
 	for i := range b.Records {
 		r := &b.Records[i]
-		if s.dedup.mayContain(&r.PayloadHash) {
-			dup, ok, err := s.findDuplicate(b.Records[:i], results[:i], r)
+		if s.filter.mayContain(&r.PayloadHash) {
+			dup, ok, err := s.findDuplicate(first, newPos, results, r)
 			if err != nil {
-				return nil, Head{}, err
+				return nil, err
 			}
 			if ok {
 				results[i] = dup
 				continue
 			}
 		}
-		s.dedup.add(&r.PayloadHash)
+		s.filter.add(&r.PayloadHash)
 
 		index := first + n
 		n++
@@ -113,16 +201,9 @@ func (s *Store) apply(b *Batch) ([]Result, Head, error) {
 		leaf := tlog.LeafHash(entry)
 		s.tree.Append(leaf, s.visit)
 		results[i] = Result{Index: index, Entry: entry, LeafHash: leaf, Salt: r.Salt}
-
-		binary.BigEndian.PutUint64(val[:], index)
-		s.keyBuf = hashKey(s.keyBuf, prefixDedup, r.PayloadHash[:])
-		if err := pb.Set(s.keyBuf, val[:], nil); err != nil {
-			return nil, Head{}, fmt.Errorf("storage: batch dedup key: %w", err)
-		}
-		s.keyBuf = hashKey(s.keyBuf, prefixLeaf, leaf[:])
-		if err := pb.Set(s.keyBuf, val[:], nil); err != nil {
-			return nil, Head{}, fmt.Errorf("storage: batch leaf key: %w", err)
-		}
+		s.idx.dedup.add(r.PayloadHash)
+		leaves = append(leaves, leaf)
+		newPos = append(newPos, i)
 		ebundle = binary.AppendUvarint(ebundle, uint64(len(entry)))
 		ebundle = append(ebundle, entry...)
 		pbundle = append(pbundle, r.Salt[:]...)
@@ -130,60 +211,72 @@ func (s *Store) apply(b *Batch) ([]Result, Head, error) {
 		pbundle = append(pbundle, r.Payload...)
 	}
 	if n == 0 {
-		// Every record was already durable in the log.
-		return results, s.Head(), nil
+		// Every record is already in the log (or in a batch in flight).
+		return p, nil
 	}
 	binary.BigEndian.PutUint32(ebundle, uint32(n))
 	binary.BigEndian.PutUint32(pbundle, uint32(n))
 
+	pb := s.db.NewBatchWithSize(len(ebundle) + len(pbundle) + 64<<10)
+	closeBatch := true
+	defer func() {
+		if closeBatch {
+			pb.Close()
+		}
+	}()
 	if err := pb.Set(indexKey(prefixEntries, first), ebundle, nil); err != nil {
-		return nil, Head{}, fmt.Errorf("storage: batch entries: %w", err)
+		return nil, fmt.Errorf("storage: batch entries: %w", err)
 	}
 	if err := pb.Set(indexKey(prefixPayloads, first), pbundle, nil); err != nil {
-		return nil, Head{}, fmt.Errorf("storage: batch payloads: %w", err)
+		return nil, fmt.Errorf("storage: batch payloads: %w", err)
 	}
 	written, err := s.writeEdge(pb)
 	if err != nil {
-		return nil, Head{}, err
+		return nil, err
 	}
 	size := first + n
 	root := s.tree.Root()
 	signed, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: s.origin, Size: size, Root: root}, s.signer)
 	if err != nil {
-		return nil, Head{}, err
+		return nil, err
 	}
 	if err := pb.Set(indexKey(prefixCheckpoint, size), signed, nil); err != nil {
-		return nil, Head{}, fmt.Errorf("storage: batch checkpoint: %w", err)
+		return nil, fmt.Errorf("storage: batch checkpoint: %w", err)
 	}
-	if err := pb.Commit(pebble.Sync); err != nil {
-		return nil, Head{}, fmt.Errorf("storage: commit batch at size %d: %w", size, err)
+	// ApplyNoSyncWait writes the WAL record and the memtable and returns; the
+	// fsync is awaited in Wait. Committed data is visible in Pebble before
+	// the fsync, so readers are bounded by the published head, never by
+	// what Pebble holds.
+	if err := s.db.ApplyNoSyncWait(pb, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("storage: write batch at size %d: %w", size, err)
 	}
+	closeBatch = false // Wait closes it after SyncWait
 	s.lastTime = t
-	for _, w := range written {
-		s.tiles.put(w.id, w.tile)
-	}
-	head := &Head{Size: size, Root: root, Checkpoint: signed}
-	s.publish(head)
-	return results, *head, nil
+	p.pb, p.leaves, p.written = pb, leaves, written
+	p.head = &Head{Size: size, Root: root, Checkpoint: signed}
+	return p, nil
 }
 
-// findDuplicate looks for r's payload earlier in this batch, then in the
-// log. ok is false when the filter's answer was a false positive.
-func (s *Store) findDuplicate(prev []Record, prevResults []Result, r *Record) (Result, bool, error) {
-	for j := range prev {
-		if prev[j].PayloadHash == r.PayloadHash {
-			res := prevResults[j]
-			res.Duplicate = true
-			return res, true, nil
+// findDuplicate looks for r's payload in this batch (new leaves from first,
+// whose result positions are newPos), in the in-memory index, then in
+// Pebble. ok is false when the filter's answer was a false positive.
+func (s *Store) findDuplicate(first uint64, newPos []int, results []Result, r *Record) (Result, bool, error) {
+	index, ok := s.idx.dedupIndex(r.PayloadHash)
+	if ok && index >= first {
+		res := results[newPos[index-first]]
+		res.Duplicate = true
+		return res, true, nil
+	}
+	if !ok {
+		var err error
+		s.keyBuf = hashKey(s.keyBuf, prefixDedup, r.PayloadHash[:])
+		index, err = s.getIndex(s.keyBuf)
+		if errors.Is(err, ErrNotFound) {
+			return Result{}, false, nil
 		}
-	}
-	s.keyBuf = hashKey(s.keyBuf, prefixDedup, r.PayloadHash[:])
-	index, err := s.getIndex(s.keyBuf)
-	if errors.Is(err, ErrNotFound) {
-		return Result{}, false, nil
-	}
-	if err != nil {
-		return Result{}, false, err
+		if err != nil {
+			return Result{}, false, err
+		}
 	}
 	es, err := s.readEntries(index, 1, true)
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 // dedupFilter answers "might this payload hash be in the log?" without a
 // Pebble lookup. It is a list of cache-line-blocked Bloom filters, each four
 // times the capacity of the previous one, so it grows with the log without a
-// rebuild. A key touches one 512-bit block per segment; with 12 bits per key
-// and 7 probes the false-positive rate of a full segment is about 1%.
+// rebuild. A key touches one 512-bit block per segment; with 16 bits per key
+// and 7 probes the false-positive rate of a full segment is about 0.1%
+// (TestDedupFilterFalsePositives), and a lookup checks every segment.
 //
 // Keys are SHA-256 payload hashes, already uniform, so the probes come
 // straight from the key's bits.
@@ -27,7 +28,7 @@ type bloomSegment struct {
 const (
 	bloomFirstCap    = 1 << 16
 	bloomGrowth      = 4
-	bloomBitsPerKey  = 12
+	bloomBitsPerKey  = 16
 	bloomProbes      = 7 // 7 probes × 9 bits fit in one 64-bit word
 	bloomBlockBits   = 512
 	bloomBlockWords  = bloomBlockBits / 64

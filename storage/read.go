@@ -77,9 +77,13 @@ func (s *Store) LeafIndex(leaf tlog.Hash) (uint64, error) {
 		return 0, err
 	}
 	defer s.closeMu.RUnlock()
-	index, err := s.getIndex(hashKey(nil, prefixLeaf, leaf[:]))
-	if err != nil {
-		return 0, fmt.Errorf("leaf hash %s: %w", leaf, err)
+	index, ok := s.idx.leafIndex(leaf)
+	if !ok {
+		var err error
+		index, err = s.getIndex(hashKey(nil, prefixLeaf, leaf[:]))
+		if err != nil {
+			return 0, fmt.Errorf("leaf hash %s: %w", leaf, err)
+		}
 	}
 	if index >= s.head.Load().Size {
 		// Committed by a batch that is not published yet.

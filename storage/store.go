@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -51,6 +52,10 @@ type Options struct {
 	// TileCacheTiles is how many node tiles to keep decoded in memory; 0
 	// means 4096 (at most 64 MiB).
 	TileCacheTiles int
+	// IndexFlushRecords is how many new leaves' hash-index entries are kept
+	// in memory before they are written to Pebble in the background; 0 means
+	// 262144 (about 40 MiB of maps). Open rebuilds at most this many.
+	IndexFlushRecords int
 	// Logger receives Pebble's own messages (informational ones at debug
 	// level). nil discards them.
 	Logger *slog.Logger
@@ -71,6 +76,10 @@ type Head struct {
 // MUST call Close.
 type Store struct {
 	db       *pebble.DB
+	opts     Options
+	popts    *pebble.Options
+	fs       vfs.FS
+	dir      string
 	cache    *pebble.Cache
 	origin   string
 	signer   note.Signer
@@ -82,18 +91,23 @@ type Store struct {
 	closed  bool
 	head    atomic.Pointer[Head]
 	tiles   *tileCache
+	idx     *hashIndex
 	notify  struct {
 		sync.Mutex
 		ch chan struct{}
 	}
 
-	// Write side, owned by Apply.
+	failMu sync.Mutex
+	failed error // the first storage error; the writer has stopped
+
+	// Write side, owned by Begin.
 	writeMu  sync.Mutex
-	failed   error
+	last     *Pending       // the latest batch begun
+	inflight sync.WaitGroup // batches begun and not yet waited for
 	tree     *tlog.Tree
 	edge     []*edgeTile
 	lastTime uint64
-	dedup    dedupFilter
+	filter   dedupFilter // every payload hash in the log, approximately
 	keyBuf   []byte
 	full     []fullTile // edge tiles that filled up during the current batch
 }
@@ -121,6 +135,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.TileCacheTiles == 0 {
 		opts.TileCacheTiles = 4096
 	}
+	if opts.IndexFlushRecords == 0 {
+		opts.IndexFlushRecords = 1 << 18
+	}
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	po := &pebble.Options{
 		FS:                 opts.FS,
@@ -132,6 +152,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Bundles and tiles are large values under keys that interleave with
+	// every other batch's, so each compaction would rewrite them. Value
+	// separation keeps them in blob files that compactions do not copy.
+	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           1024,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     5 * time.Minute,
+			TargetGarbageRatio:    0.2,
+		}
+	}
+	po.EnsureDefaults() // the index tables are written with these options
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		cache.Unref()
@@ -139,12 +172,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:       db,
+		popts:    po,
+		fs:       opts.FS,
+		dir:      dir,
 		cache:    cache,
 		origin:   opts.Signer.Name(),
 		signer:   opts.Signer,
 		verifier: verifier,
 		vkey:     opts.VerifierKey,
 		tiles:    newTileCache(opts.TileCacheTiles),
+		idx:      newHashIndex(0, opts.IndexFlushRecords),
+		opts:     opts,
 	}
 	s.notify.ch = make(chan struct{})
 	if err := s.load(); err != nil {
@@ -215,7 +253,7 @@ func (s *Store) load() error {
 		}
 		s.lastTime = e.Time
 	}
-	if err := s.loadDedup(); err != nil {
+	if err := s.loadIndex(cp.Size); err != nil {
 		return err
 	}
 	s.head.Store(&Head{Size: cp.Size, Root: cp.Root, Checkpoint: signed})
@@ -289,8 +327,8 @@ func (s *Store) loadEdge(size uint64) error {
 	}
 }
 
-// loadDedup fills the dedup filter from the payload-hash index.
-func (s *Store) loadDedup() error {
+// loadFilter fills the dedup filter from the payload-hash index.
+func (s *Store) loadFilter() error {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixDedup}, UpperBound: prefixEnd(prefixDedup)})
 	if err != nil {
 		return fmt.Errorf("storage: scan dedup index: %w", err)
@@ -302,7 +340,7 @@ func (s *Store) loadDedup() error {
 			return fmt.Errorf("%w: dedup key of %d bytes", ErrCorrupt, len(k))
 		}
 		h := tlog.Hash(k[1:])
-		s.dedup.add(&h)
+		s.filter.add(&h)
 	}
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("storage: scan dedup index: %w", err)
@@ -380,8 +418,8 @@ func (s *Store) publish(h *Head) {
 	s.notify.Unlock()
 }
 
-// Close closes Pebble after waiting for running reads and any Apply. Reads
-// and Apply after Close return ErrClosed.
+// Close closes Pebble after waiting for running reads, any Begin, and the
+// Wait of every batch begun. Reads and Begin after Close return ErrClosed.
 func (s *Store) Close() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -391,12 +429,19 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.inflight.Wait()
+	var ierr error
+	if s.failure() == nil {
+		ierr = s.flushIndex()
+	} else {
+		s.reapFlush(true)
+	}
 	err := s.db.Close()
 	s.cache.Unref()
 	if err != nil {
 		return fmt.Errorf("storage: close pebble: %w", err)
 	}
-	return nil
+	return ierr
 }
 
 // rlock takes the read side of closeMu; it fails after Close.

@@ -54,11 +54,4 @@ func NodeHash(left, right Hash) Hash {
 	return sha256.Sum256(buf[:])
 }
 
-// hashChildren adapts NodeHash to the slice form used by
-// github.com/transparency-dev/merkle.
-func hashChildren(left, right []byte) []byte {
-	h := NodeHash(Hash(left), Hash(right))
-	return h[:]
-}
-
 func encodeHash(h Hash) string { return base64.StdEncoding.EncodeToString(h[:]) }

@@ -2,16 +2,19 @@ package tlog
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/transparency-dev/merkle/compact"
 )
 
 // Tree is the right edge of a log's Merkle tree over leaves [0, Size): the
-// hashes of the perfect subtrees that cover it. It is enough to append leaves
-// and compute the root; it is not safe for concurrent use. Make one with
-// NewTree (NewTree(0, nil) for the empty tree); the zero Tree is not usable.
+// hashes of the perfect subtrees that cover it (a compact range), largest
+// first. It is enough to append leaves and compute the root; it is not safe
+// for concurrent use. Make one with NewTree (NewTree(0, nil) for the empty
+// tree); the zero Tree is not usable.
 type Tree struct {
-	r *compact.Range
+	size   uint64
+	hashes []Hash // one per set bit of size, highest level first
 }
 
 // TreeNodes returns the IDs of the perfect subtrees that cover [0, size), left
@@ -21,42 +24,46 @@ func TreeNodes(size uint64) []NodeID {
 }
 
 // NewTree restores the tree of the given size from the hashes of
-// TreeNodes(size), in the same order.
+// TreeNodes(size), in the same order. It copies hashes.
 func NewTree(size uint64, hashes []Hash) (*Tree, error) {
-	f := &compact.RangeFactory{Hash: hashChildren}
-	// Copy: the range keeps the slices it is given.
-	r, err := f.NewRange(0, size, slices(append([]Hash(nil), hashes...)))
-	if err != nil {
-		return nil, fmt.Errorf("tlog: restore tree of size %d: %w", size, err)
+	if want := bits.OnesCount64(size); len(hashes) != want {
+		return nil, fmt.Errorf("tlog: restore tree of size %d: got %d hashes, want %d", size, len(hashes), want)
 	}
-	return &Tree{r: r}, nil
+	return &Tree{size: size, hashes: append(make([]Hash, 0, 64), hashes...)}, nil
 }
 
 // Size returns the number of leaves.
-func (t *Tree) Size() uint64 { return t.r.End() }
+func (t *Tree) Size() uint64 { return t.size }
 
 // Append adds a leaf hash. visit, if not nil, is called for the leaf and for
 // every perfect subtree the leaf completes, lowest level first: exactly the
 // nodes a log stores. Right-border (ephemeral) nodes are never reported.
 func (t *Tree) Append(leaf Hash, visit func(id NodeID, h Hash)) {
-	var fn compact.VisitFn
+	h := leaf
 	if visit != nil {
-		fn = func(id compact.NodeID, h []byte) { visit(id, Hash(h)) }
+		visit(NodeID{Level: 0, Index: t.size}, h)
 	}
-	// Append only fails on a corrupted range, which NewTree rules out.
-	if err := t.r.Append(leaf[:], fn); err != nil {
-		panic(fmt.Sprintf("tlog: append to compact range: %v", err))
+	// Each trailing one bit of the old size is a perfect subtree of the same
+	// height as the one being built: merge them.
+	for level, n := uint(1), t.size; n&1 == 1; level, n = level+1, n>>1 {
+		h = NodeHash(t.hashes[len(t.hashes)-1], h)
+		t.hashes = t.hashes[:len(t.hashes)-1]
+		if visit != nil {
+			visit(NodeID{Level: level, Index: n >> 1}, h)
+		}
 	}
+	t.hashes = append(t.hashes, h)
+	t.size++
 }
 
 // Root returns the RFC 6962 root hash; EmptyRoot for the empty tree.
 func (t *Tree) Root() Hash {
-	root, err := t.r.GetRootHash(nil)
-	if err != nil {
-		panic(fmt.Sprintf("tlog: root of compact range: %v", err))
-	}
-	if root == nil {
+	if len(t.hashes) == 0 {
 		return EmptyRoot
 	}
-	return Hash(root)
+	h := t.hashes[len(t.hashes)-1]
+	for i := len(t.hashes) - 2; i >= 0; i-- {
+		h = NodeHash(t.hashes[i], h)
+	}
+	return h
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -33,8 +34,23 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 	maxPayload := c.Int("max-payload-bytes", 64<<10, "largest record payload in `bytes`")
 	maxRecords := c.Int("max-records-per-append", 1000, "most records in one Append `call`")
 	drain := c.Duration("drain-timeout", 15*time.Second, "how long to let running calls finish on shutdown")
+	cpuProfile := c.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
 	if err := c.parse(args, stdout); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
