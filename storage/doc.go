@@ -14,8 +14,8 @@
 //	h <leaf hash>        index of the leaf
 //	m <name>             metadata: origin, verifier key, schema version
 //	p <first index>      records of one batch: count (4 bytes), then salt (16 bytes) + uvarint length + payload each
-//	t <level> <index>    node tile: the perfect nodes of levels 8·level … 8·level+7
-//	                     above leaves [256^(level+1)·index, 256^(level+1)·(index+1))
+//	t <level> <index>    node tile (1 byte level): the perfect nodes of levels 4·level … 4·level+3
+//	                     above leaves [16^(level+1)·index, 16^(level+1)·(index+1)); see tile.go
 //
 // Only perfect subtrees are stored, never right-border (ephemeral) nodes.
 package storage

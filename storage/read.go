@@ -250,7 +250,11 @@ func (s *Store) tile(id tileID, row uint, n uint64) ([]byte, error) {
 	if err := checkTile(t); err != nil {
 		return nil, fmt.Errorf("tile %d/%d: %w", id.level, id.index, err)
 	}
-	s.tiles.put(id, t)
+	// Random leaf-level reads would push the hot upper tiles out of the
+	// cache; Pebble's block cache keeps those.
+	if id.level > 0 {
+		s.tiles.put(id, t)
+	}
 	return t, nil
 }
 

@@ -45,12 +45,15 @@ type Options struct {
 	VerifierKey string
 	// FS is the filesystem; nil means the operating system's.
 	FS vfs.FS
-	// CacheBytes is the size of Pebble's block cache; 0 means 256 MiB.
+	// CacheBytes is the size of Pebble's block cache; 0 means 256 MiB. It
+	// holds the tree tiles that proofs read: about 60 bytes per leaf.
 	CacheBytes int64
 	// MemTableBytes is the size of one Pebble memtable; 0 means 64 MiB.
 	MemTableBytes uint64
-	// TileCacheTiles is how many node tiles to keep decoded in memory; 0
-	// means 4096 (at most 64 MiB).
+	// TileCacheTiles is how many node tiles (up to 962 bytes each) to keep
+	// in memory; 0 means 65536. Tiles above the leaf level are few and read
+	// by every proof; leaf-level tiles are cached when written, so proofs
+	// of new records are served from memory.
 	TileCacheTiles int
 	// IndexFlushRecords is how many new leaves' hash-index entries are kept
 	// in memory before they are written to Pebble in the background; 0 means
@@ -133,7 +136,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.MemTableBytes = 64 << 20
 	}
 	if opts.TileCacheTiles == 0 {
-		opts.TileCacheTiles = 4096
+		opts.TileCacheTiles = 1 << 16
 	}
 	if opts.IndexFlushRecords == 0 {
 		opts.IndexFlushRecords = 1 << 18
@@ -148,6 +151,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		MemTableSize:       opts.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{opts.Logger},
+		// Never stop writes for a deep L0 (the index tables are ingested
+		// there): a write stall holds every Append for seconds, while more
+		// L0 files only cost reads a few bloom-filter checks. Compactions
+		// catch up when the load drops.
+		L0StopWritesThreshold:       1000,
+		MemTableStopWritesThreshold: 4,
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -305,7 +314,7 @@ func (s *Store) create() error {
 func (s *Store) loadEdge(size uint64) error {
 	s.edge = nil
 	for level := uint8(0); ; level++ {
-		count := size >> (tileHeight * uint(level)) // nodes at level 8·level
+		count := size >> (tileHeight * uint(level)) // nodes at level 4·level
 		if count == 0 {
 			return nil
 		}

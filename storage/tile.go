@@ -9,17 +9,22 @@ import (
 	"github.com/tlogd/tlogd/tlog"
 )
 
-// Node tiles. Tile (L, N) holds the perfect nodes of tree levels 8L … 8L+7
-// whose leaves fall in the N-th run of 256^(L+1) leaves: row k holds level
-// 8L+k, up to 256>>k nodes. Every stored node lives in exactly one tile, and
-// row 0 of tile (L, N) is the C2SP tlog-tiles hash tile (L, N).
+// Node tiles. Tile (L, N) holds the perfect nodes of tree levels 4L … 4L+3
+// whose leaves fall in the N-th run of 16^(L+1) leaves: row k holds level
+// 4L+k, up to 16>>k nodes (30 hashes, 960 bytes, when full). Every stored
+// node lives in exactly one tile. A C2SP tlog-tiles hash tile (L, N) is row 0
+// of the 16 consecutive tiles (2L, 16N … 16N+15).
 //
-// Encoding: width (2 bytes big-endian, the node count of row 0, 1 … 256),
-// then rows 0 … 7, row k holding width>>k hashes. A tile at the right edge of
+// Height 4, not 8: a proof reads one node per level, and a 16-KiB tile of
+// height 8 costs a 16-KiB read for 8 hashes, and a 16-KiB rewrite of the
+// right-edge tile for every batch; height-4 tiles are 1 KiB.
+//
+// Encoding: width (2 bytes big-endian, the node count of row 0, 1 … 16),
+// then rows 0 … 3, row k holding width>>k hashes. A tile at the right edge of
 // the tree is partial and is rewritten, wider, as the tree grows; nodes never
 // change once written.
 const (
-	tileHeight = 8
+	tileHeight = 4
 	tileWidth  = 1 << tileHeight
 )
 

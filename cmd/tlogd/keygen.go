@@ -36,8 +36,12 @@ overwritten.`)
 // 0600, failing if path exists. It returns the verifier key.
 func writeNewKey(path, origin string) (string, error) {
 	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err == nil {
+		// GenerateKey does not check the name; NewSigner does.
+		_, err = note.NewSigner(skey)
+	}
 	if err != nil {
-		return "", usageError{fmt.Sprintf("origin %q cannot name a note key (no spaces, no '+', printable characters only): %v", origin, err)}
+		return "", usageError{fmt.Sprintf("origin %q cannot name a note key (no spaces, no '+', valid UTF-8): %v", origin, err)}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("create key directory: %w", err)

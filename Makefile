@@ -1,0 +1,52 @@
+# Tools are pinned by version and run with "go run", so nothing needs to be
+# installed beyond Go itself.
+GO          ?= go
+BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 10s
+FUZZ_TARGETS := FuzzParseCheckpoint FuzzParseEntry FuzzVerifyInclusion FuzzVerifyConsistency
+
+.PHONY: build run gen check-gen lint test bench fuzz ci
+
+## build: compile tlogd and tlogbench into ./bin
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## run: run tlogd on its embedded default (./tlogd-data, 127.0.0.1:7400)
+run:
+	$(GO) run ./cmd/tlogd serve
+
+## gen: regenerate the Go code for the API from proto/
+gen:
+	$(BUF) generate
+
+## check-gen: fail if the generated code is not what gen produces
+check-gen: gen
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
+		echo "generated code is stale; run make gen and commit:"; git status --porcelain -- proto; exit 1; fi
+
+## lint: gofmt, go vet, buf lint, staticcheck
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BUF) lint
+	$(STATICCHECK) ./...
+
+## test: vet and run every test with the race detector
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## fuzz: run each fuzz target for FUZZTIME (default 10s)
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test ./tlog -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+## bench: in-process benchmarks (sequencer alone, tree, proofs)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./tlog ./storage
+
+## ci: everything CI runs
+ci: check-gen lint test fuzz

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// buildBinary compiles tlogd once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tlogd")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build tlogd: %v", err)
+	}
+	return bin
+}
+
+// daemon is a running tlogd process.
+type daemon struct {
+	cmd    *exec.Cmd
+	addr   string
+	vkey   string
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+var serveLine = regexp.MustCompile(`tlogd serving log \S+ on (\S+)`)
+
+func startDaemon(t *testing.T, bin string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "-listen", "127.0.0.1:0"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		d.exited <- cmd.Wait()
+	}()
+	deadline := time.After(30 * time.Second)
+	for d.addr == "" || d.vkey == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("tlogd exited before serving: %v\n%s", <-d.exited, d.stderr)
+			}
+			if m := serveLine.FindStringSubmatch(l); m != nil {
+				d.addr = m[1]
+			}
+			if v, ok := strings.CutPrefix(l, "verifier key: "); ok {
+				d.vkey = v
+			}
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("tlogd did not start\n%s", d.stderr)
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	return d
+}
+
+func (d *daemon) client(t *testing.T) (tlogv1.LogServiceClient, *grpc.ClientConn) {
+	t.Helper()
+	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	return tlogv1.NewLogServiceClient(conn), conn
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("tlogd exited with %v after SIGTERM\n%s", err, d.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tlogd did not stop after SIGTERM")
+	}
+}
+
+func TestServeDefaultRestartAndWrongKey(t *testing.T) {
+	bin := buildBinary(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "tlogd-data")
+
+	d := startDaemon(t, bin, "-data-dir", data, "-origin", "test.example/log")
+	st, err := os.Stat(filepath.Join(data, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", st.Mode().Perm())
+	}
+	verifier, err := note.NewVerifier(d.vkey)
+	if err != nil || verifier.Name() != "test.example/log" {
+		t.Fatalf("printed verifier key %q: %v", d.vkey, err)
+	}
+	c, _ := d.client(t)
+	ctx := context.Background()
+	resp, err := c.Append(ctx, &tlogv1.AppendRequest{Records: []*tlogv1.Record{{Payload: []byte("role admin granted to alice")}, {Payload: []byte("user bob deleted")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := tlog.OpenCheckpoint([]byte(resp.GetCheckpoint()), verifier)
+	if err != nil || first.Size != 2 {
+		t.Fatalf("checkpoint %+v: %v", first, err)
+	}
+	d.stop(t)
+	if !strings.Contains(d.stderr.String(), "stopped") {
+		t.Fatalf("no clean shutdown in the log:\n%s", d.stderr)
+	}
+
+	// Restart: the same tree continues, proofs span the restart.
+	d = startDaemon(t, bin, "-data-dir", data)
+	c, _ = d.client(t)
+	resp, err = c.Append(ctx, &tlogv1.AppendRequest{Records: []*tlogv1.Record{{Payload: []byte("user carol created")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := tlog.OpenCheckpoint([]byte(resp.GetCheckpoint()), verifier)
+	if err != nil || second.Size != 3 || resp.GetResults()[0].GetIndex() != 2 {
+		t.Fatalf("after restart: %+v, %v", second, err)
+	}
+	cons, err := c.GetConsistencyProof(ctx, &tlogv1.GetConsistencyProofRequest{FirstTreeSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]tlog.Hash, len(cons.GetHashes()))
+	for i, h := range cons.GetHashes() {
+		p[i] = tlog.Hash(h)
+	}
+	if err := tlog.VerifyConsistency(2, 3, p, first.Root, second.Root); err != nil {
+		t.Fatal(err)
+	}
+	d.stop(t)
+
+	// A different key for the same data directory is refused, clearly.
+	other := filepath.Join(work, "other.key")
+	var out, errb bytes.Buffer
+	if code := run([]string{"keygen", "-origin", "test.example/log", "-out", other}, &out, &errb); code != 0 {
+		t.Fatalf("keygen exit %d: %s", code, errb.String())
+	}
+	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-data-dir", data, "-key-file", other)
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "refusing to start") || !strings.Contains(string(msg), d.vkey) {
+		t.Fatalf("serve with another key: %v\n%s", err, msg)
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k", "log.key")
+	var out, errb bytes.Buffer
+	if code := run([]string{"keygen", "-origin", "audit.example.com/log", "-out", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	vkey := strings.TrimSpace(strings.TrimPrefix(out.String()[strings.Index(out.String(), "verifier key: "):], "verifier key: "))
+	skey, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, derived, err := tlog.ParseSignerKey(string(skey))
+	if err != nil || derived != vkey {
+		t.Fatalf("printed vkey %q, key file gives %q (%v)", vkey, derived, err)
+	}
+	// Never overwrite a key.
+	errb.Reset()
+	if code := run([]string{"keygen", "-origin", "audit.example.com/log", "-out", path}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "refusing to overwrite") {
+		t.Fatalf("second keygen: exit %d: %s", code, errb.String())
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(after, skey) {
+		t.Fatal("the key file changed")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // expected in stdout (code 0) or stderr
+	}{
+		{[]string{"--help"}, 0, "Usage:"},
+		{[]string{"serve", "-help"}, 0, "-data-dir"},
+		{[]string{"keygen", "--help"}, 0, "-origin"},
+		{nil, 2, "Usage:"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"serve", "-no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"keygen", "-origin", "x"}, 2, "-out are required"},
+		{[]string{"keygen", "-origin", "has space", "-out", filepath.Join(t.TempDir(), "k")}, 2, "cannot name a note key"},
+		{[]string{"serve", "-log-level", "loud"}, 2, "-log-level"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		text := errb.String()
+		if tc.code == 0 {
+			text = out.String()
+		}
+		if code != tc.code || !strings.Contains(text, tc.out) {
+			t.Errorf("tlogd %v: exit %d, output %q; want exit %d with %q", tc.args, code, text, tc.code, tc.out)
+		}
+	}
+}
