@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -167,6 +168,23 @@ func (s *Store) writeIndex(leaf, dedup *hashRun, end uint64) error {
 	}
 	if err := s.db.Set(metaIndexed, binary.BigEndian.AppendUint64(nil, end), pebble.NoSync); err != nil {
 		return fmt.Errorf("storage: record index watermark %d: %w", end, err)
+	}
+	return nil
+}
+
+// removeStaleIndexTables deletes index tables that a crash left behind
+// before Pebble ingested them; their entries are rebuilt on open.
+func (s *Store) removeStaleIndexTables() error {
+	names, err := s.fs.List(s.dir)
+	if err != nil {
+		return fmt.Errorf("storage: list %s: %w", s.dir, err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "index-") && strings.HasSuffix(n, ".sst") {
+			if err := s.fs.Remove(s.fs.PathJoin(s.dir, n)); err != nil {
+				return fmt.Errorf("storage: remove stale %s: %w", n, err)
+			}
+		}
 	}
 	return nil
 }

@@ -194,6 +194,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts:     opts,
 	}
 	s.notify.ch = make(chan struct{})
+	if err := s.removeStaleIndexTables(); err != nil {
+		db.Close()
+		cache.Unref()
+		return nil, err
+	}
 	if err := s.load(); err != nil {
 		db.Close()
 		cache.Unref()

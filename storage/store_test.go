@@ -451,3 +451,25 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("read after Close: %v", err)
 	}
 }
+
+func TestStaleIndexTablesRemoved(t *testing.T) {
+	k := newTestKey(t, "example.com/log")
+	fs := vfs.NewMem()
+	s := openStore(t, "data", fs, k)
+	m := &sumdbTree{}
+	apply(t, s, m, makeBatch(1, 0, 50))
+	s.Close()
+	// A crash between writing an index table and ingesting it leaves it.
+	f, err := fs.Create("data/index-d-00000000000000000050.sst", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("half-written"))
+	f.Close()
+	s = openStore(t, "data", fs, k)
+	defer s.Close()
+	if _, err := fs.Stat("data/index-d-00000000000000000050.sst"); err == nil {
+		t.Fatal("stale index table survived Open")
+	}
+	checkStore(t, s, k, m, []uint64{50})
+}

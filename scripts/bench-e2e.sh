@@ -1,0 +1,47 @@
+#!/bin/sh
+# End-to-end benchmarks behind BENCHMARKS.md: a real tlogd process on a
+# fresh data directory, loaded over gRPC on loopback by tlogbench from a
+# second process on the same machine. Each scenario runs RUNS times; report
+# the median. Usage: scripts/bench-e2e.sh [append|single|paced|fill|prove]...
+set -eu
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+DUR=${DUR:-20s}
+ADDR=127.0.0.1:7450
+DATA=${DATA:-$(mktemp -d)/data}
+go build -o bin/ ./cmd/...
+
+start() {
+	mkdir -p "$(dirname "$DATA")"
+	bin/tlogd serve -listen "$ADDR" -data-dir "$DATA" -log-level warn >"$DATA.out" 2>"$DATA.log" &
+	PID=$!
+	for _ in $(seq 300); do
+		grep -q "tlogd serving" "$DATA.out" 2>/dev/null && return
+		sleep 0.1
+	done
+	echo "tlogd did not start:" >&2; cat "$DATA.log" >&2; exit 1
+}
+stop() { kill "$PID"; wait "$PID" || true; }
+
+scenario() {
+	name=$1; shift
+	for i in $(seq "$RUNS"); do
+		printf '%s run %d: ' "$name" "$i"
+		bin/tlogbench -addr "$ADDR" -server-pid "$PID" -duration "$DUR" "$@" 2>/dev/null | head -2 | tr '\n' ' '
+		echo
+	done
+}
+
+[ $# -gt 0 ] || set -- append single paced
+start
+trap stop EXIT
+for w in "$@"; do
+	case $w in
+	append) scenario append -clients 8 -batch 100 ;;
+	single) scenario single -clients 64 -batch 1 ;;
+	paced)  scenario paced -clients 64 -batch 1 -rate 10000 ;;
+	fill)   bin/tlogbench -addr "$ADDR" -server-pid "$PID" -clients 8 -batch 1000 -records "${RECORDS:-10000000}" -duration 0 ;;
+	prove)  scenario prove -mode prove -clients 32 -warmup "${WARMUP:-120s}" ;;
+	*) echo "unknown scenario $w" >&2; exit 2 ;;
+	esac
+done
