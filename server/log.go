@@ -127,12 +127,12 @@ func (l *logService) GetCheckpoint(ctx context.Context, req *tlogv1.GetCheckpoin
 func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclusionProofRequest) (*tlogv1.GetInclusionProofResponse, error) {
 	s := l.srv
 	var (
-		index uint64
-		named string
+		index    uint64
+		fromHash bool
 	)
 	switch leaf := req.GetLeaf().(type) {
 	case *tlogv1.GetInclusionProofRequest_Index:
-		index, named = leaf.Index, "index"
+		index = leaf.Index
 	case *tlogv1.GetInclusionProofRequest_LeafHash:
 		h, err := tlog.ParseHash(leaf.LeafHash)
 		if err != nil {
@@ -145,7 +145,7 @@ func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclu
 		if err != nil {
 			return nil, s.status(ctx, err)
 		}
-		named = fmt.Sprintf("leaf_hash: leaf index %d", index)
+		fromHash = true
 	default:
 		return nil, invalid("leaf: set either index or leaf_hash")
 	}
@@ -154,7 +154,10 @@ func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclu
 		return nil, s.status(ctx, err)
 	}
 	if index >= size {
-		return nil, outOfRange("%s: %d is not below the tree size %d", named, index, size)
+		if fromHash {
+			return nil, outOfRange("leaf_hash: the leaf is at index %d, not below the tree size %d", index, size)
+		}
+		return nil, outOfRange("index: %d is not below the tree size %d", index, size)
 	}
 	p, err := s.store.InclusionProof(index, size)
 	if err != nil {
@@ -170,6 +173,9 @@ func (l *logService) GetConsistencyProof(ctx context.Context, req *tlogv1.GetCon
 		return nil, s.status(ctx, err)
 	}
 	size1 := req.GetFirstTreeSize()
+	if latest := s.store.Head().Size; size1 > latest {
+		return nil, outOfRange("first_tree_size: %d is beyond the latest tree size %d", size1, latest)
+	}
 	if size1 > size2 {
 		return nil, invalid("first_tree_size: %d exceeds second_tree_size %d", size1, size2)
 	}
@@ -192,7 +198,7 @@ func (l *logService) GetEntries(ctx context.Context, req *tlogv1.GetEntriesReque
 	if size := s.store.Head().Size; req.GetStart() >= size {
 		return nil, outOfRange("start: %d is not below the tree size %d", req.GetStart(), size)
 	}
-	es, err := s.store.Entries(req.GetStart(), int(count), req.GetIncludePayloads())
+	es, err := s.store.Entries(req.GetStart(), int(count), req.GetIncludePayloads(), s.cfg.entryBudget())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -217,19 +223,31 @@ func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlog
 	if size := s.store.Head().Size; next > size {
 		return outOfRange("start: %d is beyond the tree size %d", next, size)
 	}
+	// Send headers now, so a follower knows the stream is open before the
+	// first entry exists.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 	for {
 		grown := s.store.Grown()
 		head := s.store.Head()
 		for next < head.Size {
 			n := min(head.Size-next, uint64(s.cfg.MaxEntriesPerCall))
-			es, err := s.store.Entries(next, int(n), req.GetIncludePayloads())
+			es, err := s.store.Entries(next, int(n), req.GetIncludePayloads(), s.cfg.entryBudget())
 			if err != nil {
 				return s.status(ctx, err)
 			}
 			msg := &tlogv1.StreamEntriesResponse{Entries: entriesProto(es)}
+			first := next
 			next += uint64(len(es))
-			if next == head.Size {
-				msg.Checkpoint = string(head.Checkpoint)
+			// Each chunk carries the latest checkpoint signed at a size
+			// inside it, so a receiver can check the root at that size.
+			cp, ok, err := s.store.LatestCheckpointIn(first, next)
+			if err != nil {
+				return s.status(ctx, err)
+			}
+			if ok {
+				msg.Checkpoint = string(cp)
 			}
 			if err := stream.Send(msg); err != nil {
 				return err
@@ -257,5 +275,6 @@ func (l *logService) GetLogInfo(context.Context, *tlogv1.GetLogInfoRequest) (*tl
 		MaxPayloadBytes:     uint32(s.cfg.MaxPayloadBytes),
 		MaxEntriesPerCall:   uint32(s.cfg.MaxEntriesPerCall),
 		MaxRequestBytes:     uint32(s.cfg.MaxRequestBytes),
+		MaxResponseBytes:    uint32(s.cfg.MaxResponseBytes),
 	}, nil
 }

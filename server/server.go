@@ -43,6 +43,10 @@ type Config struct {
 	// MaxRequestBytes bounds a request message; default 16 MiB. Larger
 	// requests fail with ResourceExhausted before they are decoded.
 	MaxRequestBytes int
+	// MaxResponseBytes bounds GetEntries responses and stream chunks, which
+	// carry fewer entries rather than exceed it; default 4 MiB, the largest
+	// message a gRPC client accepts by default.
+	MaxResponseBytes int
 	// MaxBatchRecords is how many records the sequencer puts in one durable
 	// batch at most; default 4096. A single Append is never split.
 	MaxBatchRecords int
@@ -69,6 +73,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxPayloadBytes, 64<<10)
 	def(&c.MaxEntriesPerCall, 1000)
 	def(&c.MaxRequestBytes, 16<<20)
+	def(&c.MaxResponseBytes, 4<<20)
 	def(&c.MaxBatchRecords, 4096)
 	def(&c.QueueDepth, 1024)
 	if c.Now == nil {
@@ -76,17 +81,29 @@ func (c *Config) setDefaults() error {
 	}
 	for name, v := range map[string]int{
 		"MaxRecordsPerAppend": c.MaxRecordsPerAppend, "MaxPayloadBytes": c.MaxPayloadBytes,
-		"MaxEntriesPerCall": c.MaxEntriesPerCall, "MaxRequestBytes": c.MaxRequestBytes,
+		"MaxEntriesPerCall": c.MaxEntriesPerCall, "MaxRequestBytes": c.MaxRequestBytes, "MaxResponseBytes": c.MaxResponseBytes,
 		"MaxBatchRecords": c.MaxBatchRecords, "QueueDepth": c.QueueDepth,
 	} {
 		if v < 0 {
 			return fmt.Errorf("server: Config.%s must not be negative", name)
 		}
 	}
-	if c.MaxBatchRecords < c.MaxRecordsPerAppend {
-		return fmt.Errorf("server: Config.MaxBatchRecords (%d) must be at least MaxRecordsPerAppend (%d)", c.MaxBatchRecords, c.MaxRecordsPerAppend)
+	// One Append is never split across batches.
+	c.MaxBatchRecords = max(c.MaxBatchRecords, c.MaxRecordsPerAppend)
+	if c.entryBudget() < c.MaxPayloadBytes+entryOverhead {
+		return fmt.Errorf("server: Config.MaxResponseBytes (%d) cannot hold %d entries' framing and one %d-byte payload", c.MaxResponseBytes, c.MaxEntriesPerCall, c.MaxPayloadBytes)
 	}
 	return nil
+}
+
+// entryOverhead is the most a response spends per entry on framing, index
+// and leaf hash, beyond the entry, salt and payload bytes.
+const entryOverhead = 96
+
+// entryBudget is how many entry, salt and payload bytes one response may
+// carry.
+func (c *Config) entryBudget() int {
+	return c.MaxResponseBytes - c.MaxEntriesPerCall*entryOverhead
 }
 
 // Server is a running tlogd gRPC server. Call Stop to shut it down.
@@ -134,7 +151,7 @@ func New(cfg Config) (*Server, error) {
 		),
 	)
 	tlogv1.RegisterLogServiceServer(s.grpc, &logService{srv: s})
-	healthpb.RegisterHealthServer(s.grpc, s.health)
+	healthpb.RegisterHealthServer(s.grpc, healthService{s.health, s.stopping})
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(tlogv1.LogService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -171,6 +188,35 @@ func (s *Server) Stop(ctx context.Context) {
 		s.seq.stop()
 	})
 }
+
+// healthService is the standard health service, except that Watch streams
+// end when the server stops: they never end on their own, and graceful
+// shutdown waits for every open call.
+type healthService struct {
+	*health.Server
+	stopping <-chan struct{}
+}
+
+func (h healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-h.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return h.Server.Watch(req, watchStream{stream, ctx})
+}
+
+// watchStream is a health Watch stream with a context that ends at stop.
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w watchStream) Context() context.Context { return w.ctx }
 
 // writerFailed reports, once, that the store stopped accepting batches.
 func (s *Server) writerFailed(err error) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/grpc"
@@ -35,6 +37,8 @@ type testLog struct {
 	client   tlogv1.LogServiceClient
 	verifier note.Verifier
 	logs     *syncBuffer
+	// storeMayFail is set by tests that break the store on purpose.
+	storeMayFail bool
 }
 
 type syncBuffer struct {
@@ -56,6 +60,12 @@ func (s *syncBuffer) String() string {
 
 func startLog(t *testing.T, mod func(*Config), register ...func(*grpc.Server)) *testLog {
 	t.Helper()
+	return startLogFS(t, nil, mod, register...)
+}
+
+// startLogFS is startLog on the given filesystem (nil: a temp dir on disk).
+func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), register ...func(*grpc.Server)) *testLog {
+	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "example.com/test-log")
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +78,11 @@ func startLog(t *testing.T, mod func(*Config), register ...func(*grpc.Server)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.Open(t.TempDir(), storage.Options{Signer: signer, VerifierKey: vkey, CacheBytes: 8 << 20, MemTableBytes: 4 << 20})
+	dir := "data"
+	if fs == nil {
+		dir = t.TempDir()
+	}
+	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +117,7 @@ func startLog(t *testing.T, mod func(*Config), register ...func(*grpc.Server)) *
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-		if err := store.Close(); err != nil {
+		if err := store.Close(); err != nil && !tl.storeMayFail {
 			t.Errorf("close store: %v", err)
 		}
 	})
@@ -460,49 +474,49 @@ func TestBadInput(t *testing.T) {
 	}
 	c := tl.client
 	for _, tc := range []struct {
-		name  string
-		call  func() error
-		code  codes.Code
-		field string
+		name   string
+		call   func() error
+		code   codes.Code
+		prefix string // the message starts with this (the README's table)
 	}{
-		{"empty batch", func() error { _, err := c.Append(ctx(t), &tlogv1.AppendRequest{}); return err }, codes.InvalidArgument, "records"},
-		{"oversize batch", func() error { _, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records(many...)}); return err }, codes.InvalidArgument, "records"},
-		{"empty payload", func() error { _, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records("x", "")}); return err }, codes.InvalidArgument, "records[1].payload"},
+		{"empty batch", func() error { _, err := c.Append(ctx(t), &tlogv1.AppendRequest{}); return err }, codes.InvalidArgument, "records: must hold at least 1 record"},
+		{"oversize batch", func() error { _, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records(many...)}); return err }, codes.InvalidArgument, "records: 11 records exceed the limit of 10 per Append"},
+		{"empty payload", func() error { _, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records("x", "")}); return err }, codes.InvalidArgument, "records[1].payload: must not be empty"},
 		{"oversize payload", func() error {
 			_, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records(strings.Repeat("x", 101))})
 			return err
-		}, codes.InvalidArgument, "records[0].payload"},
+		}, codes.InvalidArgument, "records[0].payload: 101 bytes exceed the limit of 100"},
 		{"oversize request", func() error {
 			_, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records(strings.Repeat("x", 5000))})
 			return err
-		}, codes.ResourceExhausted, "larger than max"},
-		{"checkpoint size beyond tree", func() error { _, err := c.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{TreeSize: 8}); return err }, codes.OutOfRange, "tree_size"},
-		{"checkpoint size never signed", func() error { _, err := c.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{TreeSize: 6}); return err }, codes.NotFound, "tree_size"},
-		{"inclusion without leaf", func() error { _, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{}); return err }, codes.InvalidArgument, "leaf"},
+		}, codes.ResourceExhausted, "grpc: received message larger than max"},
+		{"checkpoint size beyond tree", func() error { _, err := c.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{TreeSize: 8}); return err }, codes.OutOfRange, "tree_size: 8 is beyond the latest tree size 7"},
+		{"checkpoint size never signed", func() error { _, err := c.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{TreeSize: 6}); return err }, codes.NotFound, "tree_size: the log signed no checkpoint at size 6"},
+		{"inclusion without leaf", func() error { _, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{}); return err }, codes.InvalidArgument, "leaf: set either index or leaf_hash"},
 		{"index at tree size", func() error {
 			_, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: 7}})
 			return err
-		}, codes.OutOfRange, "index"},
+		}, codes.OutOfRange, "index: 7 is not below the tree size 7"},
 		{"index beyond requested size", func() error {
 			_, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: 5}, TreeSize: 5})
 			return err
-		}, codes.OutOfRange, "index"},
+		}, codes.OutOfRange, "index: 5 is not below the tree size 5"},
 		{"inclusion tree size beyond tree", func() error {
 			_, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: 0}, TreeSize: 100})
 			return err
-		}, codes.OutOfRange, "tree_size"},
+		}, codes.OutOfRange, "tree_size: 100 is beyond the latest tree size 7"},
 		{"inclusion tree size never signed", func() error {
 			_, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: 0}, TreeSize: 6})
 			return err
-		}, codes.NotFound, "tree_size"},
+		}, codes.NotFound, "tree_size: the log signed no checkpoint at size 6"},
 		{"leaf hash of 31 bytes", func() error {
 			_, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_LeafHash{LeafHash: make([]byte, 31)}})
 			return err
-		}, codes.InvalidArgument, "leaf_hash"},
+		}, codes.InvalidArgument, "leaf_hash: must be 32 bytes, got 31"},
 		{"unknown leaf hash", func() error {
 			_, err := c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_LeafHash{LeafHash: make([]byte, 32)}})
 			return err
-		}, codes.NotFound, "leaf_hash"},
+		}, codes.NotFound, "leaf_hash: no leaf with hash 0000000000000000000000000000000000000000000000000000000000000000 is in the log"},
 		{"leaf hash beyond requested size", func() error {
 			r, err := c.Append(ctx(t), &tlogv1.AppendRequest{Records: records("eight")})
 			if err != nil {
@@ -510,25 +524,29 @@ func TestBadInput(t *testing.T) {
 			}
 			_, err = c.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_LeafHash{LeafHash: r.GetResults()[0].GetLeafHash()}, TreeSize: 7})
 			return err
-		}, codes.OutOfRange, "leaf_hash"},
+		}, codes.OutOfRange, "leaf_hash: the leaf is at index 7, not below the tree size 7"},
 		{"first > second", func() error {
 			_, err := c.GetConsistencyProof(ctx(t), &tlogv1.GetConsistencyProofRequest{FirstTreeSize: 6, SecondTreeSize: 5})
 			return err
-		}, codes.InvalidArgument, "first_tree_size"},
+		}, codes.InvalidArgument, "first_tree_size: 6 exceeds second_tree_size 5"},
 		{"second beyond tree", func() error {
 			_, err := c.GetConsistencyProof(ctx(t), &tlogv1.GetConsistencyProofRequest{FirstTreeSize: 1, SecondTreeSize: 100})
 			return err
-		}, codes.OutOfRange, "second_tree_size"},
+		}, codes.OutOfRange, "second_tree_size: 100 is beyond the latest tree size"},
 		{"second never signed", func() error {
 			_, err := c.GetConsistencyProof(ctx(t), &tlogv1.GetConsistencyProofRequest{FirstTreeSize: 1, SecondTreeSize: 6})
 			return err
-		}, codes.NotFound, "second_tree_size"},
-		{"count 0", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 0}); return err }, codes.InvalidArgument, "count"},
-		{"count too large", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 51}); return err }, codes.InvalidArgument, "count"},
+		}, codes.NotFound, "second_tree_size: the log signed no checkpoint at size 6"},
+		{"first beyond latest", func() error {
+			_, err := c.GetConsistencyProof(ctx(t), &tlogv1.GetConsistencyProofRequest{FirstTreeSize: 100})
+			return err
+		}, codes.OutOfRange, "first_tree_size: 100 is beyond the latest tree size"},
+		{"count 0", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 0}); return err }, codes.InvalidArgument, "count: must be at least 1"},
+		{"count too large", func() error { _, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 51}); return err }, codes.InvalidArgument, "count: 51 exceeds the limit of 50 entries per call"},
 		{"start at tree size", func() error {
 			_, err := c.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Start: 100, Count: 1})
 			return err
-		}, codes.OutOfRange, "start"},
+		}, codes.OutOfRange, "start: 100 is not below the tree size"},
 		{"stream start beyond tree", func() error {
 			s, err := c.StreamEntries(ctx(t), &tlogv1.StreamEntriesRequest{Start: 100})
 			if err != nil {
@@ -536,7 +554,7 @@ func TestBadInput(t *testing.T) {
 			}
 			_, err = s.Recv()
 			return err
-		}, codes.OutOfRange, "start"},
+		}, codes.OutOfRange, "start: 100 is beyond the tree size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
@@ -544,8 +562,8 @@ func TestBadInput(t *testing.T) {
 			if !ok || st.Code() != tc.code {
 				t.Fatalf("got %v, want code %v", err, tc.code)
 			}
-			if !strings.Contains(st.Message(), tc.field) {
-				t.Fatalf("message %q does not name %q", st.Message(), tc.field)
+			if !strings.HasPrefix(st.Message(), tc.prefix) {
+				t.Fatalf("message %q does not start with %q", st.Message(), tc.prefix)
 			}
 		})
 	}
@@ -682,5 +700,140 @@ func TestStopDrainsAndRefuses(t *testing.T) {
 	}
 	if tl.store.Head().Size != 1 {
 		t.Fatalf("size %d after stop", tl.store.Head().Size)
+	}
+}
+
+// TestWriterFailureIsFailStop breaks WAL fsyncs under the store: the append
+// in flight and every later one get Unavailable, health reports NOT_SERVING
+// for the log service, nothing unsynced is published, and reads go on.
+func TestWriterFailureIsFailStop(t *testing.T) {
+	var broken errorfs.Toggle
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if (op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData) && strings.HasSuffix(op.Path, ".log") {
+			return broken.MaybeError(op)
+		}
+		return nil
+	}))
+	broken.Injector = errorfs.ErrInjected
+	tl := startLogFS(t, fs, nil)
+	tl.storeMayFail = true
+	good, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("before the disk broke")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken.On()
+	for _, p := range []string{"lost 1", "lost 2"} {
+		_, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records(p)})
+		st, _ := status.FromError(err)
+		if st.Code() != codes.Unavailable || !strings.HasPrefix(st.Message(), "log writer stopped after a storage error") {
+			t.Fatalf("append after a failed fsync: %v", err)
+		}
+	}
+	h, err := healthpb.NewHealthClient(tl.conn).Check(ctx(t), &healthpb.HealthCheckRequest{Service: "tlog.v1.LogService"})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health after the writer stopped: %v %v", h.GetStatus(), err)
+	}
+	cp, err := tl.client.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.GetCheckpoint() != good.GetCheckpoint() {
+		t.Fatalf("published checkpoint moved past the durable tree:\n%s", cp.GetCheckpoint())
+	}
+	if !strings.Contains(tl.logs.String(), "log writer stopped") {
+		t.Fatal("the failure was not logged")
+	}
+}
+
+func TestWatchDoesNotHoldUpStop(t *testing.T) {
+	tl := startLog(t, nil)
+	w, err := healthpb.NewHealthClient(tl.conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch: %v %v", r, err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		// A long drain deadline: Stop must not need it.
+		c, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		tl.srv.Stop(c)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stop waited on an open health Watch")
+	}
+}
+
+func TestStreamEndsOnStop(t *testing.T) {
+	tl := startLog(t, nil)
+	s, err := tl.client.StreamEntries(ctx(t), &tlogv1.StreamEntriesRequest{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream is open once the server has sent its headers.
+	if _, err := s.Header(); err != nil {
+		t.Fatal(err)
+	}
+	go tl.srv.Stop(context.Background())
+	_, err = s.Recv()
+	st, _ := status.FromError(err)
+	if st.Code() != codes.Unavailable || !strings.HasPrefix(st.Message(), "server is shutting down") {
+		t.Fatalf("following stream at stop: %v", err)
+	}
+}
+
+func TestEntriesStayWithinResponseBytes(t *testing.T) {
+	tl := startLog(t, func(c *Config) { c.MaxPayloadBytes = 60000 })
+	var ps []string
+	for i := range 100 {
+		ps = append(ps, fmt.Sprintf("%03d", i)+strings.Repeat("x", 59000))
+	}
+	if _, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records(ps[:50]...)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records(ps[50:]...)}); err != nil {
+		t.Fatal(err)
+	}
+	// The client keeps gRPC's default 4 MiB receive limit.
+	resp, err := tl.client.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Count: 100, IncludePayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(resp.GetEntries()); n == 0 || n >= 100 {
+		t.Fatalf("GetEntries returned %d entries of 59 KB", n)
+	}
+	s, err := tl.client.StreamEntries(ctx(t), &tlogv1.StreamEntriesRequest{IncludePayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var sizes []uint64
+	for {
+		msg, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range msg.GetEntries() {
+			got = append(got, string(e.GetPayload()))
+		}
+		if msg.GetCheckpoint() != "" {
+			sizes = append(sizes, tl.openCheckpoint(t, msg.GetCheckpoint()).Size)
+		}
+	}
+	if len(got) != 100 || got[99] != ps[99] {
+		t.Fatalf("streamed %d payloads", len(got))
+	}
+	// Chunks of about 69 entries: the first holds signed size 50, the
+	// second reaches the latest size 100.
+	if fmt.Sprint(sizes) != "[50 100]" {
+		t.Fatalf("stream checkpoints at sizes %v, want [50 100]", sizes)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -278,7 +279,7 @@ func (s *Store) findDuplicate(first uint64, newPos []int, results []Result, r *R
 			return Result{}, false, err
 		}
 	}
-	es, err := s.readEntries(index, 1, true)
+	es, err := s.readEntries(index, 1, true, math.MaxInt)
 	if err != nil {
 		return Result{}, false, fmt.Errorf("storage: read duplicate's entry %d: %w", index, err)
 	}

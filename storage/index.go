@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -250,7 +251,7 @@ func (s *Store) loadIndex(size uint64) error {
 	const chunk = 4096
 	var leaves []tlog.Hash
 	for start := from; start < size; start += chunk {
-		es, err := s.readEntries(start, int(min(chunk, size-start)), true)
+		es, err := s.readEntries(start, int(min(chunk, size-start)), true, math.MaxInt)
 		if err != nil {
 			return fmt.Errorf("storage: rebuild index from %d: %w", start, err)
 		}

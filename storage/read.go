@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,6 +41,29 @@ func (s *Store) CheckpointAt(size uint64) ([]byte, error) {
 		return nil, fmt.Errorf("checkpoint at size %d: %w", size, err)
 	}
 	return cp, nil
+}
+
+// LatestCheckpointIn returns the checkpoint with the largest size in
+// (lo, hi], if any; hi must not exceed the published size.
+func (s *Store) LatestCheckpointIn(lo, hi uint64) ([]byte, bool, error) {
+	if err := s.rlock(); err != nil {
+		return nil, false, err
+	}
+	defer s.closeMu.RUnlock()
+	if head := s.head.Load(); hi > head.Size {
+		return nil, false, fmt.Errorf("%w: tree size %d, published %d", ErrBeyondTree, hi, head.Size)
+	} else if hi == head.Size && hi > lo {
+		return head.Checkpoint, true, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: indexKey(prefixCheckpoint, lo+1), UpperBound: indexKey(prefixCheckpoint, hi+1)})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: find checkpoint in (%d, %d]: %w", lo, hi, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return nil, false, it.Error()
+	}
+	return bytes.Clone(it.Value()), true, nil
 }
 
 // InclusionProof returns the inclusion proof of leaf index in the tree of the
@@ -94,7 +118,9 @@ func (s *Store) LeafIndex(leaf tlog.Hash) (uint64, error) {
 
 // Entries returns up to count published entries from start, with salts and
 // payloads when withPayloads is set. start must be below the published size.
-func (s *Store) Entries(start uint64, count int, withPayloads bool) ([]Entry, error) {
+// With payloads, it stops before the entries' total size (entry, salt and
+// payload bytes) passes maxBytes, but always returns at least one entry.
+func (s *Store) Entries(start uint64, count int, withPayloads bool, maxBytes int) ([]Entry, error) {
 	if err := s.rlock(); err != nil {
 		return nil, err
 	}
@@ -106,11 +132,15 @@ func (s *Store) Entries(start uint64, count int, withPayloads bool) ([]Entry, er
 	if uint64(count) > size-start {
 		count = int(size - start)
 	}
-	return s.readEntries(start, count, withPayloads)
+	return s.readEntries(start, count, withPayloads, maxBytes)
 }
 
-// readEntries reads count entries from start, which must all be stored.
-func (s *Store) readEntries(start uint64, count int, withPayloads bool) ([]Entry, error) {
+// errBudget stops a bundle scan once a byte budget is spent.
+var errBudget = errors.New("storage: byte budget spent")
+
+// readEntries reads count entries from start, which must all be stored,
+// stopping early (after at least one) when payloads pass maxBytes.
+func (s *Store) readEntries(start uint64, count int, withPayloads bool, maxBytes int) ([]Entry, error) {
 	out := make([]Entry, 0, count)
 	err := s.scanBundles(prefixEntries, start, count, func(index uint64, b []byte, keep bool) ([]byte, error) {
 		e, b, err := readLenPrefixed(b)
@@ -128,7 +158,7 @@ func (s *Store) readEntries(start uint64, count int, withPayloads bool) ([]Entry
 	if !withPayloads {
 		return out, nil
 	}
-	i := 0
+	i, total := 0, 0
 	err = s.scanBundles(prefixPayloads, start, count, func(index uint64, b []byte, keep bool) ([]byte, error) {
 		if len(b) < tlog.SaltSize {
 			return nil, fmt.Errorf("%w: record %d truncated", ErrCorrupt, index)
@@ -139,11 +169,18 @@ func (s *Store) readEntries(start uint64, count int, withPayloads bool) ([]Entry
 			return nil, err
 		}
 		if keep {
+			total += len(out[i].Entry) + len(salt) + len(p)
+			if total > maxBytes && i > 0 {
+				return nil, errBudget
+			}
 			out[i].Salt, out[i].Payload = salt, p
 			i++
 		}
 		return b, nil
 	})
+	if errors.Is(err, errBudget) {
+		return out[:i], nil
+	}
 	if err != nil {
 		return nil, err
 	}

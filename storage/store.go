@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -34,6 +35,9 @@ var (
 	ErrWrongKey = errors.New("storage: data directory belongs to another log key")
 	// ErrCorrupt is returned when stored data is inconsistent.
 	ErrCorrupt = errors.New("storage: corrupt data")
+	// ErrLocked is returned by Open when another process has the data
+	// directory open.
+	ErrLocked = errors.New("storage: data directory is locked by another process")
 )
 
 // Options configures a Store.
@@ -177,6 +181,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		cache.Unref()
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
 		return nil, fmt.Errorf("storage: open pebble in %s: %w", dir, err)
 	}
 	s := &Store{
@@ -257,7 +264,7 @@ func (s *Store) load() error {
 		return err
 	}
 	if cp.Size > 0 {
-		entries, err := s.readEntries(cp.Size-1, 1, false)
+		entries, err := s.readEntries(cp.Size-1, 1, false, 0)
 		if err != nil {
 			return fmt.Errorf("storage: read last entry: %w", err)
 		}
@@ -469,8 +476,9 @@ func (s *Store) rlock() error {
 }
 
 // pebbleLogger routes Pebble's messages to slog. Pebble calls Fatalf when it
-// cannot continue safely (a failed WAL write or sync, a failed MANIFEST
-// write): the process exits, which is the fail-stop the log relies on.
+// cannot continue safely (a broken commit pipeline, a failed MANIFEST write):
+// the process exits. A failed WAL fsync instead comes back from SyncWait,
+// and Wait stops the writer (ErrFailed). Both are fail-stop.
 type pebbleLogger struct{ l *slog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any) {

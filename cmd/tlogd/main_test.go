@@ -193,6 +193,14 @@ func TestServeDefaultRestartAndWrongKey(t *testing.T) {
 	if err == nil || !strings.Contains(string(msg), "refusing to start") || !strings.Contains(string(msg), d.vkey) {
 		t.Fatalf("serve with another key: %v\n%s", err, msg)
 	}
+
+	// A second tlogd on a directory in use is refused, saying why.
+	d = startDaemon(t, bin, "-data-dir", data)
+	msg, err = exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-data-dir", data).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "locked by another process") {
+		t.Fatalf("second tlogd on the same directory: %v\n%s", err, msg)
+	}
+	d.stop(t)
 }
 
 func TestKeygen(t *testing.T) {
@@ -237,6 +245,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"keygen", "-origin", "x"}, 2, "-out are required"},
 		{[]string{"keygen", "-origin", "has space", "-out", filepath.Join(t.TempDir(), "k")}, 2, "cannot name a note key"},
 		{[]string{"serve", "-log-level", "loud"}, 2, "-log-level"},
+		{[]string{"serve", "-max-records-per-append", "20000", "-data-dir", filepath.Join(t.TempDir(), "never")}, 2, "-max-records-per-append 20000: want 1 to 10000"},
+		{[]string{"serve", "-max-payload-bytes", "0"}, 2, "-max-payload-bytes 0"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(tc.args, &out, &errb)

@@ -31,14 +31,36 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 	keyFile := c.String("key-file", "", "`file` holding the log's signing key (default: <data-dir>/log.key; created on first start)")
 	logLevel := c.String("log-level", "info", "log `level`: debug, info, warn or error (successful calls are logged at debug)")
 	logFormat := c.String("log-format", "text", "log `format`: text or json")
-	maxPayload := c.Int("max-payload-bytes", 64<<10, "largest record payload in `bytes`")
-	maxRecords := c.Int("max-records-per-append", 1000, "most records in one Append `call`")
+	maxPayload := c.Int("max-payload-bytes", 64<<10, "largest record payload in `bytes`, 1 to 1048576")
+	maxRecords := c.Int("max-records-per-append", 1000, "most records in one Append `call`, 1 to 10000")
 	cacheMiB := c.Int("cache-mib", 1024, "Pebble block cache size in `MiB` (the tree tiles of a 10-million-record log take about 600 MiB)")
 	drain := c.Duration("drain-timeout", 15*time.Second, "how long to let running calls finish on shutdown")
 	cpuProfile := c.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
 	if err := c.parse(args, stdout); err != nil {
 		return err
 	}
+	// Check every flag before anything is created on disk.
+	switch {
+	case *maxPayload < 1 || *maxPayload > 1<<20:
+		return usageError{fmt.Sprintf("-max-payload-bytes %d: want 1 to 1048576", *maxPayload)}
+	case *maxRecords < 1 || *maxRecords > 10000:
+		return usageError{fmt.Sprintf("-max-records-per-append %d: want 1 to 10000", *maxRecords)}
+	case *cacheMiB < 8:
+		return usageError{fmt.Sprintf("-cache-mib %d: want at least 8", *cacheMiB)}
+	case *drain < 0:
+		return usageError{"-drain-timeout must not be negative"}
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	// Take the port first: a busy port should fail before a key or a log is
+	// created.
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	defer lis.Close()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -52,10 +74,6 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 			pprof.StopCPUProfile()
 			f.Close()
 		}()
-	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
-	if err != nil {
-		return err
 	}
 	if *keyFile == "" {
 		*keyFile = filepath.Join(*dataDir, "log.key")
@@ -76,12 +94,12 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 		logger.Info("generated a new log key", slog.String("key_file", *keyFile), slog.String("origin", signer.Name()))
 	}
 
-	if *cacheMiB < 8 {
-		return usageError{"-cache-mib must be at least 8"}
-	}
 	store, err := storage.Open(*dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(*cacheMiB) << 20})
 	if errors.Is(err, storage.ErrWrongKey) {
 		return fmt.Errorf("refusing to start: %w; use the key this log was created with (-key-file)", err)
+	}
+	if errors.Is(err, storage.ErrLocked) {
+		return fmt.Errorf("refusing to start: %w (is another tlogd running on %s?)", err, *dataDir)
 	}
 	if err != nil {
 		return err
@@ -99,11 +117,7 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 		MaxRecordsPerAppend: *maxRecords,
 	})
 	if err != nil {
-		return usageError{err.Error()}
-	}
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	head := store.Head()
 	fmt.Fprintf(stdout, "tlogd serving log %s on %s\norigin: %s\nverifier key: %s\ntree size: %d\n",

@@ -754,7 +754,9 @@ type GetEntriesRequest struct {
 	// Index of the first entry; must be below the latest tree size.
 	Start uint64 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
 	// Number of entries, 1 to GetLogInfoResponse.max_entries_per_call. Fewer are
-	// returned when the run passes the latest tree size.
+	// returned when the run passes the latest tree size, or when the payloads
+	// would make the response larger than max_response_bytes (at least one
+	// entry is always returned).
 	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	// When true, entries carry their salt and payload.
 	IncludePayloads bool `protobuf:"varint,3,opt,name=include_payloads,json=includePayloads,proto3" json:"include_payloads,omitempty"`
@@ -927,10 +929,13 @@ func (x *StreamEntriesRequest) GetFollow() bool {
 // StreamEntriesResponse is one chunk of consecutive entries.
 type StreamEntriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Entries in index order, at most GetLogInfoResponse.max_entries_per_call.
+	// Entries in index order, at most GetLogInfoResponse.max_entries_per_call
+	// and within max_response_bytes.
 	Entries []*Entry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	// Set on the chunk whose last entry ends a signed tree: the checkpoint of
-	// size (last index + 1), so the receiver can recompute and check the root.
+	// The latest checkpoint signed at a size inside this chunk (first index <
+	// size <= last index + 1), if any, so the receiver can check the root at
+	// that size. The chunk that reaches the latest tree size always carries
+	// the latest checkpoint.
 	Checkpoint    string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1030,10 +1035,14 @@ type GetLogInfoResponse struct {
 	MaxPayloadBytes uint32 `protobuf:"varint,4,opt,name=max_payload_bytes,json=maxPayloadBytes,proto3" json:"max_payload_bytes,omitempty"`
 	// Maximum entries returned by one GetEntries call or stream chunk.
 	MaxEntriesPerCall uint32 `protobuf:"varint,5,opt,name=max_entries_per_call,json=maxEntriesPerCall,proto3" json:"max_entries_per_call,omitempty"`
-	// Maximum size of a request message in bytes.
+	// Maximum size of a request message in bytes: a whole Append request,
+	// every payload included, must fit.
 	MaxRequestBytes uint32 `protobuf:"varint,6,opt,name=max_request_bytes,json=maxRequestBytes,proto3" json:"max_request_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Maximum size of a GetEntries response or stream chunk in bytes; with
+	// payloads, calls return fewer entries rather than exceed it.
+	MaxResponseBytes uint32 `protobuf:"varint,7,opt,name=max_response_bytes,json=maxResponseBytes,proto3" json:"max_response_bytes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetLogInfoResponse) Reset() {
@@ -1108,6 +1117,13 @@ func (x *GetLogInfoResponse) GetMaxRequestBytes() uint32 {
 	return 0
 }
 
+func (x *GetLogInfoResponse) GetMaxResponseBytes() uint32 {
+	if x != nil {
+		return x.MaxResponseBytes
+	}
+	return 0
+}
+
 var File_tlog_v1_log_proto protoreflect.FileDescriptor
 
 const file_tlog_v1_log_proto_rawDesc = "" +
@@ -1178,14 +1194,15 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\tR\n" +
 	"checkpoint\"\x13\n" +
-	"\x11GetLogInfoRequest\"\x8d\x02\n" +
+	"\x11GetLogInfoRequest\"\xbb\x02\n" +
 	"\x12GetLogInfoResponse\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12!\n" +
 	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x123\n" +
 	"\x16max_records_per_append\x18\x03 \x01(\rR\x13maxRecordsPerAppend\x12*\n" +
 	"\x11max_payload_bytes\x18\x04 \x01(\rR\x0fmaxPayloadBytes\x12/\n" +
 	"\x14max_entries_per_call\x18\x05 \x01(\rR\x11maxEntriesPerCall\x12*\n" +
-	"\x11max_request_bytes\x18\x06 \x01(\rR\x0fmaxRequestBytes2\xb5\x04\n" +
+	"\x11max_request_bytes\x18\x06 \x01(\rR\x0fmaxRequestBytes\x12,\n" +
+	"\x12max_response_bytes\x18\a \x01(\rR\x10maxResponseBytes2\xb5\x04\n" +
 	"\n" +
 	"LogService\x129\n" +
 	"\x06Append\x12\x16.tlog.v1.AppendRequest\x1a\x17.tlog.v1.AppendResponse\x12N\n" +

@@ -63,7 +63,8 @@ type LogServiceClient interface {
 	GetEntries(ctx context.Context, in *GetEntriesRequest, opts ...grpc.CallOption) (*GetEntriesResponse, error)
 	// StreamEntries sends every entry from a start index up to the latest
 	// checkpoint and, when asked to follow, keeps sending new entries as the log
-	// grows. Used for export and by replicas.
+	// grows. Used for export and by replicas. Response headers are sent at once,
+	// before any entry.
 	StreamEntries(ctx context.Context, in *StreamEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEntriesResponse], error)
 	// GetLogInfo returns the log's identity and the limits it enforces.
 	GetLogInfo(ctx context.Context, in *GetLogInfoRequest, opts ...grpc.CallOption) (*GetLogInfoResponse, error)
@@ -186,7 +187,8 @@ type LogServiceServer interface {
 	GetEntries(context.Context, *GetEntriesRequest) (*GetEntriesResponse, error)
 	// StreamEntries sends every entry from a start index up to the latest
 	// checkpoint and, when asked to follow, keeps sending new entries as the log
-	// grows. Used for export and by replicas.
+	// grows. Used for export and by replicas. Response headers are sent at once,
+	// before any entry.
 	StreamEntries(*StreamEntriesRequest, grpc.ServerStreamingServer[StreamEntriesResponse]) error
 	// GetLogInfo returns the log's identity and the limits it enforces.
 	GetLogInfo(context.Context, *GetLogInfoRequest) (*GetLogInfoResponse, error)
