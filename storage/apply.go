@@ -270,8 +270,7 @@ func (s *Store) findDuplicate(first uint64, newPos []int, results []Result, r *R
 	}
 	if !ok {
 		var err error
-		s.keyBuf = hashKey(s.keyBuf, prefixDedup, r.PayloadHash[:])
-		index, err = s.getIndex(s.keyBuf)
+		index, err = s.lookupIndex(prefixDedup, r.PayloadHash)
 		if errors.Is(err, ErrNotFound) {
 			return Result{}, false, nil
 		}

@@ -40,9 +40,12 @@ func newBloomSegment(capacity int) *bloomSegment {
 	return &bloomSegment{blocks: make([][8]uint64, nblocks), cap: capacity}
 }
 
-// probes returns the block selector and the probe bits of h.
+// probes returns the block selector and the probe bits of h. They come from
+// the last 16 bytes: Open adds the stored hashes in sorted order, so a
+// segment can hold a narrow range of leading bytes, and blocks chosen by
+// those would fill unevenly.
 func probes(h *tlog.Hash) (uint64, uint64) {
-	return binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16])
+	return binary.LittleEndian.Uint64(h[16:24]), binary.LittleEndian.Uint64(h[24:32])
 }
 
 func (s *bloomSegment) add(h *tlog.Hash) {

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/tlogd/tlogd/tlog"
@@ -12,9 +14,14 @@ func TestDedupFilterFalsePositives(t *testing.T) {
 	var f dedupFilter
 	key := func(i uint64) tlog.Hash { return sha256.Sum256(binary.BigEndian.AppendUint64(nil, i)) }
 	const n = 1_500_000 // four segments: 64Ki, 256Ki, 1Mi, and part of 4Mi
-	for i := range uint64(n) {
-		h := key(i)
-		f.add(&h)
+	// Add in sorted order, as Open does when it scans the stored index.
+	keys := make([]tlog.Hash, n)
+	for i := range keys {
+		keys[i] = key(uint64(i))
+	}
+	slices.SortFunc(keys, func(a, b tlog.Hash) int { return bytes.Compare(a[:], b[:]) })
+	for i := range keys {
+		f.add(&keys[i])
 	}
 	for i := range uint64(n) {
 		if h := key(i); !f.mayContain(&h) {

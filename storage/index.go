@@ -23,14 +23,22 @@ import (
 )
 
 // The two hash indexes (leaf hash → index, payload hash → index) are the
-// only random keys the log writes, and inserting random keys into Pebble's
-// memtable costs more than the rest of a batch together. So they are kept
-// behind the durable tree: new entries live in memory, and every
+// only random keys the log writes. Inserting random keys into Pebble's
+// memtable costs more than the rest of a batch together, and compacting
+// them rewrites the whole index again and again as the log grows. So they
+// are kept behind the durable tree: new entries live in memory, and every
 // flushRecords leaves the writer freezes them and a background goroutine
-// writes them as two sorted sstables that Pebble ingests, then records the
-// index watermark (m/indexed). A proof never depends on these indexes, and
-// on open the entries past the watermark are rebuilt from the stored entries
-// and payloads. Lookups consult memory first, then Pebble.
+// writes them as two sorted sstables that Pebble ingests. Each flush is an
+// epoch: its keys are prefix || first leaf index of the epoch || hash, so an
+// epoch's table overlaps no other table and Pebble ingests it straight into
+// the bottom level, where it is never compacted. The epoch list and the
+// watermark (the tree size below which the index is complete) are recorded
+// under m/index after each ingestion.
+//
+// A proof never depends on these indexes. On open the entries past the
+// watermark are rebuilt from the stored entries and payloads. Lookups
+// consult memory first, then every epoch's table, newest first; each probe
+// is a bloom-filter check on one table.
 type hashIndex struct {
 	// mu guards the leaf runs, which readers consult.
 	mu         sync.RWMutex
@@ -41,11 +49,13 @@ type hashIndex struct {
 	dedup       *hashRun
 	frozenDedup *hashRun
 
+	// epochs are the first leaf indexes of the epochs written to Pebble,
+	// ascending; guarded by mu.
+	epochs []uint64
+
 	flushRecords int
 	flushing     chan error // non-nil while a flush runs; receives its result
 }
-
-var metaIndexed = []byte{prefixMeta, 'i', 'n', 'd', 'e', 'x', 'e', 'd'}
 
 func newHashIndex(from uint64, flushRecords int) *hashIndex {
 	return &hashIndex{
@@ -139,16 +149,18 @@ func (s *Store) maybeFlush() {
 	go func() { done <- s.writeIndex(leaf, dedup, end) }()
 }
 
-// writeIndex writes the entries of two runs for leaves below end as
-// sstables, has Pebble ingest them, and advances the watermark to end.
+// writeIndex writes the entries of two runs for leaves below end as the
+// sstables of a new epoch, has Pebble ingest them, and records the epoch and
+// the watermark end.
 func (s *Store) writeIndex(leaf, dedup *hashRun, end uint64) error {
+	epoch := leaf.from
 	var paths []string
 	for _, part := range []struct {
 		prefix byte
 		run    *hashRun
 	}{{prefixDedup, dedup}, {prefixLeaf, leaf}} {
 		p := s.fs.PathJoin(s.dir, fmt.Sprintf("index-%c-%020d.sst", part.prefix, end))
-		ok, err := s.writeIndexTable(p, part.prefix, part.run, end)
+		ok, err := s.writeIndexTable(p, part.prefix, epoch, part.run, end)
 		if err != nil {
 			return err
 		}
@@ -167,10 +179,44 @@ func (s *Store) writeIndex(leaf, dedup *hashRun, end uint64) error {
 			}
 		}
 	}
-	if err := s.db.Set(metaIndexed, binary.BigEndian.AppendUint64(nil, end), pebble.NoSync); err != nil {
-		return fmt.Errorf("storage: record index watermark %d: %w", end, err)
+	x := s.idx
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	epochs := x.epochs
+	if len(paths) > 0 && (len(epochs) == 0 || epochs[len(epochs)-1] != epoch) {
+		epochs = append(epochs, epoch)
 	}
+	var v []byte
+	for _, e := range epochs {
+		v = binary.BigEndian.AppendUint64(v, e)
+	}
+	v = binary.BigEndian.AppendUint64(v, end)
+	// NoSync: if this is lost, Open re-indexes from the older watermark and
+	// writes the same keys again.
+	if err := s.db.Set(metaEpochs, v, pebble.NoSync); err != nil {
+		return fmt.Errorf("storage: record index epochs up to %d: %w", end, err)
+	}
+	x.epochs = epochs
 	return nil
+}
+
+// lookupIndex finds hash h in the Pebble part of an index, newest epoch
+// first.
+func (s *Store) lookupIndex(prefix byte, h tlog.Hash) (uint64, error) {
+	x := s.idx
+	x.mu.RLock()
+	epochs := x.epochs
+	x.mu.RUnlock()
+	var key []byte
+	for i := len(epochs) - 1; i >= 0; i-- {
+		key = indexEntryKey(key, prefix, epochs[i], h[:])
+		index, err := s.getIndex(key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		return index, err
+	}
+	return 0, ErrNotFound
 }
 
 // removeStaleIndexTables deletes index tables that a crash left behind
@@ -190,9 +236,10 @@ func (s *Store) removeStaleIndexTables() error {
 	return nil
 }
 
-// writeIndexTable writes the run's entries below end, sorted, to an sstable
-// at path. ok is false when there are none and nothing was written.
-func (s *Store) writeIndexTable(path string, prefix byte, run *hashRun, end uint64) (ok bool, err error) {
+// writeIndexTable writes the run's entries below end, sorted, under the
+// epoch to an sstable at path. ok is false when there are none and nothing
+// was written.
+func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *hashRun, end uint64) (ok bool, err error) {
 	es := make([]indexEntry, 0, len(run.hashes))
 	for i, h := range run.hashes[:end-run.from] {
 		if h != (tlog.Hash{}) {
@@ -215,10 +262,10 @@ func (s *Store) writeIndexTable(path string, prefix byte, run *hashRun, end uint
 		return false, fmt.Errorf("storage: create index table: %w", err)
 	}
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.popts.MakeWriterOptions(0, s.db.TableFormat()))
-	key := make([]byte, 0, 1+tlog.HashSize)
+	key := make([]byte, 0, 9+tlog.HashSize)
 	var val [8]byte
 	for _, e := range es {
-		key = hashKey(key, prefix, e.hash[:])
+		key = indexEntryKey(key, prefix, epoch, e.hash[:])
 		binary.BigEndian.PutUint64(val[:], e.index)
 		if err := w.Set(key, val[:]); err != nil {
 			w.Close()
@@ -239,15 +286,26 @@ func (s *Store) loadIndex(size uint64) error {
 		return err
 	}
 	from := uint64(0)
-	if v, err := s.get(metaIndexed); err == nil && len(v) == 8 {
+	var epochs []uint64
+	v, err := s.get(metaEpochs)
+	switch {
+	case err == nil:
+		if len(v) < 8 || len(v)%8 != 0 {
+			return fmt.Errorf("%w: index epoch list of %d bytes", ErrCorrupt, len(v))
+		}
+		for len(v) > 8 {
+			epochs = append(epochs, binary.BigEndian.Uint64(v))
+			v = v[8:]
+		}
 		from = binary.BigEndian.Uint64(v)
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
+	case !errors.Is(err, ErrNotFound):
 		return err
 	}
 	if from > size {
 		return fmt.Errorf("%w: index watermark %d beyond tree size %d", ErrCorrupt, from, size)
 	}
 	s.idx = newHashIndex(from, s.opts.IndexFlushRecords)
+	s.idx.epochs = epochs
 	const chunk = 4096
 	var leaves []tlog.Hash
 	for start := from; start < size; start += chunk {

@@ -4,21 +4,27 @@ import "encoding/binary"
 
 const (
 	prefixCheckpoint = 'c'
-	prefixDedup      = 'd'
 	prefixEntries    = 'e'
-	prefixLeaf       = 'h'
 	prefixMeta       = 'm'
 	prefixPayloads   = 'p'
 	prefixTile       = 't'
+	// The hash indexes sort after every other key, so that no table of
+	// other keys can span them (see index.go).
+	prefixDedup = 'x'
+	prefixLeaf  = 'y'
 )
 
 // schemaVersion is stored under m/schema; Open refuses other versions.
 const schemaVersion = "1"
 
 var (
-	metaOrigin   = []byte{prefixMeta, 'o', 'r', 'i', 'g', 'i', 'n'}
-	metaVerifier = []byte{prefixMeta, 'v', 'k', 'e', 'y'}
-	metaSchema   = []byte{prefixMeta, 's', 'c', 'h', 'e', 'm', 'a'}
+	metaOrigin   = []byte("morigin")
+	metaVerifier = []byte("mvkey")
+	metaSchema   = []byte("mschema")
+	// metaEpochs lists the first leaf index of every index epoch (8 bytes
+	// each, ascending); the tree size below which the index is complete
+	// follows as the last 8 bytes.
+	metaEpochs = []byte("mindex")
 )
 
 // indexKey returns prefix || big-endian n.
@@ -26,9 +32,10 @@ func indexKey(prefix byte, n uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{prefix}, n)
 }
 
-// hashKey appends prefix || h to dst.
-func hashKey(dst []byte, prefix byte, h []byte) []byte {
-	return append(append(dst[:0], prefix), h...)
+// indexEntryKey appends prefix || epoch || h to dst.
+func indexEntryKey(dst []byte, prefix byte, epoch uint64, h []byte) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst[:0], prefix), epoch)
+	return append(dst, h...)
 }
 
 func tileKey(level uint8, index uint64) []byte {

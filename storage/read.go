@@ -104,7 +104,7 @@ func (s *Store) LeafIndex(leaf tlog.Hash) (uint64, error) {
 	index, ok := s.idx.leafIndex(leaf)
 	if !ok {
 		var err error
-		index, err = s.getIndex(hashKey(nil, prefixLeaf, leaf[:]))
+		index, err = s.lookupIndex(prefixLeaf, leaf)
 		if err != nil {
 			return 0, fmt.Errorf("leaf hash %s: %w", leaf, err)
 		}

@@ -356,11 +356,11 @@ func (s *Store) loadFilter() error {
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
-		if len(k) != 1+tlog.HashSize {
+		if len(k) != 9+tlog.HashSize {
 			it.Close()
 			return fmt.Errorf("%w: dedup key of %d bytes", ErrCorrupt, len(k))
 		}
-		h := tlog.Hash(k[1:])
+		h := tlog.Hash(k[9:])
 		s.filter.add(&h)
 	}
 	if err := it.Close(); err != nil {
