@@ -2,7 +2,14 @@
 # End-to-end benchmarks behind BENCHMARKS.md: a real tlogd process on a
 # fresh data directory, loaded over gRPC on loopback by tlogbench from a
 # second process on the same machine. Each scenario runs RUNS times; report
-# the median. Usage: scripts/bench-e2e.sh [append|single|paced|fill|prove]...
+# the median. Usage: scripts/bench-e2e.sh [append|single|paced|half|fill|prove]...
+#   append  8 clients x 100 records per Append, closed loop
+#   single  64 clients x 1 record per Append, closed loop
+#   paced   64 clients x 1 record, paced at 10,000 calls/s in total
+#   half    the same paced at 5,000 calls/s
+#   fill    RECORDS (10 million) records in Appends of 1000, for prove
+#   prove   inclusion proofs of random leaves at the latest size, 32 clients,
+#           after WARMUP (120s) of the same load to fill the caches
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -32,7 +39,7 @@ scenario() {
 	done
 }
 
-[ $# -gt 0 ] || set -- append single paced
+[ $# -gt 0 ] || set -- append single paced half
 start
 trap stop EXIT
 for w in "$@"; do
@@ -40,6 +47,7 @@ for w in "$@"; do
 	append) scenario append -clients 8 -batch 100 ;;
 	single) scenario single -clients 64 -batch 1 ;;
 	paced)  scenario paced -clients 64 -batch 1 -rate 10000 ;;
+	half)   scenario half -clients 64 -batch 1 -rate 5000 ;;
 	fill)   bin/tlogbench -addr "$ADDR" -server-pid "$PID" -clients 8 -batch 1000 -records "${RECORDS:-10000000}" -duration 0 ;;
 	prove)  scenario prove -mode prove -clients 32 -warmup "${WARMUP:-120s}" ;;
 	*) echo "unknown scenario $w" >&2; exit 2 ;;

@@ -115,8 +115,7 @@ type Store struct {
 	edge     []*edgeTile
 	lastTime uint64
 	filter   dedupFilter // every payload hash in the log, approximately
-	keyBuf   []byte
-	full     []fullTile // edge tiles that filled up during the current batch
+	full     []fullTile  // edge tiles that filled up during the current batch
 }
 
 // Open opens the log in dir, creating it if the directory holds no log. It

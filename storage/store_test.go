@@ -176,11 +176,7 @@ func checkStore(t *testing.T, s *Store, k testKey, m *sumdbTree, sizes []uint64)
 			if err := tlog.VerifyInclusion(i, n, m.leaves[i], p, c.Root); err != nil {
 				t.Fatal(err)
 			}
-			rp := make(sumdb.RecordProof, len(p))
-			for j := range p {
-				rp[j] = sumdb.Hash(p[j])
-			}
-			if err := sumdb.CheckRecord(rp, int64(n), sumdb.Hash(c.Root), int64(i), sumdb.Hash(m.leaves[i])); err != nil {
+			if err := sumdb.CheckRecord(sumdbHashes(p), int64(n), sumdb.Hash(c.Root), int64(i), sumdb.Hash(m.leaves[i])); err != nil {
 				t.Fatalf("sumdb CheckRecord(%d, %d): %v", i, n, err)
 			}
 		}
@@ -193,16 +189,21 @@ func checkStore(t *testing.T, s *Store, k testKey, m *sumdbTree, sizes []uint64)
 				t.Fatal(err)
 			}
 			if n > 0 {
-				tp := make(sumdb.TreeProof, len(p))
-				for j := range p {
-					tp[j] = sumdb.Hash(p[j])
-				}
-				if err := sumdb.CheckTree(tp, int64(n2), sumdb.Hash(m.root(n2)), int64(n), sumdb.Hash(c.Root)); err != nil {
+				if err := sumdb.CheckTree(sumdbHashes(p), int64(n2), sumdb.Hash(m.root(n2)), int64(n), sumdb.Hash(c.Root)); err != nil {
 					t.Fatalf("sumdb CheckTree(%d, %d): %v", n, n2, err)
 				}
 			}
 		}
 	}
+}
+
+// sumdbHashes converts a proof for x/mod/sumdb/tlog.
+func sumdbHashes(p []tlog.Hash) []sumdb.Hash {
+	out := make([]sumdb.Hash, len(p))
+	for i := range p {
+		out[i] = sumdb.Hash(p[i])
+	}
+	return out
 }
 
 func sampleIndexes(n uint64) []uint64 {
@@ -510,11 +511,7 @@ func TestReopenKeepsEveryProof(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rp := make(sumdb.RecordProof, len(p))
-			for j := range p {
-				rp[j] = sumdb.Hash(p[j])
-			}
-			if err := sumdb.CheckRecord(rp, int64(n), root, int64(i), sumdb.Hash(m.leaves[i])); err != nil {
+			if err := sumdb.CheckRecord(sumdbHashes(p), int64(n), root, int64(i), sumdb.Hash(m.leaves[i])); err != nil {
 				t.Fatalf("inclusion of %d at %d after reopen: %v", i, n, err)
 			}
 		}
@@ -526,11 +523,7 @@ func TestReopenKeepsEveryProof(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tp := make(sumdb.TreeProof, len(p))
-			for j := range p {
-				tp[j] = sumdb.Hash(p[j])
-			}
-			if err := sumdb.CheckTree(tp, int64(n2), sumdb.Hash(m.root(n2)), int64(n), root); err != nil {
+			if err := sumdb.CheckTree(sumdbHashes(p), int64(n2), sumdb.Hash(m.root(n2)), int64(n), root); err != nil {
 				t.Fatalf("consistency %d → %d after reopen: %v", n, n2, err)
 			}
 		}
