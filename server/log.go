@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -46,23 +48,20 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 			return nil, invalid("records[%d].payload: %d bytes exceed the limit of %d", i, n, s.cfg.MaxPayloadBytes)
 		}
 	}
-	// Salts, commitments and dedup keys are computed here, in parallel across
-	// calls, so the single writer only sequences.
-	salts := make([]byte, len(recs)*tlog.SaltSize)
-	rand.Read(salts)
-	records := make([]storage.Record, len(recs))
-	for i, r := range recs {
-		p := r.GetPayload()
-		rec := &records[i]
-		rec.Payload = p
-		copy(rec.Salt[:], salts[i*tlog.SaltSize:])
-		rec.Commitment = tlog.Commit(rec.Salt[:], p)
-		rec.PayloadHash = sha256.Sum256(p)
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
 	}
-	results, head, err := s.seq.submit(ctx, records)
+	payloads := make([][]byte, len(recs))
+	for i, r := range recs {
+		payloads[i] = r.GetPayload()
+	}
+	start := time.Now()
+	results, head, err := seq.submit(ctx, newRecords(payloads))
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
+	s.metrics.appendDuration.Observe(time.Since(start).Seconds())
 	resp := &tlogv1.AppendResponse{
 		Results:    make([]*tlogv1.AppendResult, len(results)),
 		Checkpoint: string(head.Checkpoint),
@@ -77,7 +76,7 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 		out.Salt = r.Salt[:]
 		out.Duplicate = r.Duplicate
 		if req.GetIncludeProofs() {
-			p, err := s.store.InclusionProof(r.Index, head.Size)
+			p, err := store.InclusionProof(r.Index, head.Size)
 			if err != nil {
 				return nil, s.status(ctx, fmt.Errorf("inclusion proof of new leaf %d: %w", r.Index, err))
 			}
@@ -86,6 +85,23 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 		resp.Results[i] = out
 	}
 	return resp, nil
+}
+
+// newRecords prepares payloads for the sequencer: a random salt, the
+// commitment and the dedup key for each. It runs in the calling handler,
+// in parallel across calls, so the single writer only sequences.
+func newRecords(payloads [][]byte) []storage.Record {
+	salts := make([]byte, len(payloads)*tlog.SaltSize)
+	rand.Read(salts)
+	records := make([]storage.Record, len(payloads))
+	for i, p := range payloads {
+		rec := &records[i]
+		rec.Payload = p
+		copy(rec.Salt[:], salts[i*tlog.SaltSize:])
+		rec.Commitment = tlog.Commit(rec.Salt[:], p)
+		rec.PayloadHash = sha256.Sum256(p)
+	}
+	return records
 }
 
 func hashBytes(p []tlog.Hash) [][]byte {
@@ -98,15 +114,15 @@ func hashBytes(p []tlog.Hash) [][]byte {
 
 // checkpointAt resolves a requested tree size (0 = latest) to a published
 // size with a signed checkpoint. field names the request field for errors.
-func (s *Server) checkpointAt(field string, size uint64) (uint64, []byte, error) {
-	head := s.store.Head()
+func checkpointAt(store *storage.Store, field string, size uint64) (uint64, []byte, error) {
+	head := store.Head()
 	if size == 0 {
 		return head.Size, head.Checkpoint, nil
 	}
 	if size > head.Size {
 		return 0, nil, outOfRange("%s: %d is beyond the latest tree size %d", field, size, head.Size)
 	}
-	cp, err := s.store.CheckpointAt(size)
+	cp, err := store.CheckpointAt(size)
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil, status.Errorf(codes.NotFound, "%s: the log signed no checkpoint at size %d (use a size from a checkpoint, or 0 for the latest)", field, size)
 	}
@@ -117,7 +133,11 @@ func (s *Server) checkpointAt(field string, size uint64) (uint64, []byte, error)
 }
 
 func (l *logService) GetCheckpoint(ctx context.Context, req *tlogv1.GetCheckpointRequest) (*tlogv1.GetCheckpointResponse, error) {
-	_, cp, err := l.srv.checkpointAt("tree_size", req.GetTreeSize())
+	store, _, err := l.srv.attached()
+	if err != nil {
+		return nil, err
+	}
+	_, cp, err := checkpointAt(store, "tree_size", req.GetTreeSize())
 	if err != nil {
 		return nil, l.srv.status(ctx, err)
 	}
@@ -126,6 +146,10 @@ func (l *logService) GetCheckpoint(ctx context.Context, req *tlogv1.GetCheckpoin
 
 func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclusionProofRequest) (*tlogv1.GetInclusionProofResponse, error) {
 	s := l.srv
+	store, _, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
 	var (
 		index    uint64
 		fromHash bool
@@ -138,7 +162,7 @@ func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclu
 		if err != nil {
 			return nil, invalid("leaf_hash: must be 32 bytes, got %d", len(leaf.LeafHash))
 		}
-		index, err = s.store.LeafIndex(h)
+		index, err = store.LeafIndex(h)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, status.Errorf(codes.NotFound, "leaf_hash: no leaf with hash %s is in the log", h)
 		}
@@ -149,7 +173,7 @@ func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclu
 	default:
 		return nil, invalid("leaf: set either index or leaf_hash")
 	}
-	size, cp, err := s.checkpointAt("tree_size", req.GetTreeSize())
+	size, cp, err := checkpointAt(store, "tree_size", req.GetTreeSize())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -159,7 +183,7 @@ func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclu
 		}
 		return nil, outOfRange("index: %d is not below the tree size %d", index, size)
 	}
-	p, err := s.store.InclusionProof(index, size)
+	p, err := store.InclusionProof(index, size)
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -168,18 +192,22 @@ func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclu
 
 func (l *logService) GetConsistencyProof(ctx context.Context, req *tlogv1.GetConsistencyProofRequest) (*tlogv1.GetConsistencyProofResponse, error) {
 	s := l.srv
-	size2, cp, err := s.checkpointAt("second_tree_size", req.GetSecondTreeSize())
+	store, _, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	size2, cp, err := checkpointAt(store, "second_tree_size", req.GetSecondTreeSize())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
 	size1 := req.GetFirstTreeSize()
-	if latest := s.store.Head().Size; size1 > latest {
+	if latest := store.Head().Size; size1 > latest {
 		return nil, outOfRange("first_tree_size: %d is beyond the latest tree size %d", size1, latest)
 	}
 	if size1 > size2 {
 		return nil, invalid("first_tree_size: %d exceeds second_tree_size %d", size1, size2)
 	}
-	p, err := s.store.ConsistencyProof(size1, size2)
+	p, err := store.ConsistencyProof(size1, size2)
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -195,12 +223,28 @@ func (l *logService) GetEntries(ctx context.Context, req *tlogv1.GetEntriesReque
 	case count > uint32(s.cfg.MaxEntriesPerCall):
 		return nil, invalid("count: %d exceeds the limit of %d entries per call", count, s.cfg.MaxEntriesPerCall)
 	}
-	if size := s.store.Head().Size; req.GetStart() >= size {
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	if req.GetIncludePayloads() {
+		if err := s.auth.requirePayloads(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if size := store.Head().Size; req.GetStart() >= size {
 		return nil, outOfRange("start: %d is not below the tree size %d", req.GetStart(), size)
 	}
-	es, err := s.store.Entries(req.GetStart(), int(count), req.GetIncludePayloads(), s.cfg.entryBudget())
+	es, err := store.Entries(req.GetStart(), int(count), req.GetIncludePayloads(), s.cfg.entryBudget())
 	if err != nil {
 		return nil, s.status(ctx, err)
+	}
+	if req.GetIncludePayloads() {
+		// No payload leaves the server before the read is durably recorded.
+		reason, labels := entriesRead("GetEntries", es)
+		if err := s.recordPayloadRead(ctx, store, seq, reason, labels); err != nil {
+			return nil, s.status(ctx, err)
+		}
 	}
 	return &tlogv1.GetEntriesResponse{Entries: entriesProto(es)}, nil
 }
@@ -219,9 +263,45 @@ func entriesProto(es []storage.Entry) []*tlogv1.Entry {
 func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlogv1.LogService_StreamEntriesServer) error {
 	s := l.srv
 	ctx := stream.Context()
+	store, seq, err := s.attached()
+	if err != nil {
+		return err
+	}
+	if req.GetIncludePayloads() {
+		if err := s.auth.requirePayloads(ctx); err != nil {
+			return err
+		}
+	}
 	next := req.GetStart()
-	if size := s.store.Head().Size; next > size {
+	if size := store.Head().Size; next > size {
 		return outOfRange("start: %d is beyond the tree size %d", next, size)
+	}
+	if req.GetIncludePayloads() {
+		// Record the stream before any payload is sent, then what it sent
+		// when it ends. Not a record per chunk: a follower would read its
+		// own records forever.
+		reason := fmt.Sprintf("StreamEntries opened with payloads from entry %d up to the tree size %d", next, store.Head().Size)
+		if req.GetFollow() {
+			reason = fmt.Sprintf("StreamEntries opened with payloads from entry %d, following the log", next)
+		}
+		labels := map[string]string{"method": "StreamEntries", "first_index": fmt.Sprint(next), "follow": fmt.Sprint(req.GetFollow())}
+		if err := s.recordPayloadRead(ctx, store, seq, reason, labels); err != nil {
+			return s.status(ctx, err)
+		}
+		first := next
+		defer func() {
+			if next == first {
+				return
+			}
+			// The stream's context may be gone; the record must still land.
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			reason := fmt.Sprintf("StreamEntries sent the payloads of entries %d to %d", first, next-1)
+			labels := map[string]string{"method": "StreamEntries", "first_index": fmt.Sprint(first), "last_index": fmt.Sprint(next - 1)}
+			if err := s.recordPayloadRead(c, store, seq, reason, labels); err != nil {
+				s.log.ErrorContext(ctx, "could not record the end of a payload stream", slog.String("error", err.Error()), slog.String("reason", reason))
+			}
+		}()
 	}
 	// Send headers now, so a follower knows the stream is open before the
 	// first entry exists.
@@ -229,11 +309,11 @@ func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlog
 		return err
 	}
 	for {
-		grown := s.store.Grown()
-		head := s.store.Head()
+		grown := store.Grown()
+		head := store.Head()
 		for next < head.Size {
 			n := min(head.Size-next, uint64(s.cfg.MaxEntriesPerCall))
-			es, err := s.store.Entries(next, int(n), req.GetIncludePayloads(), s.cfg.entryBudget())
+			es, err := store.Entries(next, int(n), req.GetIncludePayloads(), s.cfg.entryBudget())
 			if err != nil {
 				return s.status(ctx, err)
 			}
@@ -242,7 +322,7 @@ func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlog
 			next += uint64(len(es))
 			// Each chunk carries the latest checkpoint signed at a size
 			// inside it, so a receiver can check the root at that size.
-			cp, ok, err := s.store.LatestCheckpointIn(first, next)
+			cp, ok, err := store.LatestCheckpointIn(first, next)
 			if err != nil {
 				return s.status(ctx, err)
 			}
@@ -268,9 +348,13 @@ func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlog
 
 func (l *logService) GetLogInfo(context.Context, *tlogv1.GetLogInfoRequest) (*tlogv1.GetLogInfoResponse, error) {
 	s := l.srv
+	store, _, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
 	return &tlogv1.GetLogInfoResponse{
-		Origin:              s.store.Origin(),
-		VerifierKey:         s.store.VerifierKey(),
+		Origin:              store.Origin(),
+		VerifierKey:         store.VerifierKey(),
 		MaxRecordsPerAppend: uint32(s.cfg.MaxRecordsPerAppend),
 		MaxPayloadBytes:     uint32(s.cfg.MaxPayloadBytes),
 		MaxEntriesPerCall:   uint32(s.cfg.MaxEntriesPerCall),

@@ -25,6 +25,8 @@ type sequencer struct {
 	// failed is called when the store stops accepting batches; it may be
 	// called more than once.
 	failed func(error)
+	// observe receives the figures of every durable batch.
+	observe func(storage.BatchStats)
 }
 
 // appendReq is one Append call waiting for its batch to be durable.
@@ -36,7 +38,7 @@ type appendReq struct {
 	done    chan struct{}
 }
 
-func newSequencer(store *storage.Store, maxBatch, queue int, now func() time.Time, failed func(error)) *sequencer {
+func newSequencer(store *storage.Store, maxBatch, queue int, now func() time.Time, failed func(error), observe func(storage.BatchStats)) *sequencer {
 	q := &sequencer{
 		store:    store,
 		maxBatch: maxBatch,
@@ -45,6 +47,7 @@ func newSequencer(store *storage.Store, maxBatch, queue int, now func() time.Tim
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 		failed:   failed,
+		observe:  observe,
 	}
 	go q.run()
 	return q
@@ -159,6 +162,9 @@ func (q *sequencer) answer(waits <-chan begun, answered chan<- struct{}) {
 			results, head, err = b.pending.Wait()
 			if errors.Is(err, storage.ErrFailed) {
 				q.failed(err)
+			}
+			if err == nil {
+				q.observe(b.pending.Stats())
 			}
 		}
 		off := 0

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/storage"
@@ -58,13 +59,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startLog(t *testing.T, mod func(*Config), register ...func(*grpc.Server)) *testLog {
+func startLog(t *testing.T, mod func(*Config), setup ...func(*Server)) *testLog {
 	t.Helper()
-	return startLogFS(t, nil, mod, register...)
+	return startLogFS(t, nil, mod, setup...)
 }
 
 // startLogFS is startLog on the given filesystem (nil: a temp dir on disk).
-func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), register ...func(*grpc.Server)) *testLog {
+func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), setup ...func(*Server)) *testLog {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "example.com/test-log")
 	if err != nil {
@@ -95,8 +96,8 @@ func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), register ...func(*gr
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range register {
-		r(srv.grpc)
+	for _, f := range setup {
+		f(srv)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -321,6 +322,16 @@ func TestProofsAndCheckpointHistory(t *testing.T) {
 	}
 }
 
+// payloadReadRecord decodes a payload as tlogd's own record of a payload
+// read, if it is one.
+func payloadReadRecord(p []byte) (*tlogv1.AuditEvent, bool) {
+	var ev tlogv1.AuditEvent
+	if err := proto.Unmarshal(p, &ev); err != nil || ev.GetAction() != tlogv1.Action_ACTION_LOG_PAYLOADS_READ {
+		return nil, false
+	}
+	return &ev, true
+}
+
 // sumdbLeaves stores leaf hashes in sumdb's layout for TreeHash.
 func sumdbLeaves(leaves [][]byte) sumdb.HashReader {
 	var stored []sumdb.Hash
@@ -391,6 +402,7 @@ func TestStreamEntriesFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
+	var reads []*tlogv1.AuditEvent
 	var checkpoints []uint64
 	recv := func() {
 		t.Helper()
@@ -402,6 +414,10 @@ func TestStreamEntriesFollows(t *testing.T) {
 			t.Fatalf("chunk of %d entries exceeds the limit", len(msg.GetEntries()))
 		}
 		for _, e := range msg.GetEntries() {
+			if ev, ok := payloadReadRecord(e.GetPayload()); ok {
+				reads = append(reads, ev)
+				continue
+			}
 			got = append(got, string(e.GetPayload()))
 		}
 		if msg.GetCheckpoint() != "" {
@@ -414,17 +430,20 @@ func TestStreamEntriesFollows(t *testing.T) {
 		}
 	}
 	recv() // b c d e
-	recv() // f + checkpoint 6
+	recv() // f + checkpoint 6, and this stream's own payload-read record (7)
 	if _, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("g", "h")}); err != nil {
 		t.Fatal(err)
 	}
-	recv() // g h + checkpoint 8
-	if strings.Join(got, "") != "bcdefgh" || fmt.Sprint(checkpoints) != "[6 8]" {
+	recv() // g h + checkpoint 9
+	if strings.Join(got, "") != "bcdefgh" || fmt.Sprint(checkpoints) != "[7 9]" {
 		t.Fatalf("streamed %q with checkpoints %v", got, checkpoints)
+	}
+	if len(reads) != 1 || !strings.Contains(reads[0].GetReason(), "from entry 1, following") {
+		t.Fatalf("payload-read records in the stream: %v", reads)
 	}
 
 	// Without follow the stream ends at the latest checkpoint.
-	s2, err := tl.client.StreamEntries(ctx(t), &tlogv1.StreamEntriesRequest{Start: 8})
+	s2, err := tl.client.StreamEntries(ctx(t), &tlogv1.StreamEntriesRequest{Start: tl.store.Head().Size})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,28 +666,23 @@ func TestConcurrentAppendsShareBatches(t *testing.T) {
 }
 
 func TestPanicBecomesGenericInternal(t *testing.T) {
-	desc := grpc.ServiceDesc{
-		ServiceName: "test.Panics",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Boom",
-			Handler: func(srv any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
-				h := func(context.Context, any) (any, error) { panic("secret detail at /etc/tlogd") }
-				if in == nil {
-					return h(ctx, nil)
-				}
-				return in(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/test.Panics/Boom"}, h)
-			},
-		}},
-	}
-	tl := startLog(t, nil, func(s *grpc.Server) { s.RegisterService(&desc, struct{}{}) })
-	err := tl.conn.Invoke(ctx(t), "/test.Panics/Boom", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	tl := startLog(t, nil, func(s *Server) {
+		s.testHook = func(_ context.Context, method string) {
+			if method == "/tlog.v1.LogService/GetLogInfo" {
+				panic("secret detail at /etc/tlogd")
+			}
+		}
+	})
+	_, err := tl.client.GetLogInfo(ctx(t), &tlogv1.GetLogInfoRequest{})
 	st, _ := status.FromError(err)
 	if st.Code() != codes.Internal || st.Message() != "internal error" {
 		t.Fatalf("panic answered %v", err)
 	}
-	if !strings.Contains(tl.logs.String(), "secret detail") {
-		t.Fatal("the panic was not logged on the server")
+	if len(st.Details()) != 0 {
+		t.Fatalf("panic answer carries details %v", st.Details())
+	}
+	if !strings.Contains(tl.logs.String(), "secret detail") || !strings.Contains(tl.logs.String(), "goroutine") {
+		t.Fatal("the panic and its stack were not logged on the server")
 	}
 	waitServing(t, tl.conn)
 }
@@ -822,7 +836,9 @@ func TestEntriesStayWithinResponseBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range msg.GetEntries() {
-			got = append(got, string(e.GetPayload()))
+			if _, ok := payloadReadRecord(e.GetPayload()); !ok {
+				got = append(got, string(e.GetPayload()))
+			}
 		}
 		if msg.GetCheckpoint() != "" {
 			sizes = append(sizes, tl.openCheckpoint(t, msg.GetCheckpoint()).Size)
@@ -832,8 +848,9 @@ func TestEntriesStayWithinResponseBytes(t *testing.T) {
 		t.Fatalf("streamed %d payloads", len(got))
 	}
 	// Chunks of about 69 entries: the first holds signed size 50, the
-	// second reaches the latest size 100.
-	if fmt.Sprint(sizes) != "[50 100]" {
-		t.Fatalf("stream checkpoints at sizes %v, want [50 100]", sizes)
+	// second reaches the latest size: 100 records, the GetEntries above and
+	// this stream's payload-read records.
+	if fmt.Sprint(sizes) != "[50 102]" {
+		t.Fatalf("stream checkpoints at sizes %v, want [50 102]", sizes)
 	}
 }

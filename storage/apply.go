@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -72,7 +73,24 @@ type Pending struct {
 	prev    *Pending
 	done    chan struct{} // closed when Wait has finished
 	err     error
+	stats   BatchStats
 }
+
+// BatchStats describes one applied batch, for metrics.
+type BatchStats struct {
+	// Records is how many records the batch held; Leaves how many of them
+	// became new leaves (the rest were duplicates).
+	Records, Leaves int
+	// Sequence is the time Begin spent sequencing the batch and handing it
+	// to Pebble.
+	Sequence time.Duration
+	// Sync is the time Wait spent waiting for the WAL fsync, including the
+	// wait for earlier batches.
+	Sync time.Duration
+}
+
+// Stats returns the batch's figures; call it after Wait.
+func (p *Pending) Stats() BatchStats { return p.stats }
 
 // Begin sequences a batch: it skips payloads already in the log, assigns
 // indexes, builds entries, extends the tree, signs a checkpoint of the new
@@ -94,11 +112,14 @@ func (s *Store) Begin(b *Batch) (*Pending, error) {
 	if err := s.failure(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	p, err := s.begin(b)
 	if err != nil {
 		s.fail(err)
 		return nil, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
+	p.stats.Records, p.stats.Leaves = len(b.Records), len(p.leaves)
+	p.stats.Sequence = time.Since(start)
 	p.prev, s.last = s.last, p
 	s.inflight.Add(1)
 	return p, nil
@@ -108,6 +129,8 @@ func (s *Store) Begin(b *Batch) (*Pending, error) {
 // returns its results and the head that covers them.
 func (p *Pending) Wait() ([]Result, Head, error) {
 	s := p.s
+	start := time.Now()
+	defer func() { p.stats.Sync = time.Since(start) }()
 	if p.prev != nil {
 		<-p.prev.done
 		p.prev = nil
@@ -254,7 +277,7 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 	closeBatch = false // Wait closes it after SyncWait
 	s.lastTime = t
 	p.pb, p.leaves, p.written = pb, leaves, written
-	p.head = &Head{Size: size, Root: root, Checkpoint: signed}
+	p.head = &Head{Size: size, Root: root, Checkpoint: signed, Time: time.UnixMilli(int64(t))}
 	return p, nil
 }
 

@@ -76,6 +76,8 @@ type Head struct {
 	Root tlog.Hash
 	// Checkpoint is the signed checkpoint of Size.
 	Checkpoint []byte
+	// Time is the log time of the latest leaf; zero for the empty tree.
+	Time time.Time
 }
 
 // Store is a log stored in Pebble. Apply must be called from one goroutine at
@@ -276,7 +278,11 @@ func (s *Store) load() error {
 	if err := s.loadIndex(cp.Size); err != nil {
 		return err
 	}
-	s.head.Store(&Head{Size: cp.Size, Root: cp.Root, Checkpoint: signed})
+	h := &Head{Size: cp.Size, Root: cp.Root, Checkpoint: signed}
+	if cp.Size > 0 {
+		h.Time = time.UnixMilli(int64(s.lastTime))
+	}
+	s.head.Store(h)
 	return nil
 }
 
