@@ -168,7 +168,7 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	}
 	p := &Policy{principals: make(map[string]capSet), roles: make(map[string][]string)}
 	for name, rs := range f.Principals {
-		if err := checkPrincipalName(name); err != nil {
+		if err := CheckPrincipal(name); err != nil {
 			return nil, fmt.Errorf("policy: principals: %w", err)
 		}
 		set, err := grant("principals."+name, rs)
@@ -197,9 +197,9 @@ func capNames() string {
 	return strings.Join(n, ", ")
 }
 
-// checkPrincipalName rejects names that could not come from a credential
+// CheckPrincipal rejects principal names that could not come from a credential
 // or would corrupt logs.
-func checkPrincipalName(name string) error {
+func CheckPrincipal(name string) error {
 	if name == "" || len(name) > 1024 {
 		return fmt.Errorf("principal name must have 1 to 1024 bytes")
 	}
@@ -231,27 +231,42 @@ func LoadTokens(path string) (*Tokens, error) {
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		fields := strings.Fields(text)
-		if len(fields) != 2 || !strings.HasPrefix(fields[0], "sha256:") {
-			return nil, fmt.Errorf("token file %s:%d: want \"sha256:<64 hex digits> <principal>\"", path, line)
-		}
-		raw, err := hex.DecodeString(strings.TrimPrefix(fields[0], "sha256:"))
-		if err != nil || len(raw) != sha256.Size {
-			return nil, fmt.Errorf("token file %s:%d: the hash must be 64 hex digits", path, line)
-		}
-		if err := checkPrincipalName(fields[1]); err != nil {
+		e, err := ParseTokenLine(text)
+		if err != nil {
 			return nil, fmt.Errorf("token file %s:%d: %w", path, line, err)
 		}
-		h := [sha256.Size]byte(raw)
-		if _, dup := t.byHash[h]; dup {
+		if _, dup := t.byHash[e.hash]; dup {
 			return nil, fmt.Errorf("token file %s:%d: the same token hash appears twice", path, line)
 		}
-		t.byHash[h] = fields[1]
+		t.byHash[e.hash] = e.Principal
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
 	return t, nil
+}
+
+// TokenEntry is one line of a token file.
+type TokenEntry struct {
+	// Principal is who the token authenticates.
+	Principal string
+	hash      [sha256.Size]byte
+}
+
+// ParseTokenLine parses "sha256:<64 hex digits> <principal>".
+func ParseTokenLine(text string) (TokenEntry, error) {
+	fields := strings.Fields(text)
+	if len(fields) != 2 || !strings.HasPrefix(fields[0], "sha256:") {
+		return TokenEntry{}, fmt.Errorf("want \"sha256:<64 hex digits> <principal>\"")
+	}
+	raw, err := hex.DecodeString(strings.TrimPrefix(fields[0], "sha256:"))
+	if err != nil || len(raw) != sha256.Size {
+		return TokenEntry{}, fmt.Errorf("the hash must be 64 hex digits")
+	}
+	if err := CheckPrincipal(fields[1]); err != nil {
+		return TokenEntry{}, err
+	}
+	return TokenEntry{Principal: fields[1], hash: [sha256.Size]byte(raw)}, nil
 }
 
 // TokenLine returns the token-file line for a token and principal.

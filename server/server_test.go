@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	sumdb "golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -105,7 +107,12 @@ func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		// The tests' CA signs the server's certificate too.
+		creds = credentials.NewTLS(&tls.Config{RootCAs: cfg.TLS.ClientCAs, MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -854,3 +861,5 @@ func TestEntriesStayWithinResponseBytes(t *testing.T) {
 		t.Fatalf("stream checkpoints at sizes %v, want [50 102]", sizes)
 	}
 }
+
+func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }

@@ -6,6 +6,8 @@
 //
 //	tlogd serve [flags]     run the server (creates ./tlogd-data on first start)
 //	tlogd keygen [flags]    write a new log key and print its verifier key
+//	tlogd token [flags]     make a bearer token and its token-file line
+//	tlogd devcerts [flags]  make a CA and TLS certificates for development
 package main
 
 import (
@@ -14,6 +16,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // exitUsage is the exit code for bad command lines.
@@ -34,6 +39,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "keygen":
 		err = keygen(args[1:], stdout, stderr)
+	case "token":
+		err = token(args[1:], stdout, stderr)
+	case "devcerts":
+		err = devcerts(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
@@ -61,6 +70,9 @@ Usage:
   tlogd serve [flags]    run the server; with no flags it keeps its data and
                          key in ./tlogd-data and listens on 127.0.0.1:7400
   tlogd keygen [flags]   write a new log signing key and print its verifier key
+  tlogd token [flags]    make a bearer token for a principal and the line for -token-file
+  tlogd devcerts [flags] make a CA, a server certificate and client certificates
+                         for development and tests (not a production PKI)
 
 Run "tlogd <command> -help" for the flags of a command.
 `)
@@ -88,6 +100,49 @@ func (c *command) usage(w io.Writer) {
 	c.SetOutput(w)
 	c.PrintDefaults()
 	c.SetOutput(io.Discard)
+}
+
+// applyEnvAndConfig gives every flag not set on the command line its value
+// from the environment (prefix + the flag name in capitals, dashes as
+// underscores) or, failing that, from the YAML config file (flag name →
+// value).
+func (c *command) applyEnvAndConfig(prefix, configFile string) error {
+	set := map[string]bool{}
+	c.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var file map[string]any
+	if configFile != "" {
+		b, err := os.ReadFile(configFile)
+		if err != nil {
+			return fmt.Errorf("read -config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &file); err != nil {
+			return usageError{fmt.Sprintf("-config %s: %v", configFile, err)}
+		}
+		for name := range file {
+			if c.Lookup(name) == nil || name == "config" {
+				return usageError{fmt.Sprintf("-config %s: unknown setting %q (settings are flag names)", configFile, name)}
+			}
+		}
+	}
+	var err error
+	c.VisitAll(func(f *flag.Flag) {
+		if err != nil || set[f.Name] || f.Name == "config" {
+			return
+		}
+		env := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = usageError{fmt.Sprintf("%s=%q: %v", env, v, e)}
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if e := f.Value.Set(fmt.Sprint(v)); e != nil {
+				err = usageError{fmt.Sprintf("-config %s: %s: %v", configFile, f.Name, e)}
+			}
+		}
+	})
+	return err
 }
 
 // parse parses args, printing help to stdout for -h/-help and rejecting

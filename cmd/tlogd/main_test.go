@@ -4,20 +4,28 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/tlog"
@@ -37,14 +45,38 @@ func buildBinary(t *testing.T) string {
 
 // daemon is a running tlogd process.
 type daemon struct {
-	cmd    *exec.Cmd
-	addr   string
-	vkey   string
-	stderr *bytes.Buffer
-	exited chan error
+	cmd     *exec.Cmd
+	addr    string
+	metrics string
+	vkey    string
+	stderr  *syncBuffer
+	exited  chan error
 }
 
-var serveLine = regexp.MustCompile(`tlogd serving log \S+ on (\S+)`)
+func (d *daemon) stderrText() string { return d.stderr.String() }
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	serveLine   = regexp.MustCompile(`tlogd serving log \S+ on (\S+)`)
+	metricsLine = regexp.MustCompile(`"msg":"serving metrics","addr":"([^"]+)"`)
+)
 
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	t.Helper()
@@ -53,7 +85,7 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	d := &daemon{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -95,6 +127,48 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 		}
 	})
 	return d
+}
+
+// startDaemonTLS starts tlogd with TLS flags; it waits for the gRPC address
+// and, with -metrics-listen, for the metrics address in the JSON log.
+func startDaemonTLS(t *testing.T, bin, certs string, args ...string) *daemon {
+	t.Helper()
+	d := startDaemon(t, bin, args...)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := metricsLine.FindStringSubmatch(d.stderrText()); m != nil {
+			d.metrics = m[1]
+			return d
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no metrics address in the log:\n%s", d.stderrText())
+	return nil
+}
+
+// dialTLS connects with the client certificate of name ("" for none).
+func (d *daemon) dialTLS(t *testing.T, certs, name string) *grpc.ClientConn {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(certs, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if name != "" {
+		c, err := tls.LoadX509KeyPair(filepath.Join(certs, "client-"+name+".pem"), filepath.Join(certs, "client-"+name+"-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func (d *daemon) client(t *testing.T) (tlogv1.LogServiceClient, *grpc.ClientConn) {
@@ -229,6 +303,107 @@ func TestKeygen(t *testing.T) {
 	}
 }
 
+func TestConfigFileAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "tlogd.yaml")
+	os.WriteFile(conf, []byte("listen: 0.0.0.0:0\nmax-records-per-append: 5\n"), 0o644)
+	var errb bytes.Buffer
+	// The file's listen address applies, and is refused without TLS.
+	if code := run([]string{"serve", "-config", conf}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "-listen 0.0.0.0:0 is not a loopback") {
+		t.Fatalf("config file: exit %d: %s", code, errb.String())
+	}
+	// The environment wins over the file.
+	t.Setenv("TLOGD_MAX_RECORDS_PER_APPEND", "0")
+	errb.Reset()
+	if code := run([]string{"serve", "-config", conf}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "-max-records-per-append 0") {
+		t.Fatalf("environment over file: exit %d: %s", code, errb.String())
+	}
+	// The command line wins over both.
+	errb.Reset()
+	if code := run([]string{"serve", "-config", conf, "-max-records-per-append", "20000"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "-max-records-per-append 20000") {
+		t.Fatalf("command line over environment: exit %d: %s", code, errb.String())
+	}
+	os.WriteFile(conf, []byte("lissten: 127.0.0.1:0\n"), 0o644)
+	errb.Reset()
+	if code := run([]string{"serve", "-config", conf}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), `unknown setting "lissten"`) {
+		t.Fatalf("misspelt setting: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestServeWithMutualTLSAndTokens follows the README: make certificates,
+// a token and a policy, run tlogd with them, and call it as each principal.
+func TestServeWithMutualTLSAndTokens(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	var out, errb bytes.Buffer
+	if code := run([]string{"devcerts", "-out", certs, "-client", "billing", "-client", "alice"}, &out, &errb); code != 0 {
+		t.Fatalf("devcerts: %s", errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"token", "-principal", "bob"}, &out, &errb); code != 0 {
+		t.Fatalf("token: %s", errb.String())
+	}
+	var tok, line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(l, "token (give it to the client; it is not stored anywhere): "); ok {
+			tok = v
+		}
+		if v, ok := strings.CutPrefix(l, "line for -token-file: "); ok {
+			line = v
+		}
+	}
+	if tok == "" || line == "" || strings.Contains(line, tok) {
+		t.Fatalf("token output: %q", out.String())
+	}
+	os.WriteFile(filepath.Join(dir, "tokens"), []byte(line+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("principals:\n  spiffe://tlogd.local/billing: [appender]\n  spiffe://tlogd.local/alice: [auditor]\n  bob: [reader]\n"), 0o644)
+
+	d := startDaemonTLS(t, bin, certs, "-data-dir", filepath.Join(dir, "data"),
+		"-tls-cert", filepath.Join(certs, "server.pem"), "-tls-key", filepath.Join(certs, "server-key.pem"),
+		"-tls-client-ca", filepath.Join(certs, "ca.pem"), "-token-file", filepath.Join(dir, "tokens"),
+		"-policy", filepath.Join(dir, "policy.yaml"), "-metrics-listen", "127.0.0.1:0")
+	client := func(name string) tlogv1.LogServiceClient {
+		return tlogv1.NewLogServiceClient(d.dialTLS(t, certs, name))
+	}
+	ctx := context.Background()
+	if _, err := client("billing").Append(ctx, &tlogv1.AppendRequest{Records: []*tlogv1.Record{{Payload: []byte("user carol created")}}}); err != nil {
+		t.Fatalf("billing appends: %v", err)
+	}
+	_, err := client("alice").Append(ctx, &tlogv1.AppendRequest{Records: []*tlogv1.Record{{Payload: []byte("x")}}})
+	if st, _ := status.FromError(err); st.Code() != codes.PermissionDenied || !strings.Contains(st.Message(), `"spiffe://tlogd.local/alice" (roles auditor) lacks capability "append"`) {
+		t.Fatalf("auditor appending: %v", err)
+	}
+	_, err = client("").GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
+	if st, _ := status.FromError(err); st.Code() != codes.Unauthenticated || !strings.Contains(st.Message(), "credentials required") {
+		t.Fatalf("anonymous read: %v", err)
+	}
+	bob := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	if _, err := client("").GetCheckpoint(bob, &tlogv1.GetCheckpointRequest{}); err != nil {
+		t.Fatalf("bob reads with his token: %v", err)
+	}
+	if _, err := client("").GetEntries(bob, &tlogv1.GetEntriesRequest{Count: 1, IncludePayloads: true}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("bob reads payloads: %v", err)
+	}
+	resp, err := client("alice").GetEntries(ctx, &tlogv1.GetEntriesRequest{Count: 1, IncludePayloads: true})
+	if err != nil || string(resp.GetEntries()[0].GetPayload()) != "user carol created" {
+		t.Fatalf("alice reads payloads: %v", err)
+	}
+	// Metrics are served, and count the payload read.
+	m, err := http.Get("http://" + d.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	m.Body.Close()
+	for _, want := range []string{"tlogd_tree_size 2", "tlogd_payload_reads_total 1", `grpc_server_handled_total{grpc_code="PermissionDenied",grpc_method="Append"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	d.stop(t)
+}
+
 func TestUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -247,6 +422,14 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "-log-level", "loud"}, 2, "-log-level"},
 		{[]string{"serve", "-max-records-per-append", "20000", "-data-dir", filepath.Join(t.TempDir(), "never")}, 2, "-max-records-per-append 20000: want 1 to 10000"},
 		{[]string{"serve", "-max-payload-bytes", "0"}, 2, "-max-payload-bytes 0"},
+		{[]string{"serve", "-listen", "0.0.0.0:0"}, 2, "-listen 0.0.0.0:0 is not a loopback address"},
+		{[]string{"serve", "-token-file", "t"}, 2, "-policy is required"},
+		{[]string{"serve", "-tls-client-ca", "ca.pem", "-policy", "p"}, 2, "-tls-client-ca needs -tls-cert"},
+		{[]string{"serve", "-policy", "p"}, 2, "-policy needs -tls-client-ca or -token-file"},
+		{[]string{"serve", "-tls-cert", "c.pem"}, 2, "-tls-cert and -tls-key go together"},
+		{[]string{"token"}, 2, "-principal is required"},
+		{[]string{"token", "-principal", "has space"}, 2, "spaces"},
+		{[]string{"devcerts", "-help"}, 0, "-client"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(tc.args, &out, &errb)

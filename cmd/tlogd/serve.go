@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/tlogd/tlogd/server"
 	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
@@ -23,20 +28,43 @@ import (
 
 func serve(args []string, stdout, stderr io.Writer) error {
 	c := newCommand("serve", `Runs the log server. With no flags it keeps its data in ./tlogd-data,
-generates the log key there on first start, and listens on 127.0.0.1:7400.
-SIGINT or SIGTERM drain running calls and close the store cleanly.`)
+generates the log key there on first start, and listens on 127.0.0.1:7400
+without authentication (every local caller may do everything).
+
+With -tls-client-ca (client certificates) or -token-file (bearer tokens),
+callers authenticate and -policy decides what each may do. Listening on an
+address other than loopback requires TLS, or -insecure.
+
+Every flag can also come from the environment (TLOGD_ and the flag name in
+capitals, dashes as underscores: TLOGD_DATA_DIR) or from a YAML -config file
+of flag names and values; the command line wins over the environment, which
+wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	listen := c.String("listen", "127.0.0.1:7400", "`address` to listen on for gRPC")
 	dataDir := c.String("data-dir", "tlogd-data", "`directory` of the log's Pebble store (created if missing)")
 	origin := c.String("origin", "", "log `origin` for a new key (default: <hostname>/tlogd); must match an existing key")
 	keyFile := c.String("key-file", "", "`file` holding the log's signing key (default: <data-dir>/log.key; created on first start)")
+	tlsCert := c.String("tls-cert", "", "server certificate `file` (PEM); serves TLS")
+	tlsKey := c.String("tls-key", "", "server private key `file` (PEM)")
+	tlsClientCA := c.String("tls-client-ca", "", "CA certificates `file` (PEM) that client certificates must chain to; enables mutual TLS")
+	tokenFile := c.String("token-file", "", "`file` of bearer-token hashes and principals (see tlogd token); enables tokens")
+	policyFile := c.String("policy", "", "YAML policy `file` granting roles to principals; required with -tls-client-ca or -token-file")
+	insecure := c.Bool("insecure", false, "allow listening on a non-loopback address without TLS")
+	rateLimit := c.Float64("rate-limit", 5000, "calls per second allowed to each principal (0: no limit; not applied without authentication)")
+	rateBurst := c.Int("rate-burst", 0, "calls a principal may make in a burst (default: twice -rate-limit)")
+	metricsListen := c.String("metrics-listen", "", "`address` to serve Prometheus metrics on, at /metrics (default: off)")
 	logLevel := c.String("log-level", "info", "log `level`: debug, info, warn or error (successful calls are logged at debug)")
-	logFormat := c.String("log-format", "text", "log `format`: text or json")
+	logFormat := c.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
 	maxPayload := c.Int("max-payload-bytes", 64<<10, "largest record payload in `bytes`, 1 to 1048576")
 	maxRecords := c.Int("max-records-per-append", 1000, "most records in one Append `call`, 1 to 10000")
 	cacheMiB := c.Int("cache-mib", 1024, "Pebble block cache size in `MiB` (the tree tiles of a 10-million-record log take about 600 MiB)")
+	maxCall := c.Duration("max-call-duration", time.Minute, "longest a unary call may run, whatever deadline the client sets")
 	drain := c.Duration("drain-timeout", 15*time.Second, "how long to let running calls finish on shutdown")
 	cpuProfile := c.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
+	configFile := c.String("config", "", "YAML `file` of flag values, for example \"listen: 0.0.0.0:7400\"")
 	if err := c.parse(args, stdout); err != nil {
+		return err
+	}
+	if err := c.applyEnvAndConfig("TLOGD_", *configFile); err != nil {
 		return err
 	}
 	// Check every flag before anything is created on disk.
@@ -47,20 +75,60 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 		return usageError{fmt.Sprintf("-max-records-per-append %d: want 1 to 10000", *maxRecords)}
 	case *cacheMiB < 8:
 		return usageError{fmt.Sprintf("-cache-mib %d: want at least 8", *cacheMiB)}
-	case *drain < 0:
-		return usageError{"-drain-timeout must not be negative"}
+	case *drain < 0 || *maxCall <= 0:
+		return usageError{"-drain-timeout must not be negative and -max-call-duration must be positive"}
+	case *rateLimit < 0 || *rateBurst < 0:
+		return usageError{"-rate-limit and -rate-burst must not be negative"}
+	case (*tlsCert == "") != (*tlsKey == ""):
+		return usageError{"-tls-cert and -tls-key go together"}
+	case *tlsClientCA != "" && *tlsCert == "":
+		return usageError{"-tls-client-ca needs -tls-cert and -tls-key: client certificates need TLS"}
+	case (*tlsClientCA != "" || *tokenFile != "") && *policyFile == "":
+		return usageError{"-policy is required with -tls-client-ca or -token-file: it says what each principal may do"}
+	case *policyFile != "" && *tlsClientCA == "" && *tokenFile == "":
+		return usageError{"-policy needs -tls-client-ca or -token-file: without authentication there are no principals"}
+	}
+	if *tlsCert == "" && !*insecure && !isLoopback(*listen) {
+		return usageError{fmt.Sprintf("-listen %s is not a loopback address: serve TLS (-tls-cert, -tls-key) or pass -insecure", *listen)}
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
+	cfg := server.Config{
+		Logger:              logger,
+		MaxPayloadBytes:     *maxPayload,
+		MaxRecordsPerAppend: *maxRecords,
+		MaxCallDuration:     *maxCall,
+		RateLimit:           *rateLimit,
+		RateBurst:           *rateBurst,
+	}
+	if *tlsCert != "" {
+		if cfg.TLS, err = loadTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
+			return err
+		}
+	}
+	if *tokenFile != "" {
+		if cfg.Tokens, err = server.LoadTokens(*tokenFile); err != nil {
+			return err
+		}
+	}
+	if *policyFile != "" {
+		if cfg.Policy, err = server.LoadPolicy(*policyFile); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+
 	// Take the port first: a busy port should fail before a key or a log is
-	// created.
+	// created. Health answers NOT_SERVING while the log opens.
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	defer lis.Close()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -75,33 +143,35 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 			f.Close()
 		}()
 	}
-	if *keyFile == "" {
-		*keyFile = filepath.Join(*dataDir, "log.key")
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(lis) }()
+	stopServer := func(timeout time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		srv.Stop(ctx)
+	}
+	var metricsSrv *http.Server
+	if *metricsListen != "" {
+		mlis, err := net.Listen("tcp", *metricsListen)
+		if err != nil {
+			stopServer(0)
+			return fmt.Errorf("metrics: listen on %s: %w", *metricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.MetricsHandler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := metricsSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+		logger.Info("serving metrics", slog.String("addr", mlis.Addr().String()))
+		defer metricsSrv.Close()
 	}
 
-	signerKey, created, err := loadOrCreateKey(*keyFile, *origin, *dataDir)
+	store, signer, vkey, err := openLog(logger, *dataDir, *keyFile, *origin, *cacheMiB)
 	if err != nil {
-		return err
-	}
-	signer, vkey, err := tlog.ParseSignerKey(signerKey)
-	if err != nil {
-		return fmt.Errorf("key file %s: %w", *keyFile, err)
-	}
-	if *origin != "" && *origin != signer.Name() {
-		return fmt.Errorf("-origin %q does not match the key in %s, which is for origin %q", *origin, *keyFile, signer.Name())
-	}
-	if created {
-		logger.Info("generated a new log key", slog.String("key_file", *keyFile), slog.String("origin", signer.Name()))
-	}
-
-	store, err := storage.Open(*dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(*cacheMiB) << 20})
-	if errors.Is(err, storage.ErrWrongKey) {
-		return fmt.Errorf("refusing to start: %w; use the key this log was created with (-key-file)", err)
-	}
-	if errors.Is(err, storage.ErrLocked) {
-		return fmt.Errorf("refusing to start: %w (is another tlogd running on %s?)", err, *dataDir)
-	}
-	if err != nil {
+		stopServer(0)
 		return err
 	}
 	defer func() {
@@ -109,40 +179,112 @@ SIGINT or SIGTERM drain running calls and close the store cleanly.`)
 			logger.Error("close store", slog.String("error", err.Error()))
 		}
 	}()
+	srv.Attach(store)
 
-	srv, err := server.New(server.Config{
-		Store:               store,
-		Logger:              logger,
-		MaxPayloadBytes:     *maxPayload,
-		MaxRecordsPerAppend: *maxRecords,
-	})
-	if err != nil {
-		return err
-	}
 	head := store.Head()
-	fmt.Fprintf(stdout, "tlogd serving log %s on %s\norigin: %s\nverifier key: %s\ntree size: %d\n",
-		signer.Name(), lis.Addr(), signer.Name(), vkey, head.Size)
+	mode := "open: no authentication, every caller may do everything"
+	switch {
+	case cfg.TLS != nil && cfg.TLS.ClientCAs != nil && cfg.Tokens != nil:
+		mode = "mutual TLS and bearer tokens, with a policy"
+	case cfg.TLS != nil && cfg.TLS.ClientCAs != nil:
+		mode = "mutual TLS, with a policy"
+	case cfg.Tokens != nil:
+		mode = "bearer tokens, with a policy"
+	}
+	fmt.Fprintf(stdout, "tlogd serving log %s on %s\norigin: %s\nverifier key: %s\ntree size: %d\nauthentication: %s\n",
+		signer.Name(), lis.Addr(), signer.Name(), vkey, head.Size, mode)
 	logger.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("origin", signer.Name()),
-		slog.String("verifier_key", vkey), slog.Uint64("tree_size", head.Size), slog.String("data_dir", *dataDir))
+		slog.String("verifier_key", vkey), slog.Uint64("tree_size", head.Size), slog.String("data_dir", *dataDir),
+		slog.Bool("tls", cfg.TLS != nil), slog.String("authentication", mode))
+	if cfg.Policy == nil {
+		logger.Warn("authentication is off: every caller may append and read payloads; use -tls-client-ca or -token-file with -policy for anything but local use")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
 	select {
 	case err := <-errc:
-		srv.Stop(context.Background())
+		stopServer(*drain)
 		return err
 	case <-ctx.Done():
 	}
 	stop() // a second signal kills the process at once
 	logger.Info("shutting down", slog.Duration("drain_timeout", *drain))
-	dctx, cancel := context.WithTimeout(context.Background(), *drain)
-	defer cancel()
-	srv.Stop(dctx)
-	<-errc
+	stopServer(*drain)
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
 	logger.Info("stopped", slog.Uint64("tree_size", store.Head().Size))
 	return nil
+}
+
+// openLog loads or creates the signing key and opens the store.
+func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB int) (*storage.Store, note.Signer, string, error) {
+	if keyFile == "" {
+		keyFile = filepath.Join(dataDir, "log.key")
+	}
+	signerKey, created, err := loadOrCreateKey(keyFile, origin, dataDir)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	signer, vkey, err := tlog.ParseSignerKey(signerKey)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("key file %s: %w", keyFile, err)
+	}
+	if origin != "" && origin != signer.Name() {
+		return nil, nil, "", fmt.Errorf("-origin %q does not match the key in %s, which is for origin %q", origin, keyFile, signer.Name())
+	}
+	if created {
+		logger.Info("generated a new log key", slog.String("key_file", keyFile), slog.String("origin", signer.Name()))
+	}
+	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20})
+	switch {
+	case errors.Is(err, storage.ErrWrongKey):
+		return nil, nil, "", fmt.Errorf("refusing to start: %w; use the key this log was created with (-key-file)", err)
+	case errors.Is(err, storage.ErrLocked):
+		return nil, nil, "", fmt.Errorf("refusing to start: %w (is another tlogd running on %s?)", err, dataDir)
+	case err != nil:
+		return nil, nil, "", err
+	}
+	return store, signer, vkey, nil
+}
+
+// loadTLS builds the server's TLS configuration. With a client CA, client
+// certificates are verified when presented; callers without one can still
+// use a bearer token or the policy's anonymous roles.
+func loadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load -tls-cert and -tls-key: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read -tls-client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-tls-client-ca %s holds no PEM certificate", clientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // loadOrCreateKey reads the signing key file, creating a key when the file
@@ -189,11 +331,19 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, usageError{fmt.Sprintf("-log-level %q: want debug, info, warn or error", level)}
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageError{fmt.Sprintf("-log-format %q: want text or json", format)}
+	return nil, usageError{fmt.Sprintf("-log-format %q: want text, json or auto", format)}
 }
