@@ -49,7 +49,7 @@ type pki struct {
 	pool   *x509.CertPool
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	ca, err := devcert.NewCA("test CA", time.Hour)
 	if err != nil {
@@ -77,7 +77,7 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
-func (p *pki) issue(t *testing.T, ca *devcert.CA, l devcert.Leaf) tls.Certificate {
+func (p *pki) issue(t testing.TB, ca *devcert.CA, l devcert.Leaf) tls.Certificate {
 	t.Helper()
 	pair, err := ca.Issue(l)
 	if err != nil {
@@ -98,7 +98,7 @@ type secureLog struct {
 	tokens map[string]string // principal → token
 }
 
-func startSecureLog(t *testing.T, policy string, mod func(*Config), setup ...func(*Server)) *secureLog {
+func startSecureLog(t testing.TB, policy string, mod func(*Config), setup ...func(*Server)) *secureLog {
 	t.Helper()
 	p := newPKI(t)
 	srvCert, err := tls.X509KeyPair(p.server.CertPEM, p.server.KeyPEM)
@@ -139,7 +139,7 @@ func startSecureLog(t *testing.T, policy string, mod func(*Config), setup ...fun
 
 // dial connects with a client certificate (the principal's, or none when
 // who is "" or a token name).
-func (sl *secureLog) dial(t *testing.T, who string) *grpc.ClientConn {
+func (sl *secureLog) dial(t testing.TB, who string) *grpc.ClientConn {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: sl.pki.pool, MinVersion: tls.VersionTLS12}
 	if c, ok := sl.pki.certs[who]; ok {

@@ -61,13 +61,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startLog(t *testing.T, mod func(*Config), setup ...func(*Server)) *testLog {
+func startLog(t testing.TB, mod func(*Config), setup ...func(*Server)) *testLog {
 	t.Helper()
 	return startLogFS(t, nil, mod, setup...)
 }
 
 // startLogFS is startLog on the given filesystem (nil: a temp dir on disk).
-func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), setup ...func(*Server)) *testLog {
+func startLogFS(t testing.TB, fs vfs.FS, mod func(*Config), setup ...func(*Server)) *testLog {
 	t.Helper()
 	skey, _, err := note.GenerateKey(rand.Reader, "example.com/test-log")
 	if err != nil {
@@ -134,7 +134,7 @@ func startLogFS(t *testing.T, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 }
 
 // waitServing waits, with a deadline, until the health service says SERVING.
-func waitServing(t *testing.T, conn *grpc.ClientConn) {
+func waitServing(t testing.TB, conn *grpc.ClientConn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -147,7 +147,7 @@ func waitServing(t *testing.T, conn *grpc.ClientConn) {
 	}
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c

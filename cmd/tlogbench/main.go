@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/internal/loadgen"
 )
 
@@ -45,6 +45,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	records := fs.Int64("records", 0, "append mode: stop after this many records (with -duration 0, fills the log and reports the whole run)")
 	pid := fs.Int("server-pid", 0, "server process `id` whose CPU use to report (Linux)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	var creds client.Credentials
+	fs.StringVar(&creds.CAFile, "tls-ca", "", "CA certificates `file` (PEM) to trust for the server; turns TLS on")
+	fs.StringVar(&creds.CertFile, "tls-cert", "", "client certificate `file` (PEM) for mutual TLS")
+	fs.StringVar(&creds.KeyFile, "tls-key", "", "client key `file` (PEM)")
+	fs.StringVar(&creds.TokenFile, "token-file", "", "`file` holding a bearer token")
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, "Usage: tlogbench [flags]\n\nLoads a tlogd server and reports records or proofs per second, latency\npercentiles and CPU use of the client (and of the server with -server-pid).\n\nFlags:\n")
 		fs.SetOutput(w)
@@ -66,9 +71,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *conns == 0 {
 		*conns = min(*clients, 16)
 	}
+	creds.Insecure = true // a benchmark may send a token to a local plaintext server
+	dialOpts, err := creds.DialOptions()
+	if err != nil {
+		fmt.Fprintf(stderr, "tlogbench: %v\n", err)
+		return 2
+	}
 	var cc []*grpc.ClientConn
 	for range max(1, *conns) {
-		c, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(*addr, dialOpts...)
 		if err != nil {
 			fmt.Fprintf(stderr, "tlogbench: %v\n", err)
 			return 2
