@@ -4,7 +4,7 @@ GO          ?= go
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
-FUZZ_TARGETS := FuzzParseCheckpoint FuzzParseEntry FuzzVerifyInclusion FuzzVerifyConsistency
+FUZZ_TARGETS := FuzzParseCheckpoint FuzzParseEntry FuzzParseProof FuzzVerifyInclusion FuzzVerifyConsistency
 
 .PHONY: build run gen check-gen lint test bench fuzz ci
 

@@ -89,7 +89,7 @@ func VerifyInclusion(index, size uint64, leaf Hash, p []Hash, root Hash) error {
 	if index >= size {
 		return fmt.Errorf("%w: index %d is not below tree size %d", ErrProof, index, size)
 	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaf[:], slices(p), root[:]); err != nil {
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaf[:], byteSlices(p), root[:]); err != nil {
 		return fmt.Errorf("%w: inclusion of leaf %d in tree of size %d: %w", ErrProof, index, size, err)
 	}
 	return nil
@@ -111,13 +111,13 @@ func VerifyConsistency(size1, size2 uint64, p []Hash, root1, root2 Hash) error {
 		}
 		return nil
 	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, slices(p), root1[:], root2[:]); err != nil {
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, byteSlices(p), root1[:], root2[:]); err != nil {
 		return fmt.Errorf("%w: consistency of tree sizes %d and %d: %w", ErrProof, size1, size2, err)
 	}
 	return nil
 }
 
-func slices(p []Hash) [][]byte {
+func byteSlices(p []Hash) [][]byte {
 	out := make([][]byte, len(p))
 	for i := range p {
 		out[i] = p[i][:]

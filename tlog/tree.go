@@ -67,3 +67,7 @@ func (t *Tree) Root() Hash {
 	}
 	return h
 }
+
+// Hashes returns the compact range: the hashes of the perfect subtrees that
+// cover [0, Size), largest (leftmost) first, as TreeNodes lists them.
+func (t *Tree) Hashes() []Hash { return append([]Hash(nil), t.hashes...) }
