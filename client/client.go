@@ -1,0 +1,451 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Origin is the log's origin; checkpoints for any other log are refused.
+	Origin string
+	// VerifierKey is the log's note verifier key (vkey text), pinned: every
+	// checkpoint must carry a valid signature by it.
+	VerifierKey string
+	// StatePath, if set, is a file where the latest trusted checkpoint is
+	// kept across runs (written atomically: temp file, fsync, rename).
+	StatePath string
+}
+
+// Checkpoint is a checkpoint whose signature has been verified.
+type Checkpoint struct {
+	tlog.Checkpoint
+	// Note is the signed note, as the log served it.
+	Note []byte
+}
+
+// Result is a verified Append result.
+type Result struct {
+	// Index is the record's leaf index (the first occurrence's for a
+	// duplicate).
+	Index uint64
+	// Entry is the entry the leaf commits to; Time its log time.
+	Entry []byte
+	Time  time.Time
+	// LeafHash is SHA-256(0x00 || Entry).
+	LeafHash tlog.Hash
+	// Salt opens the entry's commitment to the payload.
+	Salt []byte
+	// Duplicate is true when the payload was already in the log.
+	Duplicate bool
+	// Proof is the inclusion proof against the checkpoint Append returned.
+	Proof []tlog.Hash
+}
+
+// Entry is a verified entry of the log.
+type Entry struct {
+	// Index is the leaf index.
+	Index uint64
+	// Entry is the entry bytes; Time its log time.
+	Entry []byte
+	Time  time.Time
+	// LeafHash is SHA-256(0x00 || Entry).
+	LeafHash tlog.Hash
+	// Salt and Payload are set when payloads were asked for (and allowed);
+	// the commitment has been checked.
+	Salt, Payload []byte
+}
+
+// Client talks to a tlogd log and verifies everything it receives. It keeps
+// the latest checkpoint it has verified (the trusted checkpoint) and checks
+// every newer one for consistency with it. Safe for concurrent use.
+type Client struct {
+	api       tlogv1.LogServiceClient
+	verifier  note.Verifier
+	origin    string
+	statePath string
+
+	mu      sync.Mutex
+	trusted *Checkpoint
+}
+
+// New returns a client for the log reached through conn. With a StatePath
+// holding a checkpoint from an earlier run, that checkpoint is verified and
+// trusted.
+func New(conn grpc.ClientConnInterface, cfg Config) (*Client, error) {
+	v, err := note.NewVerifier(cfg.VerifierKey)
+	if err != nil {
+		return nil, fmt.Errorf("client: verifier key: %w", err)
+	}
+	if cfg.Origin == "" {
+		cfg.Origin = v.Name()
+	}
+	if v.Name() != cfg.Origin {
+		return nil, fmt.Errorf("client: the verifier key is for %q, not for the origin %q", v.Name(), cfg.Origin)
+	}
+	c := &Client{api: tlogv1.NewLogServiceClient(conn), verifier: v, origin: cfg.Origin, statePath: cfg.StatePath}
+	if cfg.StatePath != "" {
+		b, err := os.ReadFile(cfg.StatePath)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("client: read state: %w", err)
+		default:
+			cp, err := c.OpenCheckpoint(b)
+			if err != nil {
+				return nil, fmt.Errorf("client: state file %s: %w", cfg.StatePath, err)
+			}
+			c.trusted = &cp
+		}
+	}
+	return c, nil
+}
+
+// OpenCheckpoint verifies a signed checkpoint against the pinned key and
+// origin, parsing it strictly.
+func (c *Client) OpenCheckpoint(signed []byte) (Checkpoint, error) {
+	cp, _, err := tlog.OpenCheckpoint(signed, c.verifier)
+	if err != nil {
+		return Checkpoint{}, verifyErr("checkpoint", err)
+	}
+	if cp.Origin != c.origin {
+		return Checkpoint{}, verifyErr("checkpoint", fmt.Errorf("origin %q, want %q", cp.Origin, c.origin))
+	}
+	return Checkpoint{Checkpoint: cp, Note: append([]byte(nil), signed...)}, nil
+}
+
+// Trusted returns the latest checkpoint the client has verified, if any.
+func (c *Client) Trusted() (Checkpoint, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trusted == nil {
+		return Checkpoint{}, false
+	}
+	return *c.trusted, true
+}
+
+// Update fetches the latest checkpoint, verifies it and its consistency
+// with the trusted one, and trusts it.
+func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
+	resp, err := c.api.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("client: get checkpoint: %w", err)
+	}
+	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if err := c.advance(ctx, cp); err != nil {
+		return Checkpoint{}, err
+	}
+	return cp, nil
+}
+
+// advance checks that cp extends the trusted checkpoint and, if it is
+// newer, trusts it. The lock is held across the consistency check, so
+// concurrent callers advance in order.
+func (c *Client) advance(ctx context.Context, cp Checkpoint) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.trusted
+	if old != nil {
+		if err := c.checkConsistent(ctx, *old, cp); err != nil {
+			return err
+		}
+		if cp.Size <= old.Size {
+			return nil
+		}
+	}
+	if c.statePath != "" {
+		if err := writeFileAtomic(c.statePath, cp.Note); err != nil {
+			return fmt.Errorf("client: save trusted checkpoint: %w", err)
+		}
+	}
+	c.trusted = &cp
+	return nil
+}
+
+// checkConsistent verifies that cp is consistent with old: the same tree,
+// an older tree of the same log (not an error, but not trusted), or a tree
+// extending it, proven by the log.
+func (c *Client) checkConsistent(ctx context.Context, old, cp Checkpoint) error {
+	switch {
+	case cp.Size == old.Size:
+		if cp.Root != old.Root {
+			return &InconsistencyError{Old: old, New: cp, Err: errors.New("same tree size, different roots")}
+		}
+		return nil
+	case cp.Size < old.Size:
+		return &InconsistencyError{Old: old, New: cp, Err: fmt.Errorf("the log presented tree size %d after %d (rolled back)", cp.Size, old.Size)}
+	}
+	p, err := c.ConsistencyProof(ctx, old.Size, cp.Size)
+	if err != nil {
+		return err
+	}
+	if err := tlog.VerifyConsistency(old.Size, cp.Size, p, old.Root, cp.Root); err != nil {
+		return &InconsistencyError{Old: old, New: cp, Proof: p, Err: err}
+	}
+	return nil
+}
+
+// ConsistencyProof fetches the consistency proof between two sizes, checks
+// its form (32-byte hashes), but does not verify it.
+func (c *Client) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([]tlog.Hash, error) {
+	resp, err := c.api.GetConsistencyProof(ctx, &tlogv1.GetConsistencyProofRequest{FirstTreeSize: size1, SecondTreeSize: size2})
+	if err != nil {
+		return nil, fmt.Errorf("client: get consistency proof %d → %d: %w", size1, size2, err)
+	}
+	p, err := hashes(resp.GetHashes())
+	if err != nil {
+		return nil, verifyErr(fmt.Sprintf("consistency proof %d → %d", size1, size2), err)
+	}
+	return p, nil
+}
+
+// VerifyConsistency checks, through the log, that the tree of new extends
+// the tree of old; both must be verified checkpoints. A failure is an
+// *InconsistencyError carrying the evidence.
+func (c *Client) VerifyConsistency(ctx context.Context, old, new Checkpoint) error {
+	if old.Size > new.Size {
+		old, new = new, old
+	}
+	return c.checkConsistent(ctx, old, new)
+}
+
+// Append appends payloads and returns only once every result is verified:
+// the checkpoint's signature, its consistency with the trusted checkpoint,
+// each record's commitment to its payload under the returned salt, its leaf
+// hash, and its inclusion proof. A server that lies gets an error wrapping
+// ErrVerification, never a result.
+func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Checkpoint, error) {
+	req := &tlogv1.AppendRequest{IncludeProofs: true, Records: make([]*tlogv1.Record, len(payloads))}
+	for i, p := range payloads {
+		req.Records[i] = &tlogv1.Record{Payload: p}
+	}
+	resp, err := c.api.Append(ctx, req)
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("client: append: %w", err)
+	}
+	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	if err != nil {
+		return nil, Checkpoint{}, err
+	}
+	if len(resp.GetResults()) != len(payloads) {
+		return nil, Checkpoint{}, verifyErr("append response", fmt.Errorf("%d results for %d records", len(resp.GetResults()), len(payloads)))
+	}
+	out := make([]Result, len(payloads))
+	for i, r := range resp.GetResults() {
+		what := fmt.Sprintf("record %d (leaf %d)", i, r.GetIndex())
+		if err := tlog.VerifyRecord(r.GetEntry(), r.GetSalt(), payloads[i]); err != nil {
+			return nil, Checkpoint{}, verifyErr(what+" commitment", err)
+		}
+		leaf := tlog.LeafHash(r.GetEntry())
+		if !bytes.Equal(leaf[:], r.GetLeafHash()) {
+			return nil, Checkpoint{}, verifyErr(what+" leaf hash", errors.New("not SHA-256(0x00 || entry)"))
+		}
+		p, err := hashes(r.GetInclusionProof())
+		if err != nil {
+			return nil, Checkpoint{}, verifyErr(what+" inclusion proof", err)
+		}
+		if err := tlog.VerifyInclusion(r.GetIndex(), cp.Size, leaf, p, cp.Root); err != nil {
+			return nil, Checkpoint{}, verifyErr(what+" inclusion proof", err)
+		}
+		e, _ := tlog.ParseEntry(r.GetEntry())
+		out[i] = Result{Index: r.GetIndex(), Entry: r.GetEntry(), Time: time.UnixMilli(int64(e.Time)), LeafHash: leaf,
+			Salt: r.GetSalt(), Duplicate: r.GetDuplicate(), Proof: p}
+	}
+	if err := c.advance(ctx, cp); err != nil {
+		return nil, Checkpoint{}, err
+	}
+	return out, cp, nil
+}
+
+// Prove fetches and verifies the inclusion proof of leaf index at the
+// log's latest checkpoint (which it verifies and trusts), given the leaf's
+// entry. It returns the proof as a C2SP tlog-proof, with the entry and salt
+// in its extra data when salt is given.
+func (c *Client) Prove(ctx context.Context, index uint64, entry, salt []byte) (tlog.Proof, Checkpoint, error) {
+	resp, err := c.api.GetInclusionProof(ctx, &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: index}})
+	if err != nil {
+		return tlog.Proof{}, Checkpoint{}, fmt.Errorf("client: get inclusion proof of %d: %w", index, err)
+	}
+	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	if err != nil {
+		return tlog.Proof{}, Checkpoint{}, err
+	}
+	what := fmt.Sprintf("inclusion proof of leaf %d", index)
+	if resp.GetIndex() != index || resp.GetTreeSize() != cp.Size {
+		return tlog.Proof{}, Checkpoint{}, verifyErr(what, fmt.Errorf("answer is for leaf %d at size %d, checkpoint size %d", resp.GetIndex(), resp.GetTreeSize(), cp.Size))
+	}
+	p, err := hashes(resp.GetHashes())
+	if err != nil {
+		return tlog.Proof{}, Checkpoint{}, verifyErr(what, err)
+	}
+	if err := tlog.VerifyInclusion(index, cp.Size, tlog.LeafHash(entry), p, cp.Root); err != nil {
+		return tlog.Proof{}, Checkpoint{}, verifyErr(what, err)
+	}
+	if err := c.advance(ctx, cp); err != nil {
+		return tlog.Proof{}, Checkpoint{}, err
+	}
+	proof := tlog.Proof{Index: index, Hashes: p, Checkpoint: cp.Note}
+	if salt != nil {
+		proof.Extra = tlog.RecordExtra(entry, salt)
+	}
+	return proof, cp, nil
+}
+
+// VerifyInclusion checks, at the log's latest checkpoint, that entry is the
+// leaf at index.
+func (c *Client) VerifyInclusion(ctx context.Context, index uint64, entry []byte) (Checkpoint, error) {
+	_, cp, err := c.Prove(ctx, index, entry, nil)
+	return cp, err
+}
+
+// Entries yields the entries [start, end) of the tree of the checkpoint cp
+// (verified, and consistent with the trusted one), each batch verified as a
+// whole against cp with two inclusion proofs (tlog.VerifyRange), and each
+// payload checked against its entry's commitment. With end 0 it reads to
+// cp.Size. The sequence stops at the first error.
+func (c *Client) Entries(ctx context.Context, cp Checkpoint, start, end uint64, withPayloads bool) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		if end == 0 {
+			end = cp.Size
+		}
+		if start >= end || end > cp.Size {
+			yield(Entry{}, fmt.Errorf("client: range [%d, %d) is not inside the tree of size %d", start, end, cp.Size))
+			return
+		}
+		for next := start; next < end; {
+			resp, err := c.api.GetEntries(ctx, &tlogv1.GetEntriesRequest{Start: next, Count: uint32(min(end-next, 1000)), IncludePayloads: withPayloads})
+			if err != nil {
+				yield(Entry{}, fmt.Errorf("client: get entries from %d: %w", next, err))
+				return
+			}
+			batch, err := c.verifyBatch(ctx, cp, next, resp.GetEntries(), withPayloads)
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			for _, e := range batch {
+				if e.Index >= end {
+					return
+				}
+				if !yield(e, nil) {
+					return
+				}
+			}
+			next += uint64(len(batch))
+		}
+	}
+}
+
+// verifyBatch checks consecutive entries from start against cp.
+func (c *Client) verifyBatch(ctx context.Context, cp Checkpoint, start uint64, es []*tlogv1.Entry, withPayloads bool) ([]Entry, error) {
+	if len(es) == 0 {
+		return nil, verifyErr(fmt.Sprintf("entries from %d", start), errors.New("the log returned none"))
+	}
+	es = es[:min(uint64(len(es)), cp.Size-start)]
+	out := make([]Entry, len(es))
+	leaves := make([]tlog.Hash, len(es))
+	for i, e := range es {
+		what := fmt.Sprintf("entry %d", start+uint64(i))
+		if e.GetIndex() != start+uint64(i) {
+			return nil, verifyErr(what, fmt.Errorf("the log sent index %d", e.GetIndex()))
+		}
+		parsed, err := tlog.ParseEntry(e.GetEntry())
+		if err != nil {
+			return nil, verifyErr(what, err)
+		}
+		if withPayloads {
+			if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), e.GetPayload()); err != nil {
+				return nil, verifyErr(what+" commitment", err)
+			}
+		}
+		leaves[i] = tlog.LeafHash(e.GetEntry())
+		out[i] = Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaves[i], Salt: e.GetSalt(), Payload: e.GetPayload()}
+	}
+	last := start + uint64(len(es)) - 1
+	first, err := c.inclusionAt(ctx, start, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	lastP := first
+	if last != start {
+		if lastP, err = c.inclusionAt(ctx, last, cp.Size); err != nil {
+			return nil, err
+		}
+	}
+	if err := tlog.VerifyRange(start, leaves, cp.Size, first, lastP, cp.Root); err != nil {
+		return nil, verifyErr(fmt.Sprintf("entries %d to %d", start, last), err)
+	}
+	return out, nil
+}
+
+// inclusionAt fetches an inclusion proof at a given size; callers verify it.
+func (c *Client) inclusionAt(ctx context.Context, index, size uint64) ([]tlog.Hash, error) {
+	resp, err := c.api.GetInclusionProof(ctx, &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: index}, TreeSize: size})
+	if err != nil {
+		return nil, fmt.Errorf("client: get inclusion proof of %d at %d: %w", index, size, err)
+	}
+	p, err := hashes(resp.GetHashes())
+	if err != nil {
+		return nil, verifyErr(fmt.Sprintf("inclusion proof of %d at %d", index, size), err)
+	}
+	return p, nil
+}
+
+func hashes(b [][]byte) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(b))
+	for i, h := range b {
+		var err error
+		if out[i], err = tlog.ParseHash(h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// writeFileAtomic writes data to path through a temporary file that is
+// fsynced and renamed over path, then fsyncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

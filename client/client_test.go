@@ -1,0 +1,228 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tlogd/tlogd/client"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+func newClient(t *testing.T, f *fakeLog, state string) *client.Client {
+	t.Helper()
+	c, err := client.New(f.serve(t), client.Config{Origin: f.origin, VerifierKey: f.vkey, StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestAppendVerifies(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	c := newClient(t, f, "")
+	res, cp, err := c.Append(context.Background(), []byte("user alice created"), []byte("role admin granted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Size != 2 || res[0].Index != 0 || res[1].Index != 1 || len(res[1].Proof) != 1 {
+		t.Fatalf("results %+v at size %d", res, cp.Size)
+	}
+	if tr, ok := c.Trusted(); !ok || tr.Size != 2 {
+		t.Fatalf("trusted %+v", tr)
+	}
+}
+
+// TestLyingServer makes the server lie in every way the client must catch.
+func TestLyingServer(t *testing.T) {
+	for _, lie := range []string{"wrong-signature", "wrong-proof", "bad-commitment"} {
+		t.Run(lie, func(t *testing.T) {
+			f := newFakeLog(t, "example.com/audit")
+			c := newClient(t, f, "")
+			if _, _, err := c.Append(context.Background(), []byte("honest")); err != nil {
+				t.Fatal(err)
+			}
+			f.lie = lie
+			_, _, err := c.Append(context.Background(), []byte("lied about"))
+			var ve *client.VerificationError
+			if !errors.Is(err, client.ErrVerification) || !errors.As(err, &ve) {
+				t.Fatalf("Append from a server that lies (%s): %v", lie, err)
+			}
+			if tr, _ := c.Trusted(); tr.Size != 1 {
+				t.Fatalf("a lie moved the trusted checkpoint to %d", tr.Size)
+			}
+		})
+	}
+	t.Run("forked history", func(t *testing.T) {
+		f := newFakeLog(t, "example.com/audit")
+		c := newClient(t, f, "")
+		if _, _, err := c.Append(context.Background(), []byte("a"), []byte("b"), []byte("c")); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := c.Trusted()
+		// The log rewrites its history: a different first record, then more.
+		f.mu.Lock()
+		f.reset()
+		for _, p := range []string{"A", "b", "c", "d"} {
+			f.add([]byte(p))
+		}
+		f.sign()
+		f.mu.Unlock()
+		_, err := c.Update(context.Background())
+		var ie *client.InconsistencyError
+		if !errors.As(err, &ie) || !errors.Is(err, client.ErrVerification) {
+			t.Fatalf("Update after a fork: %v", err)
+		}
+		if ie.Old.Size != 3 || ie.New.Size != 4 || string(ie.Old.Note) != string(old.Note) || len(ie.Proof) == 0 {
+			t.Fatalf("evidence: %+v", ie)
+		}
+		// The evidence verifies offline with only the verifier key.
+		what, err := client.VerifyEvidence(ie.Evidence(), f.vkey)
+		if err != nil {
+			t.Fatalf("VerifyEvidence: %v", err)
+		}
+		t.Log(what)
+	})
+	t.Run("same size, different root", func(t *testing.T) {
+		f := newFakeLog(t, "example.com/audit")
+		c := newClient(t, f, "")
+		if _, _, err := c.Append(context.Background(), []byte("a"), []byte("b")); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		f.reset()
+		f.add([]byte("x"))
+		f.add([]byte("y"))
+		f.sign()
+		f.mu.Unlock()
+		_, err := c.Update(context.Background())
+		var ie *client.InconsistencyError
+		if !errors.As(err, &ie) || ie.Old.Size != 2 || ie.New.Size != 2 {
+			t.Fatalf("Update after a same-size fork: %v", err)
+		}
+		what, err := client.VerifyEvidence(ie.Evidence(), f.vkey)
+		if err != nil || what[:4] != "fork" {
+			t.Fatalf("VerifyEvidence: %q %v", what, err)
+		}
+	})
+	t.Run("rolled-back size", func(t *testing.T) {
+		f := newFakeLog(t, "example.com/audit")
+		c := newClient(t, f, "")
+		for _, p := range []string{"a", "b"} {
+			if _, _, err := c.Append(context.Background(), []byte(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.lie = "rollback"
+		_, err := c.Update(context.Background())
+		var ie *client.InconsistencyError
+		if !errors.As(err, &ie) || ie.New.Size != 1 || ie.Old.Size != 2 {
+			t.Fatalf("Update after a rollback: %v", err)
+		}
+	})
+	t.Run("wrong entry in a range", func(t *testing.T) {
+		f := newFakeLog(t, "example.com/audit")
+		c := newClient(t, f, "")
+		if _, _, err := c.Append(context.Background(), []byte("a"), []byte("b"), []byte("c"), []byte("d")); err != nil {
+			t.Fatal(err)
+		}
+		cp, _ := c.Trusted()
+		f.lie = "wrong-entry"
+		n := 0
+		var err error
+		for _, err = range c.Entries(context.Background(), cp, 0, 0, false) {
+			if err != nil {
+				break
+			}
+			n++
+		}
+		if !errors.Is(err, client.ErrVerification) || n != 0 {
+			t.Fatalf("Entries with a changed entry yielded %d entries, then %v", n, err)
+		}
+	})
+	t.Run("forged evidence", func(t *testing.T) {
+		f := newFakeLog(t, "example.com/audit")
+		other := newFakeLog(t, "example.com/audit")
+		ev := client.Evidence{Format: client.EvidenceFormat, OldCheckpoint: string(f.signed[0]), NewCheckpoint: string(other.signed[0])}
+		if _, err := client.VerifyEvidence(ev, f.vkey); err == nil {
+			t.Fatal("evidence with a checkpoint from another key verified")
+		}
+	})
+}
+
+func TestEntriesVerified(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	c := newClient(t, f, "")
+	var ps [][]byte
+	for i := range 2500 {
+		ps = append(ps, fmt.Appendf(nil, "event %d", i))
+	}
+	if _, _, err := c.Append(context.Background(), ps...); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := c.Trusted()
+	for _, r := range [][2]uint64{{0, 0}, {7, 1300}, {2499, 2500}} {
+		var got []client.Entry
+		for e, err := range c.Entries(context.Background(), cp, r[0], r[1], true) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e)
+		}
+		end := r[1]
+		if end == 0 {
+			end = 2500
+		}
+		if uint64(len(got)) != end-r[0] || got[0].Index != r[0] || string(got[len(got)-1].Payload) != string(ps[end-1]) {
+			t.Fatalf("range %v: %d entries", r, len(got))
+		}
+	}
+}
+
+func TestStatePersists(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	state := filepath.Join(t.TempDir(), "state")
+	c := newClient(t, f, state)
+	if _, _, err := c.Append(context.Background(), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := tlog.ParseCheckpoint(b[:len(b)-len(b)+indexBlank(b)+1]); err != nil || cp.Size != 1 {
+		t.Fatalf("state %q: %v", b, err)
+	}
+	// A new client picks the state up and catches a fork against it.
+	c2 := newClient(t, f, state)
+	if tr, ok := c2.Trusted(); !ok || tr.Size != 1 {
+		t.Fatalf("reloaded state: %+v", tr)
+	}
+	f.mu.Lock()
+	f.reset()
+	f.add([]byte("b"))
+	f.sign()
+	f.mu.Unlock()
+	var ie *client.InconsistencyError
+	if _, err := c2.Update(context.Background()); !errors.As(err, &ie) {
+		t.Fatalf("fork against persisted state: %v", err)
+	}
+	// A corrupted state file is refused, not silently replaced.
+	os.WriteFile(state, []byte("garbage"), 0o600)
+	if _, err := client.New(f.serve(t), client.Config{VerifierKey: f.vkey, StatePath: state}); err == nil {
+		t.Fatal("a corrupted state file was accepted")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	if _, err := client.New(f.serve(t), client.Config{Origin: "example.com/other", VerifierKey: f.vkey}); err == nil {
+		t.Fatal("origin and key mismatch accepted")
+	}
+	if _, err := client.New(f.serve(t), client.Config{VerifierKey: "nonsense"}); err == nil {
+		t.Fatal("bad verifier key accepted")
+	}
+}
