@@ -193,7 +193,7 @@ func TestStatePersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp, err := tlog.ParseCheckpoint(b[:len(b)-len(b)+indexBlank(b)+1]); err != nil || cp.Size != 1 {
+	if cp, err := tlog.ParseCheckpoint(b[:indexBlank(b)+1]); err != nil || cp.Size != 1 {
 		t.Fatalf("state %q: %v", b, err)
 	}
 	// A new client picks the state up and catches a fork against it.

@@ -203,6 +203,8 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 	leaves := make([]tlog.Hash, 0, len(b.Records))
 	newPos := make([]int, 0, len(b.Records)) // result position of each new leaf
 	n := uint64(0)
+	s.idx.dedupMu.Lock()
+	defer s.idx.dedupMu.Unlock()
 	for i := range b.Records {
 		r := &b.Records[i]
 		if s.filter.mayContain(&r.PayloadHash) {

@@ -45,7 +45,10 @@ type hashIndex struct {
 	leaf       *hashRun
 	frozenLeaf *hashRun
 
-	// The dedup runs belong to the writer; the flusher reads frozenDedup.
+	// dedupMu guards the dedup runs: the writer changes them (holding it
+	// for a whole batch), the flusher reads frozenDedup, and FindPayload
+	// reads both.
+	dedupMu     sync.RWMutex
 	dedup       *hashRun
 	frozenDedup *hashRun
 
@@ -75,7 +78,7 @@ func (x *hashIndex) leafIndex(h tlog.Hash) (uint64, bool) {
 	return x.frozenLeaf.find(h)
 }
 
-// dedupIndex looks a payload hash up in memory; writer only.
+// dedupIndex looks a payload hash up in memory; the caller holds dedupMu.
 func (x *hashIndex) dedupIndex(h tlog.Hash) (uint64, bool) {
 	if i, ok := x.dedup.find(h); ok {
 		return i, true
@@ -121,7 +124,9 @@ func (s *Store) reapFlush(wait bool) error {
 	x.mu.Lock()
 	x.frozenLeaf = nil
 	x.mu.Unlock()
+	x.dedupMu.Lock()
 	x.frozenDedup = nil
+	x.dedupMu.Unlock()
 	return nil
 }
 
@@ -140,10 +145,12 @@ func (s *Store) maybeFlush() {
 	x.frozenLeaf, x.leaf = x.leaf, newHashRun(end, x.flushRecords)
 	x.mu.Unlock()
 	next := newHashRun(end, x.flushRecords)
+	x.dedupMu.Lock()
 	for _, h := range x.dedup.hashes[end-x.dedup.from:] {
 		next.add(h)
 	}
 	x.frozenDedup, x.dedup = x.dedup, next
+	x.dedupMu.Unlock()
 	x.flushing = make(chan error, 1)
 	leaf, dedup, done := x.frozenLeaf, x.frozenDedup, x.flushing
 	go func() { done <- s.writeIndex(leaf, dedup, end) }()

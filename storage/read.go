@@ -2,9 +2,11 @@ package storage
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -114,6 +116,36 @@ func (s *Store) LeafIndex(leaf tlog.Hash) (uint64, error) {
 		return 0, fmt.Errorf("leaf hash %s: %w", leaf, ErrNotFound)
 	}
 	return index, nil
+}
+
+// FindPayload returns the published entry, with salt and payload, whose
+// payload has the given SHA-256 hash: ErrNotFound if there is none.
+func (s *Store) FindPayload(payloadHash tlog.Hash) (Entry, error) {
+	if err := s.rlock(); err != nil {
+		return Entry{}, err
+	}
+	defer s.closeMu.RUnlock()
+	x := s.idx
+	x.dedupMu.RLock()
+	index, ok := x.dedupIndex(payloadHash)
+	x.dedupMu.RUnlock()
+	if !ok {
+		var err error
+		if index, err = s.lookupIndex(prefixDedup, payloadHash); err != nil {
+			return Entry{}, fmt.Errorf("payload hash %s: %w", payloadHash, err)
+		}
+	}
+	if index >= s.head.Load().Size {
+		return Entry{}, fmt.Errorf("payload hash %s: %w", payloadHash, ErrNotFound)
+	}
+	es, err := s.readEntries(index, 1, true, math.MaxInt)
+	if err != nil {
+		return Entry{}, err
+	}
+	if sha256.Sum256(es[0].Payload) != payloadHash {
+		return Entry{}, fmt.Errorf("%w: the index names leaf %d for a payload it does not hold", ErrCorrupt, index)
+	}
+	return es[0], nil
 }
 
 // Entries returns up to count published entries from start, with salts and

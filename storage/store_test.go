@@ -303,7 +303,7 @@ func TestEntriesAndLeafIndex(t *testing.T) {
 	m := &sumdbTree{}
 	var batches []*Batch
 	next := 0
-	for _, n := range []int{3, 1, 500, 7} {
+	for _, n := range []int{3, 1, 500, 7, 900} {
 		b := makeBatch(uint64(100+next), next, n)
 		batches = append(batches, b)
 		apply(t, s, m, b)
@@ -317,7 +317,7 @@ func TestEntriesAndLeafIndex(t *testing.T) {
 		start uint64
 		count int
 		want  int
-	}{{0, 1, 1}, {0, 511, 511}, {2, 3, 3}, {3, 1, 1}, {4, 500, 500}, {505, 100, 6}, {510, 1, 1}} {
+	}{{0, 1, 1}, {0, 511, 511}, {2, 3, 3}, {3, 1, 1}, {4, 500, 500}, {505, 100, 100}, {510, 1, 1}, {1400, 100, 11}} {
 		got, err := s.Entries(tc.start, tc.count, true, math.MaxInt)
 		if err != nil {
 			t.Fatalf("Entries(%d, %d): %v", tc.start, tc.count, err)
@@ -340,7 +340,7 @@ func TestEntriesAndLeafIndex(t *testing.T) {
 			t.Fatalf("Entries without payloads: %v", err)
 		}
 	}
-	if _, err := s.Entries(511, 1, false, math.MaxInt); !errors.Is(err, ErrBeyondTree) {
+	if _, err := s.Entries(1411, 1, false, math.MaxInt); !errors.Is(err, ErrBeyondTree) {
 		t.Fatalf("Entries past the end: %v", err)
 	}
 	for i := range m.leaves {
@@ -351,6 +351,15 @@ func TestEntriesAndLeafIndex(t *testing.T) {
 	}
 	if _, err := s.LeafIndex(tlog.Hash{1}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown leaf: %v", err)
+	}
+	for i, r := range all {
+		e, err := s.FindPayload(r.PayloadHash)
+		if err != nil || e.Index != uint64(i) || !bytes.Equal(e.Payload, r.Payload) || !bytes.Equal(e.Salt, r.Salt[:]) {
+			t.Fatalf("FindPayload(record %d) = %d, %v", i, e.Index, err)
+		}
+	}
+	if _, err := s.FindPayload(sha256.Sum256([]byte("never appended"))); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown payload: %v", err)
 	}
 }
 
