@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"iter"
@@ -80,6 +81,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	trusted *Checkpoint
+	perCall uint64 // entries per GetEntries call; 0 until asked
 }
 
 // New returns a client for the log reached through conn. With a StatePath
@@ -307,6 +309,24 @@ func (c *Client) Prove(ctx context.Context, index uint64, entry, salt []byte) (t
 	return proof, cp, nil
 }
 
+// ProvePayload finds the record holding payload (FindRecord, which needs
+// the read_payloads capability and is recorded in the log), checks the
+// entry's commitment to payload, and proves its inclusion as Prove does,
+// with the entry and salt in the proof's extra data. It returns the leaf
+// index, which is also proof.Index.
+func (c *Client) ProvePayload(ctx context.Context, payload []byte) (tlog.Proof, Checkpoint, error) {
+	h := sha256.Sum256(payload)
+	resp, err := c.api.FindRecord(ctx, &tlogv1.FindRecordRequest{PayloadHash: h[:]})
+	if err != nil {
+		return tlog.Proof{}, Checkpoint{}, fmt.Errorf("client: find record: %w", err)
+	}
+	e := resp.GetEntry()
+	if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), payload); err != nil {
+		return tlog.Proof{}, Checkpoint{}, verifyErr(fmt.Sprintf("record %d commitment", e.GetIndex()), err)
+	}
+	return c.Prove(ctx, e.GetIndex(), e.GetEntry(), e.GetSalt())
+}
+
 // VerifyInclusion checks, at the log's latest checkpoint, that entry is the
 // leaf at index.
 func (c *Client) VerifyInclusion(ctx context.Context, index uint64, entry []byte) (Checkpoint, error) {
@@ -328,8 +348,13 @@ func (c *Client) Entries(ctx context.Context, cp Checkpoint, start, end uint64, 
 			yield(Entry{}, fmt.Errorf("client: range [%d, %d) is not inside the tree of size %d", start, end, cp.Size))
 			return
 		}
+		perCall, err := c.entriesPerCall(ctx)
+		if err != nil {
+			yield(Entry{}, err)
+			return
+		}
 		for next := start; next < end; {
-			resp, err := c.api.GetEntries(ctx, &tlogv1.GetEntriesRequest{Start: next, Count: uint32(min(end-next, 1000)), IncludePayloads: withPayloads})
+			resp, err := c.api.GetEntries(ctx, &tlogv1.GetEntriesRequest{Start: next, Count: uint32(min(end-next, perCall)), IncludePayloads: withPayloads})
 			if err != nil {
 				yield(Entry{}, fmt.Errorf("client: get entries from %d: %w", next, err))
 				return
@@ -350,6 +375,21 @@ func (c *Client) Entries(ctx context.Context, cp Checkpoint, start, end uint64, 
 			next += uint64(len(batch))
 		}
 	}
+}
+
+// entriesPerCall returns the log's limit on entries per GetEntries call,
+// asking the log once.
+func (c *Client) entriesPerCall(ctx context.Context) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.perCall == 0 {
+		info, err := c.api.GetLogInfo(ctx, &tlogv1.GetLogInfoRequest{})
+		if err != nil {
+			return 0, fmt.Errorf("client: get log info: %w", err)
+		}
+		c.perCall = max(uint64(info.GetMaxEntriesPerCall()), 1)
+	}
+	return c.perCall, nil
 }
 
 // verifyBatch checks consecutive entries from start against cp.

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/tlog"
 )
@@ -224,5 +228,37 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := client.New(f.serve(t), client.Config{VerifierKey: "nonsense"}); err == nil {
 		t.Fatal("bad verifier key accepted")
+	}
+}
+
+func TestProvePayload(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	c := newClient(t, f, "")
+	if _, _, err := c.Append(context.Background(), []byte("user alice created"), []byte("role admin granted to alice"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p, cp, err := c.ProvePayload(context.Background(), []byte("role admin granted to alice"))
+	if err != nil || p.Index != 1 || cp.Size != 3 {
+		t.Fatalf("ProvePayload: index %d at size %d, %v", p.Index, cp.Size, err)
+	}
+	// The bundle stands alone: parse it back and check it with the key only.
+	back, err := tlog.ParseProof(p.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, salt, err := tlog.ParseRecordExtra(back.Extra)
+	if err != nil || tlog.VerifyRecord(entry, salt, []byte("role admin granted to alice")) != nil {
+		t.Fatalf("bundle extra: %v", err)
+	}
+	v, _ := note.NewVerifier(f.vkey)
+	if _, err := back.Verify(tlog.LeafHash(entry), v); err != nil {
+		t.Fatalf("bundle does not verify: %v", err)
+	}
+	if _, _, err := c.ProvePayload(context.Background(), []byte("never appended")); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown payload: %v", err)
+	}
+	f.lie = "bad-commitment"
+	if _, _, err := c.ProvePayload(context.Background(), []byte("x")); !errors.Is(err, client.ErrVerification) {
+		t.Fatalf("a wrong salt was not caught: %v", err)
 	}
 }

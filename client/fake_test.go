@@ -1,8 +1,10 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"net"
 	"sync"
 	"testing"
@@ -222,6 +224,9 @@ func (f *fakeLog) GetEntries(_ context.Context, req *tlogv1.GetEntriesRequest) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := &tlogv1.GetEntriesResponse{}
+	if req.GetCount() > fakeEntriesPerCall {
+		return nil, status.Error(codes.InvalidArgument, "count: over the limit")
+	}
 	for i := req.GetStart(); i < req.GetStart()+uint64(req.GetCount()) && i < f.latest; i++ {
 		e := &tlogv1.Entry{Index: i, Entry: f.entries[i]}
 		if f.lie == "wrong-entry" && i == req.GetStart()+1 {
@@ -237,6 +242,28 @@ func (f *fakeLog) GetEntries(_ context.Context, req *tlogv1.GetEntriesRequest) (
 		resp.Entries = append(resp.Entries, e)
 	}
 	return resp, nil
+}
+
+// fakeEntriesPerCall is small so that reads span many calls.
+const fakeEntriesPerCall = 7
+
+func (f *fakeLog) GetLogInfo(context.Context, *tlogv1.GetLogInfoRequest) (*tlogv1.GetLogInfoResponse, error) {
+	return &tlogv1.GetLogInfoResponse{Origin: f.origin, VerifierKey: f.vkey, MaxEntriesPerCall: fakeEntriesPerCall}, nil
+}
+
+func (f *fakeLog) FindRecord(_ context.Context, req *tlogv1.FindRecordRequest) (*tlogv1.FindRecordResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, p := range f.payloads[:f.latest] {
+		if h := sha256.Sum256(p); bytes.Equal(h[:], req.GetPayloadHash()) {
+			salt := f.salts[i]
+			if f.lie == "bad-commitment" {
+				salt = make([]byte, tlog.SaltSize)
+			}
+			return &tlogv1.FindRecordResponse{Entry: &tlogv1.Entry{Index: uint64(i), Entry: f.entries[i], Salt: salt}}, nil
+		}
+	}
+	return nil, status.Error(codes.NotFound, "payload_hash: no record")
 }
 
 // serve runs the fake on 127.0.0.1:0 and returns a connection to it.

@@ -66,6 +66,7 @@ var methodRules = map[string]Capability{
 	"/tlog.v1.LogService/GetEntries":          CapRead, // CapReadPayloads too with payloads
 	"/tlog.v1.LogService/StreamEntries":       CapRead, // CapReadPayloads too with payloads
 	"/tlog.v1.LogService/GetLogInfo":          CapRead,
+	"/tlog.v1.LogService/FindRecord":          CapReadPayloads,
 
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      CapDiscover,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": CapDiscover,

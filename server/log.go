@@ -362,3 +362,35 @@ func (l *logService) GetLogInfo(context.Context, *tlogv1.GetLogInfoRequest) (*tl
 		MaxResponseBytes:    uint32(s.cfg.MaxResponseBytes),
 	}, nil
 }
+
+func (l *logService) FindRecord(ctx context.Context, req *tlogv1.FindRecordRequest) (*tlogv1.FindRecordResponse, error) {
+	s := l.srv
+	h, err := tlog.ParseHash(req.GetPayloadHash())
+	if err != nil {
+		return nil, invalid("payload_hash: must be 32 bytes (SHA-256), got %d", len(req.GetPayloadHash()))
+	}
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	e, err := store.FindPayload(h)
+	found := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, s.status(ctx, err)
+	}
+	// A miss tells as much about the log's contents as a hit: record both,
+	// and answer only once the record is durable.
+	reason, labels := "FindRecord found no record for a payload hash", map[string]string{"method": "FindRecord", "found": "false"}
+	if found {
+		reason = fmt.Sprintf("FindRecord returned the entry and salt of entry %d", e.Index)
+		labels = map[string]string{"method": "FindRecord", "found": "true", "first_index": fmt.Sprint(e.Index), "last_index": fmt.Sprint(e.Index)}
+	}
+	if err := s.recordPayloadRead(ctx, store, seq, reason, labels); err != nil {
+		return nil, s.status(ctx, err)
+	}
+	if !found {
+		return nil, status.Error(codes.NotFound, "payload_hash: no record with this payload is in the log")
+	}
+	e.Payload = nil
+	return &tlogv1.FindRecordResponse{Entry: entriesProto([]storage.Entry{e})[0]}, nil
+}

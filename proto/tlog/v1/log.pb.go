@@ -1124,6 +1124,99 @@ func (x *GetLogInfoResponse) GetMaxResponseBytes() uint32 {
 	return 0
 }
 
+// FindRecordRequest names a payload by its hash.
+type FindRecordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 of the payload, 32 bytes.
+	PayloadHash   []byte `protobuf:"bytes,1,opt,name=payload_hash,json=payloadHash,proto3" json:"payload_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindRecordRequest) Reset() {
+	*x = FindRecordRequest{}
+	mi := &file_tlog_v1_log_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindRecordRequest) ProtoMessage() {}
+
+func (x *FindRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_log_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindRecordRequest.ProtoReflect.Descriptor instead.
+func (*FindRecordRequest) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_log_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FindRecordRequest) GetPayloadHash() []byte {
+	if x != nil {
+		return x.PayloadHash
+	}
+	return nil
+}
+
+// FindRecordResponse is the record that holds the payload.
+type FindRecordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry, with its salt; the payload is left out, since the caller
+	// has it.
+	Entry         *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindRecordResponse) Reset() {
+	*x = FindRecordResponse{}
+	mi := &file_tlog_v1_log_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindRecordResponse) ProtoMessage() {}
+
+func (x *FindRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_log_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindRecordResponse.ProtoReflect.Descriptor instead.
+func (*FindRecordResponse) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_log_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FindRecordResponse) GetEntry() *Entry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
 var File_tlog_v1_log_proto protoreflect.FileDescriptor
 
 const file_tlog_v1_log_proto_rawDesc = "" +
@@ -1202,7 +1295,11 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"\x11max_payload_bytes\x18\x04 \x01(\rR\x0fmaxPayloadBytes\x12/\n" +
 	"\x14max_entries_per_call\x18\x05 \x01(\rR\x11maxEntriesPerCall\x12*\n" +
 	"\x11max_request_bytes\x18\x06 \x01(\rR\x0fmaxRequestBytes\x12,\n" +
-	"\x12max_response_bytes\x18\a \x01(\rR\x10maxResponseBytes2\xb5\x04\n" +
+	"\x12max_response_bytes\x18\a \x01(\rR\x10maxResponseBytes\"6\n" +
+	"\x11FindRecordRequest\x12!\n" +
+	"\fpayload_hash\x18\x01 \x01(\fR\vpayloadHash\":\n" +
+	"\x12FindRecordResponse\x12$\n" +
+	"\x05entry\x18\x01 \x01(\v2\x0e.tlog.v1.EntryR\x05entry2\xfc\x04\n" +
 	"\n" +
 	"LogService\x129\n" +
 	"\x06Append\x12\x16.tlog.v1.AppendRequest\x1a\x17.tlog.v1.AppendResponse\x12N\n" +
@@ -1213,7 +1310,9 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"GetEntries\x12\x1a.tlog.v1.GetEntriesRequest\x1a\x1b.tlog.v1.GetEntriesResponse\x12P\n" +
 	"\rStreamEntries\x12\x1d.tlog.v1.StreamEntriesRequest\x1a\x1e.tlog.v1.StreamEntriesResponse0\x01\x12E\n" +
 	"\n" +
-	"GetLogInfo\x12\x1a.tlog.v1.GetLogInfoRequest\x1a\x1b.tlog.v1.GetLogInfoResponseB\x81\x01\n" +
+	"GetLogInfo\x12\x1a.tlog.v1.GetLogInfoRequest\x1a\x1b.tlog.v1.GetLogInfoResponse\x12E\n" +
+	"\n" +
+	"FindRecord\x12\x1a.tlog.v1.FindRecordRequest\x1a\x1b.tlog.v1.FindRecordResponseB\x81\x01\n" +
 	"\vcom.tlog.v1B\bLogProtoP\x01Z+github.com/tlogd/tlogd/proto/tlog/v1;tlogv1\xa2\x02\x03TXX\xaa\x02\aTlog.V1\xca\x02\aTlog\\V1\xe2\x02\x13Tlog\\V1\\GPBMetadata\xea\x02\bTlog::V1b\x06proto3"
 
 var (
@@ -1228,7 +1327,7 @@ func file_tlog_v1_log_proto_rawDescGZIP() []byte {
 	return file_tlog_v1_log_proto_rawDescData
 }
 
-var file_tlog_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_tlog_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_tlog_v1_log_proto_goTypes = []any{
 	(*Record)(nil),                      // 0: tlog.v1.Record
 	(*AppendRequest)(nil),               // 1: tlog.v1.AppendRequest
@@ -1247,31 +1346,36 @@ var file_tlog_v1_log_proto_goTypes = []any{
 	(*StreamEntriesResponse)(nil),       // 14: tlog.v1.StreamEntriesResponse
 	(*GetLogInfoRequest)(nil),           // 15: tlog.v1.GetLogInfoRequest
 	(*GetLogInfoResponse)(nil),          // 16: tlog.v1.GetLogInfoResponse
+	(*FindRecordRequest)(nil),           // 17: tlog.v1.FindRecordRequest
+	(*FindRecordResponse)(nil),          // 18: tlog.v1.FindRecordResponse
 }
 var file_tlog_v1_log_proto_depIdxs = []int32{
 	0,  // 0: tlog.v1.AppendRequest.records:type_name -> tlog.v1.Record
 	2,  // 1: tlog.v1.AppendResponse.results:type_name -> tlog.v1.AppendResult
 	10, // 2: tlog.v1.GetEntriesResponse.entries:type_name -> tlog.v1.Entry
 	10, // 3: tlog.v1.StreamEntriesResponse.entries:type_name -> tlog.v1.Entry
-	1,  // 4: tlog.v1.LogService.Append:input_type -> tlog.v1.AppendRequest
-	4,  // 5: tlog.v1.LogService.GetCheckpoint:input_type -> tlog.v1.GetCheckpointRequest
-	6,  // 6: tlog.v1.LogService.GetInclusionProof:input_type -> tlog.v1.GetInclusionProofRequest
-	8,  // 7: tlog.v1.LogService.GetConsistencyProof:input_type -> tlog.v1.GetConsistencyProofRequest
-	11, // 8: tlog.v1.LogService.GetEntries:input_type -> tlog.v1.GetEntriesRequest
-	13, // 9: tlog.v1.LogService.StreamEntries:input_type -> tlog.v1.StreamEntriesRequest
-	15, // 10: tlog.v1.LogService.GetLogInfo:input_type -> tlog.v1.GetLogInfoRequest
-	3,  // 11: tlog.v1.LogService.Append:output_type -> tlog.v1.AppendResponse
-	5,  // 12: tlog.v1.LogService.GetCheckpoint:output_type -> tlog.v1.GetCheckpointResponse
-	7,  // 13: tlog.v1.LogService.GetInclusionProof:output_type -> tlog.v1.GetInclusionProofResponse
-	9,  // 14: tlog.v1.LogService.GetConsistencyProof:output_type -> tlog.v1.GetConsistencyProofResponse
-	12, // 15: tlog.v1.LogService.GetEntries:output_type -> tlog.v1.GetEntriesResponse
-	14, // 16: tlog.v1.LogService.StreamEntries:output_type -> tlog.v1.StreamEntriesResponse
-	16, // 17: tlog.v1.LogService.GetLogInfo:output_type -> tlog.v1.GetLogInfoResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	10, // 4: tlog.v1.FindRecordResponse.entry:type_name -> tlog.v1.Entry
+	1,  // 5: tlog.v1.LogService.Append:input_type -> tlog.v1.AppendRequest
+	4,  // 6: tlog.v1.LogService.GetCheckpoint:input_type -> tlog.v1.GetCheckpointRequest
+	6,  // 7: tlog.v1.LogService.GetInclusionProof:input_type -> tlog.v1.GetInclusionProofRequest
+	8,  // 8: tlog.v1.LogService.GetConsistencyProof:input_type -> tlog.v1.GetConsistencyProofRequest
+	11, // 9: tlog.v1.LogService.GetEntries:input_type -> tlog.v1.GetEntriesRequest
+	13, // 10: tlog.v1.LogService.StreamEntries:input_type -> tlog.v1.StreamEntriesRequest
+	15, // 11: tlog.v1.LogService.GetLogInfo:input_type -> tlog.v1.GetLogInfoRequest
+	17, // 12: tlog.v1.LogService.FindRecord:input_type -> tlog.v1.FindRecordRequest
+	3,  // 13: tlog.v1.LogService.Append:output_type -> tlog.v1.AppendResponse
+	5,  // 14: tlog.v1.LogService.GetCheckpoint:output_type -> tlog.v1.GetCheckpointResponse
+	7,  // 15: tlog.v1.LogService.GetInclusionProof:output_type -> tlog.v1.GetInclusionProofResponse
+	9,  // 16: tlog.v1.LogService.GetConsistencyProof:output_type -> tlog.v1.GetConsistencyProofResponse
+	12, // 17: tlog.v1.LogService.GetEntries:output_type -> tlog.v1.GetEntriesResponse
+	14, // 18: tlog.v1.LogService.StreamEntries:output_type -> tlog.v1.StreamEntriesResponse
+	16, // 19: tlog.v1.LogService.GetLogInfo:output_type -> tlog.v1.GetLogInfoResponse
+	18, // 20: tlog.v1.LogService.FindRecord:output_type -> tlog.v1.FindRecordResponse
+	13, // [13:21] is the sub-list for method output_type
+	5,  // [5:13] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_tlog_v1_log_proto_init() }
@@ -1289,7 +1393,7 @@ func file_tlog_v1_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tlog_v1_log_proto_rawDesc), len(file_tlog_v1_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	LogService_GetEntries_FullMethodName          = "/tlog.v1.LogService/GetEntries"
 	LogService_StreamEntries_FullMethodName       = "/tlog.v1.LogService/StreamEntries"
 	LogService_GetLogInfo_FullMethodName          = "/tlog.v1.LogService/GetLogInfo"
+	LogService_FindRecord_FullMethodName          = "/tlog.v1.LogService/FindRecord"
 )
 
 // LogServiceClient is the client API for LogService service.
@@ -68,6 +69,12 @@ type LogServiceClient interface {
 	StreamEntries(ctx context.Context, in *StreamEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEntriesResponse], error)
 	// GetLogInfo returns the log's identity and the limits it enforces.
 	GetLogInfo(ctx context.Context, in *GetLogInfoRequest, opts ...grpc.CallOption) (*GetLogInfoResponse, error)
+	// FindRecord finds the record holding a payload, given the payload's
+	// SHA-256 hash, and returns its entry and salt, so a holder of the payload
+	// can build a proof bundle for it. It confirms that a given payload is in
+	// the log, so it needs the read_payloads capability and every call is
+	// recorded in the log like a payload read.
+	FindRecord(ctx context.Context, in *FindRecordRequest, opts ...grpc.CallOption) (*FindRecordResponse, error)
 }
 
 type logServiceClient struct {
@@ -157,6 +164,16 @@ func (c *logServiceClient) GetLogInfo(ctx context.Context, in *GetLogInfoRequest
 	return out, nil
 }
 
+func (c *logServiceClient) FindRecord(ctx context.Context, in *FindRecordRequest, opts ...grpc.CallOption) (*FindRecordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindRecordResponse)
+	err := c.cc.Invoke(ctx, LogService_FindRecord_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogServiceServer is the server API for LogService service.
 // All implementations must embed UnimplementedLogServiceServer
 // for forward compatibility.
@@ -192,6 +209,12 @@ type LogServiceServer interface {
 	StreamEntries(*StreamEntriesRequest, grpc.ServerStreamingServer[StreamEntriesResponse]) error
 	// GetLogInfo returns the log's identity and the limits it enforces.
 	GetLogInfo(context.Context, *GetLogInfoRequest) (*GetLogInfoResponse, error)
+	// FindRecord finds the record holding a payload, given the payload's
+	// SHA-256 hash, and returns its entry and salt, so a holder of the payload
+	// can build a proof bundle for it. It confirms that a given payload is in
+	// the log, so it needs the read_payloads capability and every call is
+	// recorded in the log like a payload read.
+	FindRecord(context.Context, *FindRecordRequest) (*FindRecordResponse, error)
 	mustEmbedUnimplementedLogServiceServer()
 }
 
@@ -222,6 +245,9 @@ func (UnimplementedLogServiceServer) StreamEntries(*StreamEntriesRequest, grpc.S
 }
 func (UnimplementedLogServiceServer) GetLogInfo(context.Context, *GetLogInfoRequest) (*GetLogInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLogInfo not implemented")
+}
+func (UnimplementedLogServiceServer) FindRecord(context.Context, *FindRecordRequest) (*FindRecordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindRecord not implemented")
 }
 func (UnimplementedLogServiceServer) mustEmbedUnimplementedLogServiceServer() {}
 func (UnimplementedLogServiceServer) testEmbeddedByValue()                    {}
@@ -363,6 +389,24 @@ func _LogService_GetLogInfo_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LogService_FindRecord_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindRecordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServiceServer).FindRecord(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LogService_FindRecord_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServiceServer).FindRecord(ctx, req.(*FindRecordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LogService_ServiceDesc is the grpc.ServiceDesc for LogService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -393,6 +437,10 @@ var LogService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLogInfo",
 			Handler:    _LogService_GetLogInfo_Handler,
+		},
+		{
+			MethodName: "FindRecord",
+			Handler:    _LogService_FindRecord_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
