@@ -76,6 +76,7 @@ type Entry struct {
 type Client struct {
 	api       tlogv1.LogServiceClient
 	verifier  note.Verifier
+	vkey      string
 	origin    string
 	statePath string
 
@@ -98,7 +99,7 @@ func New(conn grpc.ClientConnInterface, cfg Config) (*Client, error) {
 	if v.Name() != cfg.Origin {
 		return nil, fmt.Errorf("client: the verifier key is for %q, not for the origin %q", v.Name(), cfg.Origin)
 	}
-	c := &Client{api: tlogv1.NewLogServiceClient(conn), verifier: v, origin: cfg.Origin, statePath: cfg.StatePath}
+	c := &Client{api: tlogv1.NewLogServiceClient(conn), verifier: v, vkey: cfg.VerifierKey, origin: cfg.Origin, statePath: cfg.StatePath}
 	if cfg.StatePath != "" {
 		b, err := os.ReadFile(cfg.StatePath)
 		switch {
@@ -156,15 +157,63 @@ func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
 	return cp, nil
 }
 
+// CheckpointAt fetches the checkpoint the log signed at exactly size (the
+// latest with size 0), verifies its signature and its consistency with the
+// trusted checkpoint (in whichever order they come), and returns it without
+// trusting it: see Trust.
+func (c *Client) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error) {
+	resp, err := c.api.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{TreeSize: size})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("client: get checkpoint: %w", err)
+	}
+	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if size != 0 && cp.Size != size {
+		return Checkpoint{}, verifyErr(fmt.Sprintf("checkpoint at size %d", size), fmt.Errorf("the log sent size %d", cp.Size))
+	}
+	if old, ok := c.Trusted(); ok {
+		if err := c.VerifyConsistency(ctx, old, cp); err != nil {
+			return Checkpoint{}, err
+		}
+	}
+	return cp, nil
+}
+
+// Trust makes cp, a verified checkpoint, the trusted one (and saves it to
+// the state file) if it is newer, after checking that it is consistent with
+// the one trusted so far. Callers that check more before trusting (tlogctl
+// monitor recomputes the root from every entry) fetch with CheckpointAt and
+// then Trust.
+// A checkpoint older than the trusted one is checked for consistency with
+// it and otherwise ignored.
+func (c *Client) Trust(ctx context.Context, cp Checkpoint) error {
+	if old, ok := c.Trusted(); ok && cp.Size < old.Size {
+		return c.VerifyConsistency(ctx, cp, old)
+	}
+	return c.advance(ctx, cp)
+}
+
 // advance checks that cp extends the trusted checkpoint and, if it is
 // newer, trusts it. The lock is held across the consistency check, so
 // concurrent callers advance in order.
 func (c *Client) advance(ctx context.Context, cp Checkpoint) error {
+	return c.advanceWith(ctx, cp, nil)
+}
+
+// advanceWith is advance with, when known, the consistency proof from the
+// trusted checkpoint's size (with its size) to cp's size, which it then
+// does not fetch.
+func (c *Client) advanceWith(ctx context.Context, cp Checkpoint, known *knownProof) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.trusted
 	if old != nil {
-		if err := c.checkConsistent(ctx, *old, cp); err != nil {
+		if known != nil && known.from != old.Size {
+			known = nil // another call moved the trusted checkpoint
+		}
+		if err := c.checkConsistent(ctx, *old, cp, known); err != nil {
 			return err
 		}
 		if cp.Size <= old.Size {
@@ -172,7 +221,7 @@ func (c *Client) advance(ctx context.Context, cp Checkpoint) error {
 		}
 	}
 	if c.statePath != "" {
-		if err := writeFileAtomic(c.statePath, cp.Note); err != nil {
+		if err := WriteFileAtomic(c.statePath, cp.Note); err != nil {
 			return fmt.Errorf("client: save trusted checkpoint: %w", err)
 		}
 	}
@@ -183,7 +232,7 @@ func (c *Client) advance(ctx context.Context, cp Checkpoint) error {
 // checkConsistent verifies that cp is consistent with old: the same tree,
 // an older tree of the same log (not an error, but not trusted), or a tree
 // extending it, proven by the log.
-func (c *Client) checkConsistent(ctx context.Context, old, cp Checkpoint) error {
+func (c *Client) checkConsistent(ctx context.Context, old, cp Checkpoint, known *knownProof) error {
 	switch {
 	case cp.Size == old.Size:
 		if cp.Root != old.Root {
@@ -193,14 +242,25 @@ func (c *Client) checkConsistent(ctx context.Context, old, cp Checkpoint) error 
 	case cp.Size < old.Size:
 		return &InconsistencyError{Old: old, New: cp, Err: fmt.Errorf("the log presented tree size %d after %d (rolled back)", cp.Size, old.Size)}
 	}
-	p, err := c.ConsistencyProof(ctx, old.Size, cp.Size)
-	if err != nil {
-		return err
+	var p []tlog.Hash
+	if known != nil {
+		p = known.proof
+	} else {
+		var err error
+		if p, err = c.ConsistencyProof(ctx, old.Size, cp.Size); err != nil {
+			return err
+		}
 	}
 	if err := tlog.VerifyConsistency(old.Size, cp.Size, p, old.Root, cp.Root); err != nil {
 		return &InconsistencyError{Old: old, New: cp, Proof: p, Err: err}
 	}
 	return nil
+}
+
+// knownProof is a consistency proof from a tree size, already at hand.
+type knownProof struct {
+	from  uint64
+	proof []tlog.Hash
 }
 
 // ConsistencyProof fetches the consistency proof between two sizes, checks
@@ -224,7 +284,7 @@ func (c *Client) VerifyConsistency(ctx context.Context, old, new Checkpoint) err
 	if old.Size > new.Size {
 		old, new = new, old
 	}
-	return c.checkConsistent(ctx, old, new)
+	return c.checkConsistent(ctx, old, new, nil)
 }
 
 // Append appends payloads and returns only once every result is verified:
@@ -236,6 +296,11 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 	req := &tlogv1.AppendRequest{IncludeProofs: true, Records: make([]*tlogv1.Record, len(payloads))}
 	for i, p := range payloads {
 		req.Records[i] = &tlogv1.Record{Payload: p}
+	}
+	// Ask for the consistency proof from the trusted checkpoint in the same
+	// call: appenders need no read capability to stay safe.
+	if tr, ok := c.Trusted(); ok {
+		req.ConsistencyFrom = tr.Size
 	}
 	resp, err := c.api.Append(ctx, req)
 	if err != nil {
@@ -269,7 +334,15 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 		out[i] = Result{Index: r.GetIndex(), Entry: r.GetEntry(), Time: time.UnixMilli(int64(e.Time)), LeafHash: leaf,
 			Salt: r.GetSalt(), Duplicate: r.GetDuplicate(), Proof: p}
 	}
-	if err := c.advance(ctx, cp); err != nil {
+	var known *knownProof
+	if req.ConsistencyFrom != 0 {
+		p, err := hashes(resp.GetConsistencyProof())
+		if err != nil {
+			return nil, Checkpoint{}, verifyErr("append consistency proof", err)
+		}
+		known = &knownProof{from: req.ConsistencyFrom, proof: p}
+	}
+	if err := c.advanceWith(ctx, cp, known); err != nil {
 		return nil, Checkpoint{}, err
 	}
 	return out, cp, nil
@@ -377,19 +450,38 @@ func (c *Client) Entries(ctx context.Context, cp Checkpoint, start, end uint64, 
 	}
 }
 
+// LogInfo returns the log's identity and limits (GetLogInfo), after
+// checking that the log names the pinned origin. The verifier key it
+// reports is informational: the pinned one is what verifies.
+func (c *Client) LogInfo(ctx context.Context) (*tlogv1.GetLogInfoResponse, error) {
+	info, err := c.api.GetLogInfo(ctx, &tlogv1.GetLogInfoRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("client: get log info: %w", err)
+	}
+	if info.GetOrigin() != c.origin {
+		return nil, fmt.Errorf("client: the server runs the log %q, not %q", info.GetOrigin(), c.origin)
+	}
+	return info, nil
+}
+
 // entriesPerCall returns the log's limit on entries per GetEntries call,
 // asking the log once.
 func (c *Client) entriesPerCall(ctx context.Context) (uint64, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.perCall == 0 {
-		info, err := c.api.GetLogInfo(ctx, &tlogv1.GetLogInfoRequest{})
-		if err != nil {
-			return 0, fmt.Errorf("client: get log info: %w", err)
-		}
-		c.perCall = max(uint64(info.GetMaxEntriesPerCall()), 1)
+	n := c.perCall
+	c.mu.Unlock()
+	if n != 0 {
+		return n, nil
 	}
-	return c.perCall, nil
+	info, err := c.LogInfo(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n = max(uint64(info.GetMaxEntriesPerCall()), 1)
+	c.mu.Lock()
+	c.perCall = n
+	c.mu.Unlock()
+	return n, nil
 }
 
 // verifyBatch checks consecutive entries from start against cp.
@@ -418,13 +510,13 @@ func (c *Client) verifyBatch(ctx context.Context, cp Checkpoint, start uint64, e
 		out[i] = Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaves[i], Salt: e.GetSalt(), Payload: e.GetPayload()}
 	}
 	last := start + uint64(len(es)) - 1
-	first, err := c.inclusionAt(ctx, start, cp.Size)
+	first, err := c.InclusionProof(ctx, start, cp.Size)
 	if err != nil {
 		return nil, err
 	}
 	lastP := first
 	if last != start {
-		if lastP, err = c.inclusionAt(ctx, last, cp.Size); err != nil {
+		if lastP, err = c.InclusionProof(ctx, last, cp.Size); err != nil {
 			return nil, err
 		}
 	}
@@ -434,8 +526,9 @@ func (c *Client) verifyBatch(ctx context.Context, cp Checkpoint, start uint64, e
 	return out, nil
 }
 
-// inclusionAt fetches an inclusion proof at a given size; callers verify it.
-func (c *Client) inclusionAt(ctx context.Context, index, size uint64) ([]tlog.Hash, error) {
+// InclusionProof fetches the inclusion proof of leaf index in the tree of
+// the given size, checks its form (32-byte hashes), but does not verify it.
+func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([]tlog.Hash, error) {
 	resp, err := c.api.GetInclusionProof(ctx, &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: index}, TreeSize: size})
 	if err != nil {
 		return nil, fmt.Errorf("client: get inclusion proof of %d at %d: %w", index, size, err)
@@ -458,9 +551,10 @@ func hashes(b [][]byte) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file that is
-// fsynced and renamed over path, then fsyncs the directory.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path through a temporary file that is
+// fsynced and renamed over path, then fsyncs the directory: a crash leaves
+// either the old file or the new one. The client keeps its state file so.
+func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -112,6 +112,31 @@ func TestLyingServer(t *testing.T) {
 			t.Fatalf("VerifyEvidence: %q %v", what, err)
 		}
 	})
+	t.Run("fork seen by Append", func(t *testing.T) {
+		f := newFakeLog(t, "example.com/audit")
+		c := newClient(t, f, "")
+		for _, p := range []string{"a", "b", "c"} {
+			if _, _, err := c.Append(context.Background(), []byte(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f.consistencyCalls != 0 {
+			t.Fatalf("Append fetched %d consistency proofs; the response carries them", f.consistencyCalls)
+		}
+		f.mu.Lock()
+		f.reset()
+		f.add([]byte("A"))
+		f.add([]byte("b"))
+		f.mu.Unlock()
+		_, _, err := c.Append(context.Background(), []byte("d"), []byte("e"))
+		var ie *client.InconsistencyError
+		if !errors.As(err, &ie) || ie.Old.Size != 3 || ie.New.Size != 4 || len(ie.Proof) == 0 {
+			t.Fatalf("Append on a forked log: %v", err)
+		}
+		if _, err := client.VerifyEvidence(ie.Evidence(), f.vkey); err != nil {
+			t.Fatalf("evidence from Append: %v", err)
+		}
+	})
 	t.Run("rolled-back size", func(t *testing.T) {
 		f := newFakeLog(t, "example.com/audit")
 		c := newClient(t, f, "")

@@ -35,6 +35,8 @@ type fakeLog struct {
 	tree     *tlog.Tree
 	signed   map[uint64][]byte // checkpoints by size
 	latest   uint64
+	// consistencyCalls counts GetConsistencyProof calls.
+	consistencyCalls int
 	// lie selects a lie: "", "wrong-signature", "wrong-proof",
 	// "bad-commitment", "rollback", "wrong-entry".
 	lie string
@@ -171,6 +173,16 @@ func (f *fakeLog) Append(_ context.Context, req *tlogv1.AppendRequest) (*tlogv1.
 		}
 		resp.Results = append(resp.Results, &tlogv1.AppendResult{Index: idx, LeafHash: leaf[:], Entry: f.entries[idx], Salt: salt, InclusionProof: f.proof(p)})
 	}
+	// The consistency proof is to the size of the checkpoint it sends,
+	// which may be a lie.
+	sent, _ := tlog.ParseCheckpoint([]byte(resp.Checkpoint[:indexBlank([]byte(resp.Checkpoint))+1]))
+	if from := req.GetConsistencyFrom(); from != 0 && from <= sent.Size {
+		p, err := tlog.ConsistencyProof(from, sent.Size, f.reader())
+		if err != nil {
+			return nil, err
+		}
+		resp.ConsistencyProof = f.proof(p)
+	}
 	return resp, nil
 }
 
@@ -204,6 +216,7 @@ func (f *fakeLog) GetInclusionProof(_ context.Context, req *tlogv1.GetInclusionP
 func (f *fakeLog) GetConsistencyProof(_ context.Context, req *tlogv1.GetConsistencyProofRequest) (*tlogv1.GetConsistencyProofResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.consistencyCalls++
 	size2 := req.GetSecondTreeSize()
 	if size2 == 0 {
 		size2 = f.latest

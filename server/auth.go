@@ -41,7 +41,8 @@ const (
 	CapReadPayloads Capability = "read_payloads"
 	// CapAdmin allows erasure and operations.
 	CapAdmin Capability = "admin"
-	// CapDiscover allows server reflection, so tools such as grpcurl work.
+	// CapDiscover allows server reflection, so tools such as grpcurl work,
+	// and GetLogInfo (the log's identity and limits).
 	CapDiscover Capability = "discover"
 )
 
@@ -65,7 +66,7 @@ var methodRules = map[string]Capability{
 	"/tlog.v1.LogService/GetConsistencyProof": CapRead,
 	"/tlog.v1.LogService/GetEntries":          CapRead, // CapReadPayloads too with payloads
 	"/tlog.v1.LogService/StreamEntries":       CapRead, // CapReadPayloads too with payloads
-	"/tlog.v1.LogService/GetLogInfo":          CapRead,
+	"/tlog.v1.LogService/GetLogInfo":          CapDiscover, // limits every client needs, appenders too
 	"/tlog.v1.LogService/FindRecord":          CapReadPayloads,
 
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      CapDiscover,

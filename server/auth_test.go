@@ -218,7 +218,7 @@ func allRPCs() []rpc {
 		}},
 		{"StreamEntries", CapRead, stream(false)},
 		{"StreamEntries with payloads", CapReadPayloads, stream(true)},
-		{"GetLogInfo", CapRead, func(ctx context.Context, c *grpc.ClientConn) error {
+		{"GetLogInfo", CapDiscover, func(ctx context.Context, c *grpc.ClientConn) error {
 			_, err := lc(c).GetLogInfo(ctx, &tlogv1.GetLogInfoRequest{})
 			return err
 		}},

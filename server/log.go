@@ -52,6 +52,11 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 	if err != nil {
 		return nil, err
 	}
+	from := req.GetConsistencyFrom()
+	if size := store.Head().Size; from > size {
+		// Checked before appending: the proof is always possible after.
+		return nil, outOfRange("consistency_from: %d is beyond the tree size %d", from, size)
+	}
 	payloads := make([][]byte, len(recs))
 	for i, r := range recs {
 		payloads[i] = r.GetPayload()
@@ -83,6 +88,13 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 			out.InclusionProof = hashBytes(p)
 		}
 		resp.Results[i] = out
+	}
+	if from != 0 {
+		p, err := store.ConsistencyProof(from, head.Size)
+		if err != nil {
+			return nil, s.status(ctx, fmt.Errorf("consistency proof %d → %d: %w", from, head.Size, err))
+		}
+		resp.ConsistencyProof = hashBytes(p)
 	}
 	return resp, nil
 }

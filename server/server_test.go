@@ -244,6 +244,22 @@ func TestAppendReturnsVerifiableResults(t *testing.T) {
 	}
 	checkInclusion(t, 1, dup.GetLeafHash(), dup.GetInclusionProof(), cp2)
 	checkInclusion(t, 3, fresh.GetLeafHash(), fresh.GetInclusionProof(), cp2)
+
+	// consistency_from: the proof from the caller's trusted size comes with
+	// the answer, and checks with sumdb against the earlier checkpoint.
+	third, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("user dave created", "user erin created"), ConsistencyFrom: cp.Size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp3 := tl.openCheckpoint(t, third.GetCheckpoint())
+	if err := sumdb.CheckTree(toSumdb(third.GetConsistencyProof()), int64(cp3.Size), sumdb.Hash(cp3.Root), int64(cp.Size), sumdb.Hash(cp.Root)); err != nil || cp3.Size != 6 {
+		t.Fatalf("consistency proof %d → %d in the Append answer: %v", cp.Size, cp3.Size, err)
+	}
+	// Beyond the tree: refused before anything is appended.
+	_, err = tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("user frank created"), ConsistencyFrom: 7})
+	if st, _ := status.FromError(err); st.Code() != codes.OutOfRange || !strings.Contains(st.Message(), "consistency_from") || tl.store.Head().Size != 6 {
+		t.Fatalf("consistency_from beyond the tree: %v (size %d)", err, tl.store.Head().Size)
+	}
 }
 
 func TestProofsAndCheckpointHistory(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tlogd/tlogd/internal/cli"
 	"github.com/tlogd/tlogd/internal/devcert"
 )
 
@@ -20,7 +21,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func devcerts(args []string, stdout, _ io.Writer) error {
-	c := newCommand("devcerts", `Makes a certificate authority, a server certificate for localhost,
+	c := cli.New("tlogd", "devcerts", "", `Makes a certificate authority, a server certificate for localhost,
 127.0.0.1 and ::1 (plus -host names), and a client certificate for each
 -client name, whose principal is spiffe://tlogd.local/<name>. For
 development and tests; use your own PKI in production. Files are written
@@ -30,7 +31,7 @@ to -out and never overwritten:
 	var clients, hosts listFlag
 	c.Var(&clients, "client", "client `name` to issue a certificate for (repeatable)")
 	c.Var(&hosts, "host", "extra DNS `name` or IP for the server certificate (repeatable)")
-	if err := c.parse(args, stdout); err != nil {
+	if err := c.Parse(args, stdout, 0, 0); err != nil {
 		return err
 	}
 	ca, err := devcert.NewCA("tlogd development CA", 5*365*24*time.Hour)
@@ -59,7 +60,7 @@ to -out and never overwritten:
 	}
 	for _, name := range clients {
 		if name == "" || strings.ContainsAny(name, "/ \t\n") {
-			return usageError{fmt.Sprintf("-client %q: want a name without slashes or spaces", name)}
+			return cli.Usagef("-client %q: want a name without slashes or spaces", name)
 		}
 		p, err := ca.Issue(devcert.Leaf{CommonName: name, URIs: []string{"spiffe://tlogd.local/" + name}, Client: true})
 		if err != nil {

@@ -9,20 +9,22 @@ import (
 	"path/filepath"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tlogd/tlogd/internal/cli"
 )
 
 func keygen(args []string, stdout, _ io.Writer) error {
-	c := newCommand("keygen", `Writes a new Ed25519 note signing key for a log to a file (mode 0600) and
+	c := cli.New("tlogd", "keygen", "", `Writes a new Ed25519 note signing key for a log to a file (mode 0600) and
 prints the verifier key that clients and auditors pin. The origin names the
 log: it is the first line of every checkpoint. Existing files are never
 overwritten.`)
 	origin := c.String("origin", "", "log origin, e.g. audit.example.com/log (required)")
 	out := c.String("out", "", "file to write the private key to (required)")
-	if err := c.parse(args, stdout); err != nil {
+	if err := c.Parse(args, stdout, 0, 0); err != nil {
 		return err
 	}
 	if *origin == "" || *out == "" {
-		return usageError{"-origin and -out are required (run with -help for usage)"}
+		return cli.UsageError{Msg: "-origin and -out are required (run with -help for usage)"}
 	}
 	vkey, err := writeNewKey(*out, *origin)
 	if err != nil {
@@ -41,7 +43,7 @@ func writeNewKey(path, origin string) (string, error) {
 		_, err = note.NewSigner(skey)
 	}
 	if err != nil {
-		return "", usageError{fmt.Sprintf("origin %q cannot name a note key (no spaces, no '+', valid UTF-8): %v", origin, err)}
+		return "", cli.Usagef("origin %q cannot name a note key (no spaces, no '+', valid UTF-8): %v", origin, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("create key directory: %w", err)

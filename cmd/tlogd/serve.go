@@ -21,13 +21,14 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tlogd/tlogd/internal/cli"
 	"github.com/tlogd/tlogd/server"
 	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
 )
 
 func serve(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("serve", `Runs the log server. With no flags it keeps its data in ./tlogd-data,
+	c := cli.New("tlogd", "serve", "", `Runs the log server. With no flags it keeps its data in ./tlogd-data,
 generates the log key there on first start, and listens on 127.0.0.1:7400
 without authentication (every local caller may do everything).
 
@@ -61,35 +62,35 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	drain := c.Duration("drain-timeout", 15*time.Second, "how long to let running calls finish on shutdown")
 	cpuProfile := c.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
 	configFile := c.String("config", "", "YAML `file` of flag values, for example \"listen: 0.0.0.0:7400\"")
-	if err := c.parse(args, stdout); err != nil {
+	if err := c.Parse(args, stdout, 0, 0); err != nil {
 		return err
 	}
-	if err := c.applyEnvAndConfig("TLOGD_", *configFile); err != nil {
+	if err := c.ApplyEnvAndConfig("TLOGD_", *configFile); err != nil {
 		return err
 	}
 	// Check every flag before anything is created on disk.
 	switch {
 	case *maxPayload < 1 || *maxPayload > 1<<20:
-		return usageError{fmt.Sprintf("-max-payload-bytes %d: want 1 to 1048576", *maxPayload)}
+		return cli.Usagef("-max-payload-bytes %d: want 1 to 1048576", *maxPayload)
 	case *maxRecords < 1 || *maxRecords > 10000:
-		return usageError{fmt.Sprintf("-max-records-per-append %d: want 1 to 10000", *maxRecords)}
+		return cli.Usagef("-max-records-per-append %d: want 1 to 10000", *maxRecords)
 	case *cacheMiB < 8:
-		return usageError{fmt.Sprintf("-cache-mib %d: want at least 8", *cacheMiB)}
+		return cli.Usagef("-cache-mib %d: want at least 8", *cacheMiB)
 	case *drain < 0 || *maxCall <= 0:
-		return usageError{"-drain-timeout must not be negative and -max-call-duration must be positive"}
+		return cli.UsageError{Msg: "-drain-timeout must not be negative and -max-call-duration must be positive"}
 	case *rateLimit < 0 || *rateBurst < 0:
-		return usageError{"-rate-limit and -rate-burst must not be negative"}
+		return cli.UsageError{Msg: "-rate-limit and -rate-burst must not be negative"}
 	case (*tlsCert == "") != (*tlsKey == ""):
-		return usageError{"-tls-cert and -tls-key go together"}
+		return cli.UsageError{Msg: "-tls-cert and -tls-key go together"}
 	case *tlsClientCA != "" && *tlsCert == "":
-		return usageError{"-tls-client-ca needs -tls-cert and -tls-key: client certificates need TLS"}
+		return cli.UsageError{Msg: "-tls-client-ca needs -tls-cert and -tls-key: client certificates need TLS"}
 	case (*tlsClientCA != "" || *tokenFile != "") && *policyFile == "":
-		return usageError{"-policy is required with -tls-client-ca or -token-file: it says what each principal may do"}
+		return cli.UsageError{Msg: "-policy is required with -tls-client-ca or -token-file: it says what each principal may do"}
 	case *policyFile != "" && *tlsClientCA == "" && *tokenFile == "":
-		return usageError{"-policy needs -tls-client-ca or -token-file: without authentication there are no principals"}
+		return cli.UsageError{Msg: "-policy needs -tls-client-ca or -token-file: without authentication there are no principals"}
 	}
 	if *tlsCert == "" && !*insecure && !isLoopback(*listen) {
-		return usageError{fmt.Sprintf("-listen %s is not a loopback address: serve TLS (-tls-cert, -tls-key) or pass -insecure", *listen)}
+		return cli.Usagef("-listen %s is not a loopback address: serve TLS (-tls-cert, -tls-key) or pass -insecure", *listen)
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -328,7 +329,7 @@ func defaultOrigin() string {
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Sprintf("-log-level %q: want debug, info, warn or error", level)}
+		return nil, cli.Usagef("-log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	if format == "auto" {
@@ -345,5 +346,5 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageError{fmt.Sprintf("-log-format %q: want text, json or auto", format)}
+	return nil, cli.Usagef("-log-format %q: want text, json or auto", format)
 }

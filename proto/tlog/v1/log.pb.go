@@ -83,8 +83,14 @@ type AppendRequest struct {
 	// When true, every result carries its inclusion proof against the returned
 	// checkpoint.
 	IncludeProofs bool `protobuf:"varint,2,opt,name=include_proofs,json=includeProofs,proto3" json:"include_proofs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// When not 0, the response carries the consistency proof from this tree
+	// size (the size of the last checkpoint the caller trusts) to the returned
+	// checkpoint, so an appender can check that the log still extends what it
+	// trusted without another call (and without the read capability). It must
+	// not exceed the latest tree size (OutOfRange, and nothing is appended).
+	ConsistencyFrom uint64 `protobuf:"varint,3,opt,name=consistency_from,json=consistencyFrom,proto3" json:"consistency_from,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
@@ -129,6 +135,13 @@ func (x *AppendRequest) GetIncludeProofs() bool {
 		return x.IncludeProofs
 	}
 	return false
+}
+
+func (x *AppendRequest) GetConsistencyFrom() uint64 {
+	if x != nil {
+		return x.ConsistencyFrom
+	}
+	return 0
 }
 
 // AppendResult is the outcome for one record, in request order.
@@ -233,9 +246,12 @@ type AppendResponse struct {
 	// One result per request record, in request order.
 	Results []*AppendResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	// Signed checkpoint whose size is greater than every returned index.
-	Checkpoint    string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// With consistency_from: the consistency proof from that size to the
+	// checkpoint's size (empty when they are equal).
+	ConsistencyProof [][]byte `protobuf:"bytes,3,rep,name=consistency_proof,json=consistencyProof,proto3" json:"consistency_proof,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AppendResponse) Reset() {
@@ -280,6 +296,13 @@ func (x *AppendResponse) GetCheckpoint() string {
 		return x.Checkpoint
 	}
 	return ""
+}
+
+func (x *AppendResponse) GetConsistencyProof() [][]byte {
+	if x != nil {
+		return x.ConsistencyProof
+	}
+	return nil
 }
 
 // GetCheckpointRequest selects a checkpoint.
@@ -1223,22 +1246,24 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"\x11tlog/v1/log.proto\x12\atlog.v1\"\"\n" +
 	"\x06Record\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"a\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\"\x8c\x01\n" +
 	"\rAppendRequest\x12)\n" +
 	"\arecords\x18\x01 \x03(\v2\x0f.tlog.v1.RecordR\arecords\x12%\n" +
-	"\x0einclude_proofs\x18\x02 \x01(\bR\rincludeProofs\"\xb2\x01\n" +
+	"\x0einclude_proofs\x18\x02 \x01(\bR\rincludeProofs\x12)\n" +
+	"\x10consistency_from\x18\x03 \x01(\x04R\x0fconsistencyFrom\"\xb2\x01\n" +
 	"\fAppendResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\tleaf_hash\x18\x02 \x01(\fR\bleafHash\x12\x14\n" +
 	"\x05entry\x18\x03 \x01(\fR\x05entry\x12\x12\n" +
 	"\x04salt\x18\x04 \x01(\fR\x04salt\x12\x1c\n" +
 	"\tduplicate\x18\x05 \x01(\bR\tduplicate\x12'\n" +
-	"\x0finclusion_proof\x18\x06 \x03(\fR\x0einclusionProof\"a\n" +
+	"\x0finclusion_proof\x18\x06 \x03(\fR\x0einclusionProof\"\x8e\x01\n" +
 	"\x0eAppendResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.tlog.v1.AppendResultR\aresults\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\tR\n" +
-	"checkpoint\"3\n" +
+	"checkpoint\x12+\n" +
+	"\x11consistency_proof\x18\x03 \x03(\fR\x10consistencyProof\"3\n" +
 	"\x14GetCheckpointRequest\x12\x1b\n" +
 	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"7\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +

@@ -1,0 +1,232 @@
+// Command tlogctl is the verifying command-line client of a tlogd log, for
+// the services that append to it and for the auditors who check it. Every
+// checkpoint, proof and entry it receives is verified against the log's
+// pinned verifier key; bundles, exports and evidence it writes verify
+// offline.
+//
+// Exit codes: 0 success, 1 verification failure (the log or a file is
+// provably wrong), 2 bad command line, 3 the check could not be done (the
+// server is unreachable, a call was refused, a file is unreadable).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+
+	"github.com/tlogd/tlogd/client"
+	"github.com/tlogd/tlogd/internal/cli"
+)
+
+// The exit codes.
+const (
+	exitOK          = 0
+	exitVerify      = 1
+	exitUsage       = 2
+	exitOperational = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is what a subcommand works with.
+type env struct {
+	ctx            context.Context
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+var commands = []struct {
+	name, summary string
+	run           func(e env, args []string) error
+}{
+	{"append", "append records and verify their inclusion", appendCmd},
+	{"checkpoint", "fetch, verify and print the latest (or a past) checkpoint", checkpointCmd},
+	{"prove", "write an offline proof bundle for a record, by index or payload", proveCmd},
+	{"verify", "check a proof bundle or inconsistency evidence offline", verifyCmd},
+	{"consistency", "check that the log at one size extends the log at another", consistencyCmd},
+	{"monitor", "follow the log, checking every checkpoint against the last one", monitorCmd},
+	{"export", "write verified entries (and payloads) to a file that verifies offline", exportCmd},
+	{"verify-export", "check an export file offline", verifyExportCmd},
+	{"info", "print the log's origin, key and limits as the server reports them", infoCmd},
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(env{ctx, stdin, stdout, stderr}, args[1:])
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, new(cli.UsageError)):
+			fmt.Fprintf(stderr, "tlogctl %s: %v\n", name, err)
+			return exitUsage
+		case errors.Is(err, client.ErrVerification):
+			fmt.Fprintf(stderr, "tlogctl %s: VERIFICATION FAILED: %v\n", name, err)
+			return exitVerify
+		default:
+			fmt.Fprintf(stderr, "tlogctl %s: %v\n", name, err)
+			return exitOperational
+		}
+	}
+	fmt.Fprintf(stderr, "tlogctl: unknown command %q\n\n", name)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "tlogctl checks a tlogd audit log: every checkpoint, proof and entry it\nreceives is verified against the log's pinned verifier key.\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  tlogctl %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run "tlogctl <command> -help" for the flags of a command. Every flag can also
+come from the environment: TLOGCTL_ and the flag name in capitals, dashes as
+underscores (TLOGCTL_ADDR, TLOGCTL_VKEY_FILE).
+
+Exit codes: 0 success; 1 verification failed (the log or a file is provably
+wrong); 2 bad command line; 3 the check could not be done (server unreachable,
+call refused, file unreadable).
+`)
+}
+
+// keyFlags are the flags that pin the log's key.
+type keyFlags struct {
+	vkey, vkeyFile, origin string
+}
+
+func (k *keyFlags) register(c *cli.Command) {
+	c.StringVar(&k.vkey, "vkey", "", "the log's verifier `key` (note vkey text, as tlogd prints it at start); this or -vkey-file is required")
+	c.StringVar(&k.vkeyFile, "vkey-file", "", "`file` holding the log's verifier key")
+	c.StringVar(&k.origin, "origin", "", "the log's `origin` (default: the verifier key's name, which must match)")
+}
+
+// load returns the verifier key text.
+func (k *keyFlags) load() (string, error) {
+	switch {
+	case k.vkey != "" && k.vkeyFile != "":
+		return "", cli.UsageError{Msg: "give -vkey or -vkey-file, not both"}
+	case k.vkeyFile != "":
+		b, err := os.ReadFile(k.vkeyFile)
+		if err != nil {
+			return "", fmt.Errorf("read -vkey-file: %w", err)
+		}
+		k.vkey = strings.TrimSpace(string(b))
+	case k.vkey == "":
+		return "", cli.UsageError{Msg: "-vkey or -vkey-file is required: pin the log's verifier key (tlogd prints it at start; tlogctl info shows what the server claims)"}
+	}
+	v, err := note.NewVerifier(k.vkey)
+	if err != nil {
+		return "", cli.Usagef("verifier key: %v", err)
+	}
+	if k.origin != "" && k.origin != v.Name() {
+		return "", cli.Usagef("-origin %q does not match the verifier key, which is for %q", k.origin, v.Name())
+	}
+	return k.vkey, nil
+}
+
+func (k *keyFlags) verifier() (note.Verifier, error) {
+	vkey, err := k.load()
+	if err != nil {
+		return nil, err
+	}
+	return note.NewVerifier(vkey)
+}
+
+// connFlags are the flags of the commands that talk to a server.
+type connFlags struct {
+	keyFlags
+	addr    string
+	creds   client.Credentials
+	timeout time.Duration
+	json    bool
+}
+
+func (f *connFlags) register(c *cli.Command) {
+	f.keyFlags.register(c)
+	c.StringVar(&f.addr, "addr", "127.0.0.1:7400", "tlogd gRPC `address`")
+	c.StringVar(&f.creds.CAFile, "tls-ca", "", "CA certificates `file` (PEM) to trust for the server; turns TLS on")
+	c.StringVar(&f.creds.CertFile, "tls-cert", "", "client certificate `file` (PEM) for mutual TLS")
+	c.StringVar(&f.creds.KeyFile, "tls-key", "", "client private key `file` (PEM)")
+	c.StringVar(&f.creds.TokenFile, "token-file", "", "`file` holding a bearer token (see tlogd token)")
+	c.StringVar(&f.creds.ServerName, "tls-server-name", "", "`name` to check in the server's certificate (default: the host of -addr)")
+	c.BoolVar(&f.creds.Insecure, "insecure", false, "allow sending a token without TLS (for a server on loopback)")
+	c.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up a call after this `duration`")
+	c.BoolVar(&f.json, "json", false, "print JSON instead of text")
+}
+
+// parse parses the command line and the TLOGCTL_ environment.
+func parse(c *cli.Command, args []string, stdout io.Writer, minArgs, maxArgs int) error {
+	if err := c.Parse(args, stdout, minArgs, maxArgs); err != nil {
+		return err
+	}
+	return c.ApplyEnvAndConfig("TLOGCTL_", "")
+}
+
+// connect opens a connection to -addr with the credential flags.
+func (f *connFlags) connect() (*grpc.ClientConn, error) {
+	opts, err := f.creds.DialOptions()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(f.addr, append(opts, grpc.WithUserAgent("tlogctl"))...)
+	if err != nil {
+		return nil, fmt.Errorf("-addr %s: %w", f.addr, err)
+	}
+	return conn, nil
+}
+
+// dial connects and returns a verifying client; statePath may be empty.
+func (f *connFlags) dial(statePath string) (*client.Client, func(), error) {
+	vkey, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := f.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(conn, client.Config{Origin: f.origin, VerifierKey: vkey, StatePath: statePath})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return c, func() { conn.Close() }, nil
+}
+
+// call returns a context for one step of work, bounded by -timeout.
+func (f *connFlags) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.timeout)
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(w io.Writer, v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintf(w, "%s\n", b)
+}

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	sumdb "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/tlogd/tlogd/internal/devcert"
+	"github.com/tlogd/tlogd/server"
+	"github.com/tlogd/tlogd/storage"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// testKey is a log key: the signer key text and its verifier key.
+type testKey struct{ skey, vkey string }
+
+func newKey(t testing.TB, origin string) testKey {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{skey, vkey}
+}
+
+// testLog is a real tlogd (Pebble store, gRPC server on 127.0.0.1:0).
+type testLog struct {
+	addr  string
+	store *storage.Store
+	stop  func()
+}
+
+func startLog(t testing.TB, k testKey, dir string, mod func(*server.Config)) *testLog {
+	t.Helper()
+	signer, vkey, err := tlog.ParseSignerKey(k.skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, CacheBytes: 16 << 20, MemTableBytes: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.Config{Store: store, Logger: discardLogger()}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	stopped := false
+	l := &testLog{addr: lis.Addr().String(), store: store}
+	l.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Stop(ctx)
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if err := store.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	}
+	t.Cleanup(l.stop)
+	return l
+}
+
+// result is one run of tlogctl.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// tlogctl runs the command in-process, with stdin.
+func tlogctl(t testing.TB, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// must runs tlogctl and fails the test unless it exits with code.
+func must(t testing.TB, code int, stdin string, args ...string) result {
+	t.Helper()
+	r := tlogctl(t, stdin, args...)
+	if r.code != code {
+		t.Fatalf("tlogctl %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// jsonLines decodes every line of s.
+func jsonLines(t testing.TB, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestAppendProveVerify(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), nil)
+	dir := t.TempDir()
+	conn := []string{"-addr", l.addr, "-vkey", k.vkey}
+
+	// Arguments, then JSON lines on stdin with bundles.
+	r := must(t, 0, "", append([]string{"append", "-json"}, append(conn, "user alice created", "role admin granted to alice")...)...)
+	res := jsonLines(t, r.stdout)
+	if len(res) != 2 || res[0]["index"] != 0.0 || res[1]["index"] != 1.0 || res[1]["verified"] != true {
+		t.Fatalf("append results: %v", res)
+	}
+	bundles := filepath.Join(dir, "bundles")
+	stdin := "{\"action\":\"LOGIN_FAILED\",\"actor\":\"bob\"}\n\n{\"action\":\"ROLE_REVOKED\"}\n"
+	r = must(t, 0, stdin, append([]string{"append", "-bundle-dir", bundles}, conn...)...)
+	if !strings.Contains(r.stdout, "index 2: verified") || !strings.Contains(r.stdout, "index 3: verified") {
+		t.Fatalf("append from stdin: %s", r.stdout)
+	}
+	// A retry is idempotent and says so.
+	r = must(t, 0, "", append([]string{"append"}, append(conn, "user alice created")...)...)
+	if !strings.Contains(r.stdout, "index 0 (duplicate") {
+		t.Fatalf("duplicate append: %s", r.stdout)
+	}
+
+	// The bundle verifies offline; an independent implementation agrees.
+	b2 := filepath.Join(bundles, "record-2.tlog-proof")
+	r = must(t, 0, "", "verify", "-vkey", k.vkey, b2)
+	if !strings.Contains(r.stdout, "OK: record 2 of example.com/audit") || !strings.Contains(r.stdout, "commits to the payload (39 bytes)") {
+		t.Fatalf("verify: %s", r.stdout)
+	}
+	checkIndependently(t, b2)
+
+	// Every kind of tampering is a verification failure (exit 1).
+	payload2, _ := os.ReadFile(filepath.Join(bundles, "record-2.payload"))
+	bad := filepath.Join(dir, "bad.payload")
+	os.WriteFile(bad, append(payload2, ' '), 0o600)
+	must(t, 1, "", "verify", "-vkey", k.vkey, "-payload-file", bad, b2)
+	proofText, _ := os.ReadFile(b2)
+	lines := strings.Split(string(proofText), "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(line, "index ") {
+			lines[i] = "index 3" // the proof of 2 does not prove 3
+		}
+	}
+	moved := filepath.Join(dir, "moved.tlog-proof")
+	os.WriteFile(moved, []byte(strings.Join(lines, "\n")), 0o644)
+	must(t, 1, "", "verify", "-vkey", k.vkey, "-payload-file", filepath.Join(bundles, "record-2.payload"), moved)
+	other := newKey(t, "example.com/audit")
+	r = must(t, 1, "", "verify", "-vkey", other.vkey, b2)
+	if !strings.Contains(r.stderr, "VERIFICATION FAILED") {
+		t.Fatalf("wrong key: %s", r.stderr)
+	}
+
+	// prove by index and by payload; both verify offline.
+	p1 := filepath.Join(dir, "p1")
+	must(t, 0, "", append([]string{"prove", "-index", "1", "-out", p1}, conn...)...)
+	got, _ := os.ReadFile(p1 + ".payload")
+	if string(got) != "role admin granted to alice" {
+		t.Fatalf("prove wrote payload %q", got)
+	}
+	must(t, 0, "", "verify", "-vkey", k.vkey, p1+".tlog-proof")
+	checkIndependently(t, p1+".tlog-proof")
+	pay := filepath.Join(dir, "alice.txt")
+	os.WriteFile(pay, []byte("user alice created"), 0o600)
+	p0 := filepath.Join(dir, "p0")
+	r = must(t, 0, "", append([]string{"prove", "-payload-file", pay, "-out", p0, "-json"}, conn...)...)
+	if m := jsonLines(t, r.stdout)[0]; m["index"] != 0.0 || m["payload_checked"] != true {
+		t.Fatalf("prove -payload-file: %v", m)
+	}
+	must(t, 0, "", "verify", "-vkey", k.vkey, p0+".tlog-proof")
+	os.WriteFile(pay, []byte("user mallory created"), 0o600)
+	r = must(t, 3, "", append([]string{"prove", "-payload-file", pay, "-out", p0}, conn...)...)
+	if !strings.Contains(r.stderr, "NotFound") {
+		t.Fatalf("prove of a payload not in the log: %s", r.stderr)
+	}
+	must(t, 2, "", append([]string{"prove", "-index", "99"}, conn...)...)
+}
+
+// checkIndependently checks a bundle with golang.org/x/mod/sumdb/tlog.
+func checkIndependently(t *testing.T, bundle string) {
+	t.Helper()
+	text, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tlog.ParseProof(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, _, err := tlog.ParseRecordExtra(p.Extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.ParseCheckpoint(text[bytes.Index(text, []byte("\n\n"))+2 : bytes.LastIndex(text, []byte("\n\n"))+1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := make(sumdb.RecordProof, len(p.Hashes))
+	for i, h := range p.Hashes {
+		rp[i] = sumdb.Hash(h)
+	}
+	if err := sumdb.CheckRecord(rp, int64(cp.Size), sumdb.Hash(cp.Root), int64(p.Index), sumdb.RecordHash(entry)); err != nil {
+		t.Fatalf("sumdb/tlog rejects the bundle's proof: %v", err)
+	}
+}
+
+func TestCheckpointAndConsistency(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), nil)
+	dir := t.TempDir()
+	conn := []string{"-addr", l.addr, "-vkey", k.vkey}
+	must(t, 0, "", append([]string{"append"}, append(conn, "a", "b", "c")...)...)
+	cp3 := filepath.Join(dir, "cp3")
+	r := must(t, 0, "", append([]string{"checkpoint", "-out", cp3}, conn...)...)
+	if !strings.HasPrefix(r.stdout, "example.com/audit\n3\n") {
+		t.Fatalf("checkpoint: %q", r.stdout)
+	}
+	must(t, 0, "", append([]string{"append"}, append(conn, "d", "e")...)...)
+	r = must(t, 0, "", append([]string{"consistency", "-old", cp3}, conn...)...)
+	if !strings.Contains(r.stdout, "size 3") || !strings.Contains(r.stdout, "size 5") {
+		t.Fatalf("consistency -old: %s", r.stdout)
+	}
+	must(t, 0, "", append([]string{"consistency", "3", "5"}, conn...)...)
+	r = must(t, 0, "", append([]string{"checkpoint", "-size", "3", "-json"}, conn...)...)
+	if m := jsonLines(t, r.stdout)[0]; m["size"] != 3.0 || m["verified"] != true {
+		t.Fatalf("checkpoint -size 3: %v", m)
+	}
+	// A checkpoint signed by another key is refused.
+	other := newKey(t, "example.com/audit")
+	must(t, 1, "", "checkpoint", "-addr", l.addr, "-vkey", other.vkey)
+	// Usage errors exit 2, unreachable servers 3.
+	must(t, 2, "", "checkpoint", "-addr", l.addr)
+	must(t, 2, "", append([]string{"consistency", "x"}, conn...)...)
+	must(t, 2, "", append([]string{"checkpoint", "-no-such-flag"}, conn...)...)
+	must(t, 3, "", "checkpoint", "-addr", "127.0.0.1:1", "-vkey", k.vkey, "-timeout", "2s")
+}
+
+// TestMonitorCatchesFork runs the monitor against a log, then against a
+// log with the same key and a different history: the monitor exits 1 with
+// evidence that tlogctl verify -evidence accepts.
+func TestMonitorCatchesFork(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		forkSize  int // records in the forked log
+		full      bool
+		wantClaim string
+	}{
+		{"larger fork", 5, false, "inconsistent"},
+		{"same size fork", 3, false, "fork"},
+		{"larger fork, full mode", 6, true, "inconsistent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKey(t, "example.com/audit")
+			dir := t.TempDir()
+			state := filepath.Join(dir, "monitor.state")
+			evidence := filepath.Join(dir, "evidence.json")
+			mon := func(l *testLog, code int) result {
+				args := []string{"monitor", "-addr", l.addr, "-vkey", k.vkey, "-state", state, "-evidence", evidence}
+				if tc.full {
+					args = append(args, "-full")
+				}
+				return must(t, code, "", args...)
+			}
+			honest := startLog(t, k, filepath.Join(dir, "honest"), nil)
+			conn := []string{"-addr", honest.addr, "-vkey", k.vkey}
+			must(t, 0, "", append([]string{"append"}, append(conn, "a", "b")...)...)
+			r := mon(honest, 0)
+			if !strings.Contains(r.stdout, "trusted the first checkpoint: size 2") {
+				t.Fatalf("first run: %s", r.stdout)
+			}
+			must(t, 0, "", append([]string{"append"}, append(conn, "c")...)...)
+			r = mon(honest, 0)
+			if !strings.Contains(r.stdout, "size 2 → 3: consistent") {
+				t.Fatalf("second run: %s", r.stdout)
+			}
+			if tc.full && !strings.Contains(r.stdout, "recomputed the root from 1 new entries") {
+				t.Fatalf("full mode did not replay just the new entry: %s", r.stdout)
+			}
+			honest.stop()
+
+			// The same key signs another history.
+			forked := startLog(t, k, filepath.Join(dir, "forked"), nil)
+			var ps []string
+			for i := range tc.forkSize {
+				ps = append(ps, fmt.Sprintf("forked %d", i))
+			}
+			must(t, 0, "", append([]string{"append", "-addr", forked.addr, "-vkey", k.vkey}, ps...)...)
+			r = mon(forked, 1)
+			if !strings.Contains(r.stdout, "INCONSISTENT") || !strings.Contains(r.stderr, "VERIFICATION FAILED") {
+				t.Fatalf("fork not reported: %s\n%s", r.stdout, r.stderr)
+			}
+			r = must(t, 0, "", "verify", "-vkey", k.vkey, "-evidence", evidence)
+			if !strings.Contains(r.stdout, "EVIDENCE HOLDS: "+tc.wantClaim) {
+				t.Fatalf("verify -evidence: %s", r.stdout)
+			}
+			// The evidence does not hold under another key, and the monitor
+			// did not move its trust to the fork.
+			must(t, 1, "", "verify", "-vkey", newKey(t, "example.com/audit").vkey, "-evidence", evidence)
+			st, _ := os.ReadFile(state)
+			if !bytes.HasPrefix(st, []byte("example.com/audit\n3\n")) {
+				t.Fatalf("state after the fork: %q", st)
+			}
+		})
+	}
+}
+
+func TestExportVerifyExport(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), nil)
+	dir := t.TempDir()
+	conn := []string{"-addr", l.addr, "-vkey", k.vkey}
+	var stdin strings.Builder
+	for i := range 2500 {
+		fmt.Fprintf(&stdin, "{\"event\":%d}\n", i)
+	}
+	must(t, 0, stdin.String(), append([]string{"append"}, conn...)...)
+
+	all := filepath.Join(dir, "all.jsonl")
+	must(t, 0, "", append([]string{"export", "-out", all}, conn...)...)
+	r := must(t, 0, "", "verify-export", "-vkey", k.vkey, "-json", all)
+	if m := jsonLines(t, r.stdout)[0]; m["records"] != 2500.0 || m["payloads"] != true {
+		t.Fatalf("verify-export: %v", m)
+	}
+	part := filepath.Join(dir, "part.jsonl")
+	must(t, 0, "", append([]string{"export", "-out", part, "-from", "10", "-to", "1500", "-payloads=false"}, conn...)...)
+	r = must(t, 0, "", "verify-export", "-vkey", k.vkey, part)
+	if !strings.Contains(r.stdout, "OK: 1490 entries") {
+		t.Fatalf("verify-export of a range: %s", r.stdout)
+	}
+
+	// Tampering: a changed payload, a dropped line, a reordered pair, and
+	// another key each fail with exit 1.
+	text, _ := os.ReadFile(all)
+	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+	tamper := func(name string, change func([]string) []string) {
+		t.Helper()
+		ls := change(append([]string(nil), lines...))
+		f := filepath.Join(dir, name)
+		os.WriteFile(f, []byte(strings.Join(ls, "\n")+"\n"), 0o644)
+		must(t, 1, "", "verify-export", "-vkey", k.vkey, f)
+	}
+	tamper("payload.jsonl", func(ls []string) []string {
+		var rec map[string]any
+		json.Unmarshal([]byte(ls[100]), &rec)
+		rec["payload"] = []byte(`{"event":"forged"}`)
+		b, _ := json.Marshal(rec)
+		ls[100] = string(b)
+		return ls
+	})
+	tamper("dropped.jsonl", func(ls []string) []string { return append(ls[:50], ls[51:]...) })
+	tamper("truncated.jsonl", func(ls []string) []string { return ls[:len(ls)-1] })
+	tamper("swapped.jsonl", func(ls []string) []string {
+		ls[5], ls[6] = ls[6], ls[5]
+		return ls
+	})
+	must(t, 1, "", "verify-export", "-vkey", newKey(t, "example.com/audit").vkey, all)
+	must(t, 2, "", "verify-export", "-vkey", k.vkey)
+	must(t, 2, "", append([]string{"export", "-out", part, "-from", "3000"}, conn...)...)
+}
+
+// TestCredentials talks to a server that requires mutual TLS or a token,
+// with the same flags as tlogd's clients.
+func TestCredentials(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := devcert.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvPair, _ := ca.Issue(devcert.Leaf{CommonName: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Server: true})
+	cliPair, _ := ca.Issue(devcert.Leaf{CommonName: "auditor", URIs: []string{"spiffe://example.org/auditor"}, Client: true})
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("ca.pem", ca.CertPEM)
+	certFile, keyFile := write("client.pem", cliPair.CertPEM), write("client.key", cliPair.KeyPEM)
+	tokenFile := write("token", []byte("tlogd_test_token_for_billing\n"))
+	tokens, err := server.LoadTokens(write("tokens", []byte(server.TokenLine("tlogd_test_token_for_billing", "billing")+"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := server.ParsePolicy([]byte("principals:\n  spiffe://example.org/auditor: [auditor]\n  billing: [appender]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(srvPair.CertPEM, srvPair.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), func(c *server.Config) {
+		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+		c.Tokens, c.Policy = tokens, policy
+	})
+	base := []string{"-addr", l.addr, "-vkey", k.vkey, "-tls-ca", caFile}
+	// The appender appends with its token; it may not read payloads.
+	must(t, 0, "", append(append([]string{"append"}, base...), "-token-file", tokenFile, "user carol created")...)
+	r := must(t, 3, "", append(append([]string{"prove"}, base...), "-token-file", tokenFile, "-index", "0")...)
+	if !strings.Contains(r.stderr, "PermissionDenied") {
+		t.Fatalf("appender reading payloads: %s", r.stderr)
+	}
+	// The auditor proves with its certificate, and monitors.
+	must(t, 0, "", append(append([]string{"prove"}, base...), "-tls-cert", certFile, "-tls-key", keyFile, "-index", "0", "-out", filepath.Join(dir, "p"))...)
+	must(t, 0, "", append(append([]string{"monitor"}, base...), "-tls-cert", certFile, "-tls-key", keyFile, "-state", filepath.Join(dir, "state"), "-full")...)
+	// Without credentials: Unauthenticated, exit 3.
+	r = must(t, 3, "", append([]string{"checkpoint"}, base...)...)
+	if !strings.Contains(r.stderr, "Unauthenticated") {
+		t.Fatalf("no credentials: %s", r.stderr)
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	for _, c := range commands {
+		r := must(t, 0, "", c.name, "-help")
+		if !strings.Contains(r.stdout, "Usage: tlogctl "+c.name) || !strings.Contains(r.stdout, "Flags:") {
+			t.Errorf("%s -help: %s", c.name, r.stdout)
+		}
+	}
+	must(t, 0, "", "help")
+	must(t, 2, "")
+	must(t, 2, "", "no-such-command")
+	must(t, 2, "", "append", "-vkey", "not a key", "x")
+	must(t, 2, "", "verify", "-vkey", newKey(t, "example.com/a").vkey)
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
