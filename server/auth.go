@@ -64,8 +64,8 @@ var methodRules = map[string]Capability{
 	"/tlog.v1.LogService/GetCheckpoint":       CapRead,
 	"/tlog.v1.LogService/GetInclusionProof":   CapRead,
 	"/tlog.v1.LogService/GetConsistencyProof": CapRead,
-	"/tlog.v1.LogService/GetEntries":          CapRead, // CapReadPayloads too with payloads
-	"/tlog.v1.LogService/StreamEntries":       CapRead, // CapReadPayloads too with payloads
+	"/tlog.v1.LogService/GetEntries":          CapRead,     // CapReadPayloads too with payloads
+	"/tlog.v1.LogService/StreamEntries":       CapRead,     // CapReadPayloads too with payloads
 	"/tlog.v1.LogService/GetLogInfo":          CapDiscover, // limits every client needs, appenders too
 	"/tlog.v1.LogService/FindRecord":          CapReadPayloads,
 
