@@ -8,7 +8,7 @@ FUZZ_TARGETS := FuzzParseCheckpoint FuzzParseEntry FuzzParseProof FuzzVerifyIncl
 
 .PHONY: build run gen check-gen lint test bench fuzz ci
 
-## build: compile tlogd and tlogbench into ./bin
+## build: compile tlogd, tlogctl and tlogbench into ./bin
 build:
 	$(GO) build -o bin/ ./cmd/...
 

@@ -10,6 +10,9 @@
 #   fill    RECORDS (10 million) records in Appends of 1000, for prove
 #   prove   inclusion proofs of random leaves at the latest size, 32 clients,
 #           after WARMUP (120s) of the same load to fill the caches
+#   tlogctl the auditor's tools on the log as it stands (run fill first, with
+#           RECORDS=1000000): monitor -full from scratch, export with
+#           payloads, verify-export; wall time of each
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -39,6 +42,26 @@ scenario() {
 	done
 }
 
+# auditor_tools times tlogctl against the checkpoint of the log as it stands
+# (exports add payload-read records, so later runs pin that size).
+auditor_tools() {
+	work=$(mktemp -d)
+	sed -n 's/^verifier key: //p' "$DATA.out" >"$work/log.vkey"
+	size=$(bin/tlogctl checkpoint -addr "$ADDR" -vkey-file "$work/log.vkey" -json | sed 's/.*"size":\([0-9]*\).*/\1/')
+	for i in $(seq "$RUNS"); do
+		rm -f "$work"/state*
+		t0=$(date +%s.%N)
+		bin/tlogctl monitor -addr "$ADDR" -vkey-file "$work/log.vkey" -state "$work/state" -full >/dev/null 2>&1
+		t1=$(date +%s.%N)
+		bin/tlogctl export -addr "$ADDR" -vkey-file "$work/log.vkey" -size "$size" -out "$work/export.jsonl" >/dev/null
+		t2=$(date +%s.%N)
+		bin/tlogctl verify-export -vkey-file "$work/log.vkey" "$work/export.jsonl" >/dev/null
+		t3=$(date +%s.%N)
+		echo "tlogctl run $i, $size records: monitor -full $(awk "BEGIN{print $t1 - $t0}") s, export $(awk "BEGIN{print $t2 - $t1}") s, verify-export $(awk "BEGIN{print $t3 - $t2}") s"
+	done
+	rm -rf "$work"
+}
+
 [ $# -gt 0 ] || set -- append single paced half
 start
 trap stop EXIT
@@ -50,6 +73,7 @@ for w in "$@"; do
 	half)   scenario half -clients 64 -batch 1 -rate 5000 ;;
 	fill)   bin/tlogbench -addr "$ADDR" -server-pid "$PID" -clients 8 -batch 1000 -records "${RECORDS:-10000000}" -duration 0 ;;
 	prove)  scenario prove -mode prove -clients 32 -warmup "${WARMUP:-120s}" ;;
+	tlogctl) auditor_tools ;;
 	*) echo "unknown scenario $w" >&2; exit 2 ;;
 	esac
 done

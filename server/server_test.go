@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlogd/tlogd/internal/testutil"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
@@ -39,26 +40,9 @@ type testLog struct {
 	conn     *grpc.ClientConn
 	client   tlogv1.LogServiceClient
 	verifier note.Verifier
-	logs     *syncBuffer
+	logs     *testutil.SyncBuffer
 	// storeMayFail is set by tests that break the store on purpose.
 	storeMayFail bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startLog(t testing.TB, mod func(*Config), setup ...func(*Server)) *testLog {
@@ -89,7 +73,7 @@ func startLogFS(t testing.TB, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cfg := Config{Store: store, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mod != nil {
 		mod(&cfg)

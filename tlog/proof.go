@@ -90,7 +90,7 @@ func VerifyInclusion(index, size uint64, leaf Hash, p []Hash, root Hash) error {
 		return fmt.Errorf("%w: index %d is not below tree size %d", ErrProof, index, size)
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leaf[:], byteSlices(p), root[:]); err != nil {
-		return fmt.Errorf("%w: inclusion of leaf %d in tree of size %d: %w", ErrProof, index, size, err)
+		return fmt.Errorf("%w: inclusion of leaf %d in tree of size %d: %w", ErrProof, index, size, readable(err))
 	}
 	return nil
 }
@@ -112,9 +112,19 @@ func VerifyConsistency(size1, size2 uint64, p []Hash, root1, root2 Hash) error {
 		return nil
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, byteSlices(p), root1[:], root2[:]); err != nil {
-		return fmt.Errorf("%w: consistency of tree sizes %d and %d: %w", ErrProof, size1, size2, err)
+		return fmt.Errorf("%w: consistency of tree sizes %d and %d: %w", ErrProof, size1, size2, readable(err))
 	}
 	return nil
+}
+
+// readable rewrites merkle's root mismatch, which prints roots as decimal
+// byte lists over several lines, on one line in hex.
+func readable(err error) error {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Errorf("the proof leads to root %x, not to the signed root %x", rm.CalculatedRoot, rm.ExpectedRoot)
+	}
+	return err
 }
 
 func byteSlices(p []Hash) [][]byte {

@@ -137,13 +137,15 @@ func (k *keyFlags) load() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("read -vkey-file: %w", err)
 		}
-		k.vkey = strings.TrimSpace(string(b))
+		if k.vkey = strings.TrimSpace(string(b)); k.vkey == "" {
+			return "", cli.Usagef("-vkey-file %s is empty", k.vkeyFile)
+		}
 	case k.vkey == "":
 		return "", cli.UsageError{Msg: "-vkey or -vkey-file is required: pin the log's verifier key (tlogd prints it at start; tlogctl info shows what the server claims)"}
 	}
 	v, err := note.NewVerifier(k.vkey)
 	if err != nil {
-		return "", cli.Usagef("verifier key: %v", err)
+		return "", cli.Usagef("verifier key %q: not a note verifier key (name+hash+base64 key): %v", k.vkey, err)
 	}
 	if k.origin != "" && k.origin != v.Name() {
 		return "", cli.Usagef("-origin %q does not match the verifier key, which is for %q", k.origin, v.Name())

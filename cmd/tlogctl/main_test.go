@@ -21,6 +21,7 @@ import (
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/tlogd/tlogd/internal/devcert"
+	"github.com/tlogd/tlogd/internal/testutil"
 	"github.com/tlogd/tlogd/server"
 	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
@@ -47,6 +48,12 @@ type testLog struct {
 
 func startLog(t testing.TB, k testKey, dir string, mod func(*server.Config)) *testLog {
 	t.Helper()
+	return startLogAt(t, k, dir, "127.0.0.1:0", mod)
+}
+
+// startLogAt starts a log listening on addr.
+func startLogAt(t testing.TB, k testKey, dir, addr string, mod func(*server.Config)) *testLog {
+	t.Helper()
 	signer, vkey, err := tlog.ParseSignerKey(k.skey)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,7 @@ func startLog(t testing.TB, k testKey, dir string, mod func(*server.Config)) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +262,16 @@ func TestCheckpointAndConsistency(t *testing.T) {
 	if m := jsonLines(t, r.stdout)[0]; m["size"] != 3.0 || m["verified"] != true {
 		t.Fatalf("checkpoint -size 3: %v", m)
 	}
+	// info needs no key; with a pinned key, another one is a failure.
+	r = must(t, 0, "", "info", "-addr", l.addr)
+	if !strings.Contains(r.stdout, "verifier key: "+k.vkey) {
+		t.Fatalf("info: %s", r.stdout)
+	}
+	must(t, 0, "", "info", "-addr", l.addr, "-vkey", k.vkey, "-json")
 	// A checkpoint signed by another key is refused.
 	other := newKey(t, "example.com/audit")
 	must(t, 1, "", "checkpoint", "-addr", l.addr, "-vkey", other.vkey)
+	must(t, 1, "", "info", "-addr", l.addr, "-vkey", other.vkey)
 	// Usage errors exit 2, unreachable servers 3.
 	must(t, 2, "", "checkpoint", "-addr", l.addr)
 	must(t, 2, "", append([]string{"consistency", "x"}, conn...)...)
@@ -332,6 +346,62 @@ func TestMonitorCatchesFork(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMonitorFollowsThroughAFork keeps a monitor running while the server
+// behind its address is replaced by one serving another history signed by
+// the same key: it rides out the outage, then exits 1 with evidence.
+func TestMonitorFollowsThroughAFork(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	dir := t.TempDir()
+	honest := startLog(t, k, filepath.Join(dir, "honest"), nil)
+	conn := []string{"-addr", honest.addr, "-vkey", k.vkey}
+	must(t, 0, "", append([]string{"append"}, append(conn, "a", "b", "c")...)...)
+	evidence := filepath.Join(dir, "evidence.json")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type outcome struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan outcome, 1)
+	var out, errb testutil.SyncBuffer
+	go func() {
+		code := run(ctx, append([]string{"monitor", "-follow", "-interval", "50ms", "-full", "-timeout", "2s",
+			"-state", filepath.Join(dir, "state"), "-evidence", evidence}, conn...), strings.NewReader(""), &out, &errb)
+		done <- outcome{code, out.String(), errb.String()}
+	}()
+	waitFor(t, func() bool { return strings.Contains(out.String(), "size 3") })
+	must(t, 0, "", append([]string{"append"}, append(conn, "d")...)...)
+	waitFor(t, func() bool { return strings.Contains(out.String(), "size 3 → 4: consistent") })
+
+	honest.stop()
+	waitFor(t, func() bool { return strings.Contains(errb.String(), "retrying") })
+	forked := startLogAt(t, k, filepath.Join(dir, "forked"), honest.addr, nil)
+	must(t, 0, "", "append", "-addr", forked.addr, "-vkey", k.vkey, "A", "b", "c", "d", "e")
+	select {
+	case o := <-done:
+		if o.code != exitVerify || !strings.Contains(o.stdout, "INCONSISTENT") {
+			t.Fatalf("monitor ended with %d:\n%s\n%s", o.code, o.stdout, o.stderr)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the monitor did not catch the fork:\n%s\n%s", out.String(), errb.String())
+	}
+	r := must(t, 0, "", "verify", "-vkey", k.vkey, "-evidence", evidence)
+	if !strings.Contains(r.stdout, "EVIDENCE HOLDS: inconsistent: the log signed trees of sizes 4 and 5") {
+		t.Fatalf("verify -evidence: %s", r.stdout)
+	}
+}
+
+// waitFor polls cond for up to 20 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out waiting")
 }
 
 func TestExportVerifyExport(t *testing.T) {
