@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/tlog"
@@ -109,7 +111,8 @@ func New(conn grpc.ClientConnInterface, cfg Config) (*Client, error) {
 		default:
 			cp, err := c.OpenCheckpoint(b)
 			if err != nil {
-				return nil, fmt.Errorf("client: state file %s: %w", cfg.StatePath, err)
+				// A local file, not the log: not a verification failure.
+				return nil, fmt.Errorf("client: state file %s: %v", cfg.StatePath, err)
 			}
 			c.trusted = &cp
 		}
@@ -143,15 +146,11 @@ func (c *Client) Trusted() (Checkpoint, bool) {
 // Update fetches the latest checkpoint, verifies it and its consistency
 // with the trusted one, and trusts it.
 func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
-	resp, err := c.api.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("client: get checkpoint: %w", err)
-	}
-	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	cp, err := c.CheckpointAt(ctx, 0)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	if err := c.advance(ctx, cp); err != nil {
+	if err := c.accept(ctx, nil, cp, nil); err != nil {
 		return Checkpoint{}, err
 	}
 	return cp, nil
@@ -159,9 +158,11 @@ func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
 
 // CheckpointAt fetches the checkpoint the log signed at exactly size (the
 // latest with size 0), verifies its signature and its consistency with the
-// trusted checkpoint (in whichever order they come), and returns it without
-// trusting it: see Trust.
+// trusted checkpoint, and returns it without trusting it: see Trust. A
+// latest checkpoint smaller than the one trusted when the call was sent is
+// a rollback: an *InconsistencyError.
 func (c *Client) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error) {
+	base, hadBase := c.Trusted()
 	resp, err := c.api.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{TreeSize: size})
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("client: get checkpoint: %w", err)
@@ -173,52 +174,66 @@ func (c *Client) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, err
 	if size != 0 && cp.Size != size {
 		return Checkpoint{}, verifyErr(fmt.Sprintf("checkpoint at size %d", size), fmt.Errorf("the log sent size %d", cp.Size))
 	}
-	if old, ok := c.Trusted(); ok {
-		if err := c.VerifyConsistency(ctx, old, cp); err != nil {
-			return Checkpoint{}, err
-		}
+	if !hadBase {
+		return cp, nil
+	}
+	if size == 0 && cp.Size < base.Size {
+		return Checkpoint{}, rollback(base, cp)
+	}
+	if err := c.VerifyConsistency(ctx, base, cp); err != nil {
+		return Checkpoint{}, err
 	}
 	return cp, nil
 }
 
+func rollback(old, cp Checkpoint) error {
+	return &InconsistencyError{Old: old, New: cp, Err: fmt.Errorf("the log presented tree size %d after %d (rolled back)", cp.Size, old.Size)}
+}
+
 // Trust makes cp, a verified checkpoint, the trusted one (and saves it to
 // the state file) if it is newer, after checking that it is consistent with
-// the one trusted so far. Callers that check more before trusting (tlogctl
-// monitor recomputes the root from every entry) fetch with CheckpointAt and
-// then Trust.
-// A checkpoint older than the trusted one is checked for consistency with
-// it and otherwise ignored.
+// the one trusted now (in whichever order they come). Callers that check
+// more before trusting (tlogctl monitor recomputes the root from every
+// entry) fetch with CheckpointAt and then Trust.
 func (c *Client) Trust(ctx context.Context, cp Checkpoint) error {
-	if old, ok := c.Trusted(); ok && cp.Size < old.Size {
-		return c.VerifyConsistency(ctx, cp, old)
+	return c.accept(ctx, nil, cp, nil)
+}
+
+// accept reconciles cp, a verified checkpoint the log returned for a call
+// sent while base was trusted (nil if none, or not known), with the
+// checkpoint trusted now, and trusts cp if it is newer. known, if not nil,
+// is the consistency proof from base to cp that came with the answer.
+//
+// Calls run concurrently, so an answer may be older than the checkpoint
+// trusted now without any rollback: then cp is checked to be a prefix of
+// it. If the log refuses the proofs this needs (a caller with the append
+// capability only), cp has still been checked against base, and the
+// trusted checkpoint stays as it is.
+func (c *Client) accept(ctx context.Context, base *Checkpoint, cp Checkpoint, known []tlog.Hash) error {
+	if base != nil {
+		switch {
+		case cp.Size < base.Size:
+			return rollback(*base, cp)
+		case known != nil:
+			if err := c.checkProof(ctx, *base, cp, known); err != nil {
+				return err
+			}
+		}
 	}
-	return c.advance(ctx, cp)
-}
-
-// advance checks that cp extends the trusted checkpoint and, if it is
-// newer, trusts it. The lock is held across the consistency check, so
-// concurrent callers advance in order.
-func (c *Client) advance(ctx context.Context, cp Checkpoint) error {
-	return c.advanceWith(ctx, cp, nil)
-}
-
-// advanceWith is advance with, when known, the consistency proof from the
-// trusted checkpoint's size (with its size) to cp's size, which it then
-// does not fetch.
-func (c *Client) advanceWith(ctx context.Context, cp Checkpoint, known *knownProof) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.trusted
-	if old != nil {
-		if known != nil && known.from != old.Size {
-			known = nil // another call moved the trusted checkpoint
+	if old != nil && !(base != nil && known != nil && old.Size == base.Size) {
+		err := c.VerifyConsistency(ctx, *old, cp)
+		if status.Code(err) == codes.PermissionDenied && base != nil {
+			return nil // checked against base; see above
 		}
-		if err := c.checkConsistent(ctx, *old, cp, known); err != nil {
+		if err != nil {
 			return err
 		}
-		if cp.Size <= old.Size {
-			return nil
-		}
+	}
+	if old != nil && cp.Size <= old.Size {
+		return nil
 	}
 	if c.statePath != "" {
 		if err := WriteFileAtomic(c.statePath, cp.Note); err != nil {
@@ -229,38 +244,70 @@ func (c *Client) advanceWith(ctx context.Context, cp Checkpoint, known *knownPro
 	return nil
 }
 
-// checkConsistent verifies that cp is consistent with old: the same tree,
-// an older tree of the same log (not an error, but not trusted), or a tree
-// extending it, proven by the log.
-func (c *Client) checkConsistent(ctx context.Context, old, cp Checkpoint, known *knownProof) error {
-	switch {
-	case cp.Size == old.Size:
+// checkConsistent verifies that cp is consistent with old, which is not
+// larger: the same tree, or a tree extending it, proven by the log.
+func (c *Client) checkConsistent(ctx context.Context, old, cp Checkpoint) error {
+	if cp.Size == old.Size {
 		if cp.Root != old.Root {
 			return &InconsistencyError{Old: old, New: cp, Err: errors.New("same tree size, different roots")}
 		}
 		return nil
-	case cp.Size < old.Size:
-		return &InconsistencyError{Old: old, New: cp, Err: fmt.Errorf("the log presented tree size %d after %d (rolled back)", cp.Size, old.Size)}
 	}
-	var p []tlog.Hash
-	if known != nil {
-		p = known.proof
-	} else {
-		var err error
-		if p, err = c.ConsistencyProof(ctx, old.Size, cp.Size); err != nil {
-			return err
-		}
+	p, err := c.ConsistencyProof(ctx, old.Size, cp.Size)
+	if err != nil {
+		return err
 	}
-	if err := tlog.VerifyConsistency(old.Size, cp.Size, p, old.Root, cp.Root); err != nil {
-		return &InconsistencyError{Old: old, New: cp, Proof: p, Err: err}
-	}
-	return nil
+	return c.checkProof(ctx, old, cp, p)
 }
 
-// knownProof is a consistency proof from a tree size, already at hand.
-type knownProof struct {
-	from  uint64
-	proof []tlog.Hash
+// checkProof verifies the consistency proof p from old to cp (old.Size <
+// cp.Size, or equal with p empty). On failure it asks the log for the
+// proof that makes the evidence stand on its own (see InconsistencyError).
+func (c *Client) checkProof(ctx context.Context, old, cp Checkpoint, p []tlog.Hash) error {
+	if old.Size == cp.Size {
+		return c.checkConsistent(ctx, old, cp)
+	}
+	err := tlog.VerifyConsistency(old.Size, cp.Size, p, old.Root, cp.Root)
+	if err == nil {
+		return nil
+	}
+	ie := &InconsistencyError{Old: old, New: cp, Proof: p, Err: err}
+	if old.Size == 0 {
+		return ie
+	}
+	// The inclusion proof of leaf old.Size in cp's tree shows the root cp's
+	// tree has at old.Size, authenticated by cp's signed root.
+	leaf, prefix, err := c.prefixProof(ctx, old.Size, cp)
+	if err != nil {
+		return ie // the consistency proof alone will have to do
+	}
+	root, err := tlog.PrefixRoot(old.Size, cp.Size, leaf, prefix, cp.Root)
+	switch {
+	case err != nil:
+		return ie
+	case root == old.Root:
+		return verifyErr(fmt.Sprintf("consistency proof %d → %d", old.Size, cp.Size),
+			fmt.Errorf("%w (yet the tree of size %d does contain the tree of size %d: the log served a wrong proof, not two histories)", ie.Err, cp.Size, old.Size))
+	}
+	ie.PrefixLeaf, ie.PrefixProof = &leaf, prefix
+	return ie
+}
+
+// prefixProof fetches the leaf hash of leaf index and its inclusion proof
+// in cp's tree.
+func (c *Client) prefixProof(ctx context.Context, index uint64, cp Checkpoint) (tlog.Hash, []tlog.Hash, error) {
+	resp, err := c.api.GetEntries(ctx, &tlogv1.GetEntriesRequest{Start: index, Count: 1})
+	if err != nil {
+		return tlog.Hash{}, nil, err
+	}
+	if len(resp.GetEntries()) == 0 {
+		return tlog.Hash{}, nil, errors.New("no entry")
+	}
+	p, err := c.InclusionProof(ctx, index, cp.Size)
+	if err != nil {
+		return tlog.Hash{}, nil, err
+	}
+	return tlog.LeafHash(resp.GetEntries()[0].GetEntry()), p, nil
 }
 
 // ConsistencyProof fetches the consistency proof between two sizes, checks
@@ -284,7 +331,7 @@ func (c *Client) VerifyConsistency(ctx context.Context, old, new Checkpoint) err
 	if old.Size > new.Size {
 		old, new = new, old
 	}
-	return c.checkConsistent(ctx, old, new, nil)
+	return c.checkConsistent(ctx, old, new)
 }
 
 // Append appends payloads and returns only once every result is verified:
@@ -299,8 +346,9 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 	}
 	// Ask for the consistency proof from the trusted checkpoint in the same
 	// call: appenders need no read capability to stay safe.
+	var base *Checkpoint
 	if tr, ok := c.Trusted(); ok {
-		req.ConsistencyFrom = tr.Size
+		base, req.ConsistencyFrom = &tr, tr.Size
 	}
 	resp, err := c.api.Append(ctx, req)
 	if err != nil {
@@ -334,15 +382,13 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 		out[i] = Result{Index: r.GetIndex(), Entry: r.GetEntry(), Time: time.UnixMilli(int64(e.Time)), LeafHash: leaf,
 			Salt: r.GetSalt(), Duplicate: r.GetDuplicate(), Proof: p}
 	}
-	var known *knownProof
-	if req.ConsistencyFrom != 0 {
-		p, err := hashes(resp.GetConsistencyProof())
-		if err != nil {
+	var known []tlog.Hash
+	if base != nil {
+		if known, err = hashes(resp.GetConsistencyProof()); err != nil {
 			return nil, Checkpoint{}, verifyErr("append consistency proof", err)
 		}
-		known = &knownProof{from: req.ConsistencyFrom, proof: p}
 	}
-	if err := c.advanceWith(ctx, cp, known); err != nil {
+	if err := c.accept(ctx, base, cp, known); err != nil {
 		return nil, Checkpoint{}, err
 	}
 	return out, cp, nil
@@ -372,7 +418,7 @@ func (c *Client) Prove(ctx context.Context, index uint64, entry, salt []byte) (t
 	if err := tlog.VerifyInclusion(index, cp.Size, tlog.LeafHash(entry), p, cp.Root); err != nil {
 		return tlog.Proof{}, Checkpoint{}, verifyErr(what, err)
 	}
-	if err := c.advance(ctx, cp); err != nil {
+	if err := c.accept(ctx, nil, cp, nil); err != nil {
 		return tlog.Proof{}, Checkpoint{}, err
 	}
 	proof := tlog.Proof{Index: index, Hashes: p, Checkpoint: cp.Note}

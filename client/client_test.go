@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -185,10 +186,7 @@ func TestLyingServer(t *testing.T) {
 func TestEntriesVerified(t *testing.T) {
 	f := newFakeLog(t, "example.com/audit")
 	c := newClient(t, f, "")
-	var ps [][]byte
-	for i := range 2500 {
-		ps = append(ps, fmt.Appendf(nil, "event %d", i))
-	}
+	ps := events(2500)
 	if _, _, err := c.Append(context.Background(), ps...); err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +284,138 @@ func TestProvePayload(t *testing.T) {
 	if _, _, err := c.ProvePayload(context.Background(), []byte("x")); !errors.Is(err, client.ErrVerification) {
 		t.Fatalf("a wrong salt was not caught: %v", err)
 	}
+}
+
+// TestConcurrentAppends: answers arrive out of order, which is not a
+// rollback.
+func TestConcurrentAppends(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	c := newClient(t, f, "")
+	errs := make(chan error, 16)
+	for g := range 16 {
+		go func() {
+			for i := range 20 {
+				if _, _, err := c.Append(context.Background(), fmt.Appendf(nil, "g%d-%d", g, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tr, _ := c.Trusted(); tr.Size != 320 {
+		t.Fatalf("trusted size %d, want 320", tr.Size)
+	}
+}
+
+// TestEvidenceMustProveItself: evidence holds only when it proves two
+// histories on its own; honest checkpoints with a made-up proof do not.
+func TestEvidenceMustProveItself(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	for _, p := range []string{"a", "b", "c"} {
+		f.add([]byte(p))
+	}
+	f.sign()
+	f.add([]byte("d"))
+	f.sign()
+	three, four := string(f.signed[3]), string(f.signed[4])
+	for name, ev := range map[string]client.Evidence{
+		"consistent, no proof":       {OldCheckpoint: three, NewCheckpoint: four},
+		"consistent, made-up proof":  {OldCheckpoint: three, NewCheckpoint: four, ConsistencyProof: [][]byte{make([]byte, 32)}},
+		"consistent, made-up prefix": {OldCheckpoint: three, NewCheckpoint: four, PrefixLeafHash: make([]byte, 32), PrefixProof: [][]byte{make([]byte, 32)}},
+		"rollback":                   {OldCheckpoint: four, NewCheckpoint: three},
+		"the same checkpoint twice":  {OldCheckpoint: four, NewCheckpoint: four},
+	} {
+		ev.Format = client.EvidenceFormat
+		if what, err := client.VerifyEvidence(ev, f.vkey); !errors.Is(err, client.ErrNoProof) {
+			t.Errorf("%s: VerifyEvidence = %q, %v; want ErrNoProof", name, what, err)
+		}
+	}
+	if _, err := client.ParseEvidence([]byte(`{"format":"tlogd-evidence/v1","extra":1}`)); err == nil {
+		t.Error("ParseEvidence accepted an unknown field")
+	}
+}
+
+// TestForkEvidenceForms: the log rewrites entry 1 and grows; the evidence
+// holds whether the client could fetch the prefix proof or only had the
+// log's consistency proof, except that a consistency proof alone cannot
+// prove a fork from a power-of-two size.
+func TestForkEvidenceForms(t *testing.T) {
+	for _, old := range []int{3, 4} {
+		f := newFakeLog(t, "example.com/audit")
+		c := newClient(t, f, "")
+		for i := range old {
+			if _, _, err := c.Append(context.Background(), fmt.Appendf(nil, "r%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.mu.Lock()
+		f.reset()
+		for i := range old + 3 {
+			f.add(fmt.Appendf(nil, "forked r%d", i))
+		}
+		f.sign()
+		f.mu.Unlock()
+		_, err := c.Update(context.Background())
+		var ie *client.InconsistencyError
+		if !errors.As(err, &ie) || ie.PrefixLeaf == nil {
+			t.Fatalf("old size %d: %v", old, err)
+		}
+		ev := ie.Evidence()
+		if what, err := client.VerifyEvidence(ev, f.vkey); err != nil || !strings.HasPrefix(what, "inconsistent") {
+			t.Fatalf("old size %d, with the prefix proof: %q %v", old, what, err)
+		}
+		ev.PrefixLeafHash, ev.PrefixProof = nil, nil
+		what, err := client.VerifyEvidence(ev, f.vkey)
+		if tlog.IsPowerOfTwo(uint64(old)) {
+			if !errors.Is(err, client.ErrNoProof) {
+				t.Fatalf("old size %d, consistency proof only: %q %v", old, what, err)
+			}
+		} else if err != nil {
+			t.Fatalf("old size %d, consistency proof only: %v", old, err)
+		}
+	}
+}
+
+func TestReplay(t *testing.T) {
+	f := newFakeLog(t, "example.com/audit")
+	c := newClient(t, f, "")
+	ps := events(30)
+	if _, _, err := c.Append(context.Background(), ps[:12]...); err != nil {
+		t.Fatal(err)
+	}
+	cp12, _ := c.Trusted()
+	tree, _ := tlog.NewTree(0, nil)
+	n := 0
+	if err := c.Replay(context.Background(), tree, cp12, func(client.Entry) error { n++; return nil }); err != nil || n != 12 {
+		t.Fatalf("Replay to 12: %d entries, %v", n, err)
+	}
+	// From where it stopped, to the next checkpoint.
+	if _, _, err := c.Append(context.Background(), ps[12:]...); err != nil {
+		t.Fatal(err)
+	}
+	cp30, _ := c.Trusted()
+	if err := c.Replay(context.Background(), tree, cp30, nil); err != nil || tree.Size() != 30 {
+		t.Fatalf("Replay to 30: size %d, %v", tree.Size(), err)
+	}
+	// A changed entry changes the root.
+	f.lie = "wrong-entry"
+	fresh, _ := tlog.NewTree(0, nil)
+	if err := c.Replay(context.Background(), fresh, cp30, nil); !errors.Is(err, client.ErrVerification) {
+		t.Fatalf("Replay of a changed entry: %v", err)
+	}
+}
+
+// events returns n distinct payloads.
+func events(n int) [][]byte {
+	ps := make([][]byte, n)
+	for i := range ps {
+		ps[i] = fmt.Appendf(nil, "event %d", i)
+	}
+	return ps
 }

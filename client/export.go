@@ -174,6 +174,9 @@ func VerifyExport(r io.Reader, verifierKey string, progress func(done uint64)) (
 		return bad("checkpoint", err)
 	}
 	sum.Checkpoint = cp
+	if h.Origin != cp.Origin {
+		return bad("header", fmt.Errorf("origin %q is not the signed checkpoint's %q", h.Origin, cp.Origin))
+	}
 	if h.From >= h.To || h.To > cp.Size {
 		return bad("header", fmt.Errorf("range [%d, %d) is not inside the tree of size %d", h.From, h.To, cp.Size))
 	}
@@ -222,7 +225,7 @@ func VerifyExport(r io.Reader, verifierKey string, progress func(done uint64)) (
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return sum, fmt.Errorf("client: read export: %w", err)
+		return sum, fmt.Errorf("client: read export at record %d: %w", h.From+uint64(len(leaves)), err)
 	}
 	if n := h.From + uint64(len(leaves)); n != h.To {
 		return bad("records", fmt.Errorf("the records stop at %d, the header's range is [%d, %d)", n, h.From, h.To))

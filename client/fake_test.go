@@ -257,6 +257,27 @@ func (f *fakeLog) GetEntries(_ context.Context, req *tlogv1.GetEntriesRequest) (
 	return resp, nil
 }
 
+func (f *fakeLog) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlogv1.LogService_StreamEntriesServer) error {
+	f.mu.Lock()
+	entries, latest, lie := f.entries[:f.latest], f.latest, f.lie
+	f.mu.Unlock()
+	for next := req.GetStart(); next < latest; {
+		msg := &tlogv1.StreamEntriesResponse{}
+		for ; next < latest && len(msg.Entries) < fakeEntriesPerCall; next++ {
+			e := entries[next]
+			if lie == "wrong-entry" && next == 9 {
+				e = append([]byte(nil), e...)
+				e[5] ^= 1
+			}
+			msg.Entries = append(msg.Entries, &tlogv1.Entry{Index: next, Entry: e})
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // fakeEntriesPerCall is small so that reads span many calls.
 const fakeEntriesPerCall = 7
 

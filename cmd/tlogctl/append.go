@@ -15,15 +15,16 @@ import (
 )
 
 func appendCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "append", "[PAYLOAD...]", `Appends records and verifies each one: the checkpoint's signature, its
+	c := newCommand("append", "[PAYLOAD...]", `Appends records and verifies each one: the checkpoint's signature, its
 consistency with the last checkpoint trusted (-state), the record's
 commitment to its payload, its leaf hash and its inclusion proof. Prints one
 line per record: its index and what was verified.
 
 Payloads come from the arguments (one record each), or from -file (the whole
-file is one record), or else from stdin as JSON lines: every non-empty line
-must be a JSON value and is one record, its bytes as given. Records go in
-batches of the server's max_records_per_append.
+file is one record, byte for byte), or else from stdin as JSON lines: every
+non-empty line must be a JSON value and is one record (the line without its
+surrounding white space). Records go in batches within the server's
+max_records_per_append and max_request_bytes.
 
 With -bundle-dir, a C2SP tlog-proof bundle (with the entry and salt) and the
 payload are written for every record, as tlogctl prove does, so each can be
@@ -37,6 +38,7 @@ checked later with tlogctl verify and no network.`)
 		return err
 	}
 	var payloads [][]byte
+	var names []string // where each payload came from, for errors
 	switch {
 	case *file != "" && len(c.Args) > 0:
 		return cli.UsageError{Msg: "give payloads as arguments or with -file, not both"}
@@ -45,20 +47,21 @@ checked later with tlogctl verify and no network.`)
 		if err != nil {
 			return fmt.Errorf("read -file: %w", err)
 		}
-		payloads = [][]byte{b}
+		payloads, names = [][]byte{b}, []string{"-file " + *file}
 	case len(c.Args) > 0:
-		for _, a := range c.Args {
+		for i, a := range c.Args {
 			payloads = append(payloads, []byte(a))
+			names = append(names, fmt.Sprintf("argument %d", i+1))
 		}
 	default:
 		var err error
-		if payloads, err = readJSONLines(e.stdin); err != nil {
+		if payloads, names, err = readJSONLines(e.stdin); err != nil {
 			return err
 		}
 	}
 	for i, p := range payloads {
 		if len(p) == 0 {
-			return cli.Usagef("record %d: the payload is empty", i+1)
+			return cli.Usagef("%s: the payload is empty", names[i])
 		}
 	}
 	if *bundleDir != "" {
@@ -77,9 +80,13 @@ checked later with tlogctl verify and no network.`)
 	if err != nil {
 		return err
 	}
-	per := max(int(info.GetMaxRecordsPerAppend()), 1)
+	for i, p := range payloads {
+		if limit := int(info.GetMaxPayloadBytes()); limit > 0 && len(p) > limit {
+			return cli.Usagef("%s: %d bytes exceed the log's limit of %d per payload", names[i], len(p), limit)
+		}
+	}
 	for len(payloads) > 0 {
-		batch := payloads[:min(per, len(payloads))]
+		batch := payloads[:batchLen(payloads, int(info.GetMaxRecordsPerAppend()), int(info.GetMaxRequestBytes()))]
 		payloads = payloads[len(batch):]
 		ctx, cancel := f.call(e.ctx)
 		res, cp, err := cl.Append(ctx, batch...)
@@ -119,28 +126,44 @@ func printAppended(e env, asJSON bool, r client.Result, cp client.Checkpoint, bu
 	}
 }
 
-// readJSONLines reads one record per non-empty line, each a JSON value.
-func readJSONLines(r io.Reader) ([][]byte, error) {
-	var out [][]byte
+// batchLen returns how many of payloads go in the next Append: at most
+// maxRecords, and within maxRequest bytes (with room for the framing).
+func batchLen(payloads [][]byte, maxRecords, maxRequest int) int {
+	n, size := 0, 1024
+	for n < len(payloads) && (maxRecords <= 0 || n < maxRecords) {
+		size += len(payloads[n]) + 16
+		if n > 0 && maxRequest > 0 && size > maxRequest {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// readJSONLines reads one record per non-empty line, each a JSON value
+// (its bytes as given, without the surrounding white space).
+func readJSONLines(r io.Reader) (payloads [][]byte, names []string, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
 		if !json.Valid(line) {
-			return nil, cli.Usagef("stdin line %d: not a JSON value (give payloads as arguments or with -file for other data)", n)
+			return nil, nil, cli.Usagef("stdin line %d: not a JSON value (give payloads as arguments or with -file for other data)", n)
 		}
-		out = append(out, bytes.Clone(line))
+		payloads = append(payloads, bytes.Clone(line))
+		names = append(names, fmt.Sprintf("stdin line %d", n))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read stdin: %w", err)
+		return nil, nil, fmt.Errorf("read stdin at line %d: %w", n, err)
 	}
-	if len(out) == 0 {
-		return nil, cli.UsageError{Msg: "no records: give payloads as arguments, with -file, or as JSON lines on stdin"}
+	if len(payloads) == 0 {
+		return nil, nil, cli.UsageError{Msg: "no records: give payloads as arguments, with -file, or as JSON lines on stdin"}
 	}
-	return out, nil
+	return payloads, names, nil
 }
 
 // writeBundle writes record-<index>.tlog-proof and record-<index>.payload

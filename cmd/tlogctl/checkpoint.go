@@ -5,11 +5,10 @@ import (
 	"os"
 
 	"github.com/tlogd/tlogd/client"
-	"github.com/tlogd/tlogd/internal/cli"
 )
 
 func checkpointCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "checkpoint", "", `Fetches the log's latest checkpoint (or, with -size, the one it signed at
+	c := newCommand("checkpoint", "", `Fetches the log's latest checkpoint (or, with -size, the one it signed at
 that size), verifies its signature with the pinned key and, with -state, its
 consistency with the checkpoint trusted before (then trusts the newer one).
 Prints the signed checkpoint, or with -json its origin, size and root.`)

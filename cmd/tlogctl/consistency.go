@@ -12,10 +12,12 @@ import (
 )
 
 func consistencyCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "consistency", "SIZE1 [SIZE2] | -old FILE -new FILE", `Checks that the log at one size is a prefix of the log at another: fetches
+	c := newCommand("consistency", "SIZE1 [SIZE2] | -old FILE -new FILE", `Checks that the log at one size is a prefix of the log at another: fetches
 both signed checkpoints (or reads two saved with tlogctl checkpoint -out),
 verifies their signatures, and verifies the log's consistency proof between
-them. SIZE2 defaults to the latest size.
+them. SIZE2 defaults to the latest size. Sizes must be sizes the log signed
+a checkpoint at (it signs one per batch; tlogctl checkpoint -size N says
+whether it did), since only a signed root can be checked.
 
 If they are inconsistent, the evidence (both signed checkpoints and the
 proof) is printed, written to -evidence, and the exit code is 1; anyone with
@@ -54,7 +56,12 @@ the verifier key can check it with tlogctl verify -evidence.`)
 		if err != nil {
 			return client.Checkpoint{}, fmt.Errorf("read checkpoint: %w", err)
 		}
-		return cl.OpenCheckpoint(b)
+		cp, err := cl.OpenCheckpoint(b)
+		if err != nil {
+			// A file the user gave, not the log's answer: exit 3.
+			return client.Checkpoint{}, fmt.Errorf("checkpoint file %s: %v", file, err)
+		}
+		return cp, nil
 	}
 	older, err := load(*oldFile, sizes[0])
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 func exportCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "export", "", `Writes the entries [-from, -to) of the log's latest checkpoint (or of the
+	c := newCommand("export", "", `Writes the entries [-from, -to) of the log's latest checkpoint (or of the
 checkpoint at -size) to a file that verifies offline: JSON lines, first a
 header with the signed checkpoint and the inclusion proofs of the first and
 last entries, then one line per entry (index, entry, and with -payloads its
@@ -85,12 +85,12 @@ renamed when complete.`)
 }
 
 func verifyExportCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "verify-export", "FILE", `Checks an export file offline, with only the log's verifier key: the
+	c := newCommand("verify-export", "FILE", `Checks an export file offline, with only the log's verifier key: the
 checkpoint's signature, that the records are exactly the entries of the
 header's range in that tree (with the header's two inclusion proofs), and
 every payload against its entry's commitment.`)
 	var k keyFlags
-	k.register(c)
+	k.register(c, true)
 	asJSON := c.Bool("json", false, "print JSON instead of text")
 	if err := parse(c, args, e.stdout, 1, 1); err != nil {
 		return err
@@ -112,9 +112,11 @@ every payload against its entry's commitment.`)
 	}
 	h := sum.Header
 	bar.Done(h.To - h.From)
+	// What is printed comes from the signed checkpoint, not the header.
+	origin := sum.Checkpoint.Origin
 	took := time.Since(start)
 	if *asJSON {
-		printJSON(e.stdout, map[string]any{"verified": true, "origin": h.Origin, "from": h.From, "to": h.To, "records": h.To - h.From,
+		printJSON(e.stdout, map[string]any{"verified": true, "origin": origin, "from": h.From, "to": h.To, "records": h.To - h.From,
 			"payloads": h.Payloads, "checkpoint": checkpointJSON(client.Checkpoint{Checkpoint: sum.Checkpoint, Note: []byte(h.Checkpoint)}),
 			"first_log_time": sum.First.UTC(), "last_log_time": sum.Last.UTC(), "seconds": took.Seconds()})
 		return nil
@@ -124,7 +126,7 @@ every payload against its entry's commitment.`)
 		what = "records, every payload matching its entry's commitment"
 	}
 	fmt.Fprintf(e.stdout, "OK: %d %s, are entries [%d, %d) of %s's tree of size %d (root %s), logged %s to %s; checked in %s\n",
-		h.To-h.From, what, h.From, h.To, h.Origin, sum.Checkpoint.Size, sum.Checkpoint.Root,
+		h.To-h.From, what, h.From, h.To, origin, sum.Checkpoint.Size, sum.Checkpoint.Root,
 		sum.First.UTC().Format(time.RFC3339), sum.Last.UTC().Format(time.RFC3339), took.Round(time.Millisecond))
 	return nil
 }

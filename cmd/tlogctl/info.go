@@ -5,16 +5,15 @@ import (
 	"fmt"
 
 	"github.com/tlogd/tlogd/client"
-	"github.com/tlogd/tlogd/internal/cli"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 )
 
 func infoCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "info", "", `Prints what the server says about its log: origin, verifier key and limits.
+	c := newCommand("info", "", `Prints what the server says about its log: origin, verifier key and limits.
 It needs no key: the key printed is the server's claim, not a check, so pin a
 key you got from the log's operator through another channel. With -vkey or
 -vkey-file, a server reporting another key is a verification failure.`)
-	var f connFlags
+	f := connFlags{keyOptional: true}
 	f.register(c)
 	if err := parse(c, args, e.stdout, 0, 0); err != nil {
 		return err

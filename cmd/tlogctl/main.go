@@ -116,19 +116,44 @@ call refused, file unreadable).
 `)
 }
 
+// newCommand returns a tlogctl subcommand; its help ends with what every
+// subcommand shares.
+func newCommand(name, args, synopsis string) *cli.Command {
+	return cli.New("tlogctl", name, args, synopsis+`
+
+Exit codes: 0 ok; 1 verification failed; 2 bad command line; 3 could not
+check. Every flag can also be set as TLOGCTL_<FLAG> in the environment
+(TLOGCTL_VKEY_FILE); the command line wins.`)
+}
+
 // keyFlags are the flags that pin the log's key.
 type keyFlags struct {
+	c                      *cli.Command
 	vkey, vkeyFile, origin string
 }
 
-func (k *keyFlags) register(c *cli.Command) {
-	c.StringVar(&k.vkey, "vkey", "", "the log's verifier `key` (note vkey text, as tlogd prints it at start); this or -vkey-file is required")
+func (k *keyFlags) register(c *cli.Command, required bool) {
+	k.c = c
+	need := "; this or -vkey-file is required"
+	if !required {
+		need = " (optional)"
+	}
+	c.StringVar(&k.vkey, "vkey", "", "the log's verifier `key` (note vkey text, as tlogd prints it at start)"+need)
 	c.StringVar(&k.vkeyFile, "vkey-file", "", "`file` holding the log's verifier key")
 	c.StringVar(&k.origin, "origin", "", "the log's `origin` (default: the verifier key's name, which must match)")
 }
 
 // load returns the verifier key text.
 func (k *keyFlags) load() (string, error) {
+	if k.vkey != "" && k.vkeyFile != "" && k.c != nil {
+		// One of them from the environment: the command line wins.
+		switch {
+		case k.c.OnCommandLine("vkey") && !k.c.OnCommandLine("vkey-file"):
+			k.vkeyFile = ""
+		case k.c.OnCommandLine("vkey-file") && !k.c.OnCommandLine("vkey"):
+			k.vkey = ""
+		}
+	}
 	switch {
 	case k.vkey != "" && k.vkeyFile != "":
 		return "", cli.UsageError{Msg: "give -vkey or -vkey-file, not both"}
@@ -164,14 +189,15 @@ func (k *keyFlags) verifier() (note.Verifier, error) {
 // connFlags are the flags of the commands that talk to a server.
 type connFlags struct {
 	keyFlags
-	addr    string
-	creds   client.Credentials
-	timeout time.Duration
-	json    bool
+	keyOptional bool // set before register: the command works without a key
+	addr        string
+	creds       client.Credentials
+	timeout     time.Duration
+	json        bool
 }
 
 func (f *connFlags) register(c *cli.Command) {
-	f.keyFlags.register(c)
+	f.keyFlags.register(c, !f.keyOptional)
 	c.StringVar(&f.addr, "addr", "127.0.0.1:7400", "tlogd gRPC `address`")
 	c.StringVar(&f.creds.CAFile, "tls-ca", "", "CA certificates `file` (PEM) to trust for the server; turns TLS on")
 	c.StringVar(&f.creds.CertFile, "tls-cert", "", "client certificate `file` (PEM) for mutual TLS")
@@ -188,7 +214,15 @@ func parse(c *cli.Command, args []string, stdout io.Writer, minArgs, maxArgs int
 	if err := c.Parse(args, stdout, minArgs, maxArgs); err != nil {
 		return err
 	}
-	return c.ApplyEnvAndConfig("TLOGCTL_", "")
+	if err := c.ApplyEnvAndConfig("TLOGCTL_", ""); err != nil {
+		return err
+	}
+	if f := c.Lookup("timeout"); f != nil {
+		if d, _ := time.ParseDuration(f.Value.String()); d <= 0 {
+			return cli.Usagef("-timeout %s: must be positive", f.Value)
+		}
+	}
+	return nil
 }
 
 // connect opens a connection to -addr with the credential flags.

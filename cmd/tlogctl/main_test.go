@@ -388,7 +388,7 @@ func TestMonitorFollowsThroughAFork(t *testing.T) {
 		t.Fatalf("the monitor did not catch the fork:\n%s\n%s", out.String(), errb.String())
 	}
 	r := must(t, 0, "", "verify", "-vkey", k.vkey, "-evidence", evidence)
-	if !strings.Contains(r.stdout, "EVIDENCE HOLDS: inconsistent: the log signed trees of sizes 4 and 5") {
+	if !strings.Contains(r.stdout, "EVIDENCE HOLDS: inconsistent: the log's signed tree of size 5 holds a tree of size 4 with root") {
 		t.Fatalf("verify -evidence: %s", r.stdout)
 	}
 }
@@ -529,3 +529,101 @@ func TestHelpAndUsage(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRollbackAndForgedEvidence: a log restored to an older state is a
+// rollback (exit 1), whose evidence does not claim a fork; consistency
+// between checkpoints of two forks writes evidence that holds; made-up
+// evidence does not hold.
+func TestRollbackAndForgedEvidence(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	dir := t.TempDir()
+	vkeyFile := filepath.Join(dir, "log.vkey")
+	os.WriteFile(vkeyFile, []byte(k.vkey+"\n"), 0o644)
+	state := filepath.Join(dir, "state")
+	evidence := filepath.Join(dir, "evidence.json")
+
+	a := startLog(t, k, filepath.Join(dir, "a"), nil)
+	connA := []string{"-addr", a.addr, "-vkey-file", vkeyFile}
+	must(t, 0, "", append([]string{"append"}, append(connA, "a", "b", "c")...)...)
+	cpA := filepath.Join(dir, "cpA")
+	must(t, 0, "", append([]string{"checkpoint", "-out", cpA}, connA...)...)
+	must(t, 0, "", append([]string{"monitor", "-state", state}, connA...)...)
+	a.stop()
+
+	// Another history with the same key, smaller: a rollback.
+	b := startLog(t, k, filepath.Join(dir, "b"), nil)
+	connB := []string{"-addr", b.addr, "-vkey-file", vkeyFile}
+	must(t, 0, "", append([]string{"append"}, append(connB, "A", "B")...)...)
+	r := must(t, 1, "", append([]string{"monitor", "-state", state, "-evidence", evidence}, connB...)...)
+	if !strings.Contains(r.stdout, "rolled back") {
+		t.Fatalf("rollback: %s", r.stdout)
+	}
+	r = must(t, 1, "", "verify", "-vkey-file", vkeyFile, "-evidence", evidence)
+	if !strings.Contains(r.stderr, "rollback") || !strings.Contains(r.stderr, "does not prove two histories") {
+		t.Fatalf("rollback evidence: %s", r.stderr)
+	}
+
+	// Grow B past A: consistency from A's saved checkpoint fails, with
+	// evidence that holds.
+	must(t, 0, "", append([]string{"append"}, append(connB, "C", "D", "E")...)...)
+	r = must(t, 1, "", append([]string{"consistency", "-old", cpA, "-evidence", evidence}, connB...)...)
+	if !strings.Contains(r.stdout, "INCONSISTENT") {
+		t.Fatalf("consistency across forks: %s", r.stdout)
+	}
+	must(t, 0, "", "verify", "-vkey-file", vkeyFile, "-evidence", evidence)
+
+	// Made up: two honest checkpoints of B and a proof of nothing.
+	cp2, cp5 := filepath.Join(dir, "cp2"), filepath.Join(dir, "cp5")
+	must(t, 0, "", append([]string{"checkpoint", "-size", "2", "-out", cp2}, connB...)...)
+	must(t, 0, "", append([]string{"checkpoint", "-size", "5", "-out", cp5}, connB...)...)
+	must(t, 0, "", append([]string{"consistency", "-old", cp2, "-new", cp5}, connB...)...)
+	old, _ := os.ReadFile(cp2)
+	cur, _ := os.ReadFile(cp5)
+	forged, _ := json.Marshal(map[string]any{"format": "tlogd-evidence/v1", "old_checkpoint": string(old), "new_checkpoint": string(cur),
+		"consistency_proof": [][]byte{make([]byte, 32)}, "reason": "made up"})
+	os.WriteFile(evidence, forged, 0o644)
+	r = must(t, 1, "", "verify", "-vkey-file", vkeyFile, "-evidence", evidence)
+	if !strings.Contains(r.stderr, "does not prove two histories") {
+		t.Fatalf("forged evidence: %s", r.stderr)
+	}
+	os.WriteFile(evidence, []byte("{not json"), 0o644)
+	must(t, 1, "", "verify", "-vkey-file", vkeyFile, "-evidence", evidence)
+
+	// A damaged state file is a local problem: exit 3, naming the file.
+	os.WriteFile(state, []byte("garbage"), 0o644)
+	r = must(t, 3, "", append([]string{"monitor", "-state", state}, connB...)...)
+	if !strings.Contains(r.stderr, state) {
+		t.Fatalf("damaged state: %s", r.stderr)
+	}
+}
+
+// TestAppendLimitsAndEnvironment: batches stay within the server's request
+// size; an oversize payload is a usage error naming it; a key from the
+// environment yields to one on the command line.
+func TestAppendLimitsAndEnvironment(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), func(c *server.Config) {
+		c.MaxRequestBytes = 64 << 10
+		c.MaxPayloadBytes = 30 << 10
+	})
+	var stdin strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&stdin, "{\"i\":%d,\"pad\":%q}\n", i, strings.Repeat("x", 20<<10))
+	}
+	conn := []string{"-addr", l.addr, "-vkey", k.vkey, "-json"}
+	r := must(t, 0, stdin.String(), append([]string{"append"}, conn...)...)
+	if res := jsonLines(t, r.stdout); len(res) != 10 || res[9]["index"] != 9.0 {
+		t.Fatalf("append of 10 × 20 KiB: %v", r.stdout)
+	}
+	r = must(t, 2, "{}\n{\"big\":\""+strings.Repeat("y", 31<<10)+"\"}\n", append([]string{"append"}, conn...)...)
+	if !strings.Contains(r.stderr, "stdin line 2: 31") {
+		t.Fatalf("oversize payload: %s", r.stderr)
+	}
+	// TLOGCTL_VKEY_FILE names a file with another key; -vkey wins.
+	other := filepath.Join(t.TempDir(), "other.vkey")
+	os.WriteFile(other, []byte(newKey(t, "example.com/audit").vkey), 0o644)
+	t.Setenv("TLOGCTL_VKEY_FILE", other)
+	must(t, 0, "", "checkpoint", "-addr", l.addr, "-vkey", k.vkey)
+	must(t, 1, "", "checkpoint", "-addr", l.addr) // the environment's key
+	must(t, 2, "", "checkpoint", "-addr", l.addr, "-timeout", "0s")
+}

@@ -13,7 +13,7 @@ import (
 )
 
 func monitorCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "monitor", "", `Checks the log against what this monitor saw before: fetches the latest
+	c := newCommand("monitor", "", `Checks the log against what this monitor saw before: fetches the latest
 checkpoint, verifies its signature, and verifies the log's consistency proof
 from the checkpoint trusted in the -state file (kept across runs, written
 atomically). Then trusts the new checkpoint. Run it from cron or a systemd
@@ -25,8 +25,10 @@ reads only the entries added since the last one.
 
 If the log cannot be reconciled with the trusted checkpoint (a fork, a
 rewrite or a rollback), the evidence is printed and written to -evidence and
-the exit code is 1. With -follow, errors that are not verification failures
-(the server is down) are reported and retried.`)
+the exit code is 1 (a rollback to a smaller tree is reported the same way;
+see tlogctl verify -evidence for what the evidence proves). With -follow,
+errors that are not verification failures (the server is down) are reported
+and retried.`)
 	var f connFlags
 	f.register(c)
 	state := c.String("state", "tlogctl-monitor.state", "`file` holding the latest trusted checkpoint")
@@ -49,6 +51,11 @@ the exit code is 1. With -follow, errors that are not verification failures
 	if *full {
 		if m.tree, err = loadTree(m.treePath); err != nil {
 			return err
+		}
+		// The tree state is saved after the checkpoint it was checked
+		// against; at that size it must match it, or the file is damaged.
+		if tr, ok := cl.Trusted(); ok && m.tree.Size() == tr.Size && m.tree.Root() != tr.Root {
+			return fmt.Errorf("tree state %s does not match the trusted checkpoint of size %d; remove it to replay the log from the start", m.treePath, tr.Size)
 		}
 	}
 	for {
@@ -91,7 +98,11 @@ func (m *monitor) check() error {
 		return err
 	}
 	replayed := uint64(0)
-	if m.tree != nil && m.tree.Size() < cp.Size {
+	if m.tree != nil && m.tree.Size() > cp.Size {
+		return fmt.Errorf("tree state %s is at size %d, beyond the trusted checkpoint's %d; remove it to replay the log from the start", m.treePath, m.tree.Size(), cp.Size)
+	}
+	if m.tree != nil {
+		// Replay checks the root even with nothing new to read.
 		from := m.tree.Size()
 		bar := cli.NewProgress(m.e.stderr, "replaying entries", cp.Size-from)
 		start := time.Now()
@@ -100,16 +111,16 @@ func (m *monitor) check() error {
 			bar.Update(en.Index + 1 - from)
 			return nil
 		})
-		bar.Done(m.tree.Size() - from)
+		if from < cp.Size {
+			bar.Done(m.tree.Size() - from)
+		}
 		if err != nil {
 			return err
 		}
 		replayed = cp.Size - from
-		if !cli.IsTerminal(m.e.stderr) {
+		if replayed > 0 && !cli.IsTerminal(m.e.stderr) {
 			fmt.Fprintf(m.e.stderr, "replayed %d entries in %s\n", replayed, time.Since(start).Round(time.Millisecond))
 		}
-	} else if m.tree != nil && m.tree.Root() != cp.Root {
-		return &client.VerificationError{What: fmt.Sprintf("checkpoint at size %d", cp.Size), Err: fmt.Errorf("the root recomputed from the entries is %s", m.tree.Root())}
 	}
 	ctx, cancel = m.f.call(m.e.ctx)
 	defer cancel()

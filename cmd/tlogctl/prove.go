@@ -3,30 +3,38 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/tlogd/tlogd/internal/cli"
 	"github.com/tlogd/tlogd/tlog"
 )
 
 func proveCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "prove", "", `Writes an offline proof that a record is in the log: a C2SP tlog-proof@v1
+	c := newCommand("prove", "", `Writes an offline proof that a record is in the log: a C2SP tlog-proof@v1
 bundle (the signed checkpoint, the leaf index, the inclusion proof, and in
 its extra data the entry and the commitment salt) plus the payload, as
 <out>.tlog-proof and <out>.payload. Everything is verified before it is
 written. tlogctl verify checks the pair with the verifier key and no network.
 
 Name the record by -index (reads the entry's payload: needs the
-read_payloads capability) or by -payload-file (finds the record holding
-that payload: needs read_payloads too). Either read is recorded in the log.`)
+read_payloads capability) or by -payload-file, whose bytes must be the
+record's payload exactly (finds the record holding that payload: needs
+read_payloads too). Either read is itself recorded in the log, as one more
+record.`)
 	var f connFlags
 	f.register(c)
-	index := c.Int64("index", -1, "leaf `index` of the record")
+	var index *uint64
+	c.Func("index", "leaf `index` of the record", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		index = &n
+		return err
+	})
 	payloadFile := c.String("payload-file", "", "`file` holding the record's payload")
 	out := c.String("out", "", "`path` prefix of the files to write (default: record-<index> in the current directory)")
 	if err := parse(c, args, e.stdout, 0, 0); err != nil {
 		return err
 	}
-	if (*index >= 0) == (*payloadFile != "") {
+	if (index != nil) == (*payloadFile != "") {
 		return cli.UsageError{Msg: "give exactly one of -index and -payload-file"}
 	}
 	var payload []byte
@@ -53,7 +61,7 @@ that payload: needs read_payloads too). Either read is recorded in the log.`)
 		if err != nil {
 			return err
 		}
-		i := uint64(*index)
+		i := *index
 		if i >= cp.Size {
 			return cli.Usagef("-index %d: the log has %d records", i, cp.Size)
 		}

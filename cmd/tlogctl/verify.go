@@ -15,7 +15,7 @@ import (
 )
 
 func verifyCmd(e env, args []string) error {
-	c := cli.New("tlogctl", "verify", "BUNDLE.tlog-proof | -evidence FILE", `Checks, offline, with only the log's verifier key:
+	c := newCommand("verify", "BUNDLE.tlog-proof | -evidence FILE", `Checks, offline, with only the log's verifier key:
 
 A proof bundle (from tlogctl prove or append -bundle-dir): the checkpoint's
 signature, the inclusion of the entry at its index, and the entry's
@@ -27,7 +27,7 @@ Evidence (-evidence, from tlogctl monitor or consistency): that both
 checkpoints are signed by the log and prove it misbehaved. Exit 0 means the
 evidence holds (the log is proven wrong); exit 1 means it does not.`)
 	var k keyFlags
-	k.register(c)
+	k.register(c, true)
 	payloadFile := c.String("payload-file", "", "`file` holding the record's payload")
 	evidence := c.String("evidence", "", "check this evidence `file` instead of a bundle")
 	asJSON := c.Bool("json", false, "print JSON instead of text")

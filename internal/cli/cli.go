@@ -30,6 +30,8 @@ type Command struct {
 	prog, name, args, synopsis string
 	// Args holds the positional arguments after Parse.
 	Args []string
+	// fromEnv names the flags ApplyEnvAndConfig set.
+	fromEnv map[string]bool
 }
 
 // New returns the command "prog name"; args describes its positional
@@ -96,6 +98,14 @@ func indexOf(args []string, s string) int {
 	return -1
 }
 
+// OnCommandLine reports whether the flag was given on the command line, as
+// opposed to left at its default or set from the environment or a file.
+func (c *Command) OnCommandLine(name string) bool {
+	found := false
+	c.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found && !c.fromEnv[name]
+}
+
 // ApplyEnvAndConfig gives every flag not set on the command line its value
 // from the environment (prefix + the flag name in capitals, dashes as
 // underscores) or, failing that, from the YAML config file (flag name →
@@ -124,16 +134,22 @@ func (c *Command) ApplyEnvAndConfig(prefix, configFile string) error {
 			return
 		}
 		env := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := f.Value.Set(v); e != nil {
+		v, ok := os.LookupEnv(env)
+		if ok {
+			if e := c.Set(f.Name, v); e != nil {
 				err = Usagef("%s=%q: %v", env, v, e)
 			}
-			return
-		}
-		if v, ok := file[f.Name]; ok {
-			if e := f.Value.Set(fmt.Sprint(v)); e != nil {
+		} else if fv, inFile := file[f.Name]; inFile {
+			ok = true
+			if e := c.Set(f.Name, fmt.Sprint(fv)); e != nil {
 				err = Usagef("-config %s: %s: %v", configFile, f.Name, e)
 			}
+		}
+		if ok {
+			if c.fromEnv == nil {
+				c.fromEnv = map[string]bool{}
+			}
+			c.fromEnv[f.Name] = true
 		}
 	})
 	return err
