@@ -21,8 +21,15 @@ type Record struct {
 	Salt [tlog.SaltSize]byte
 	// Commitment is tlog.Commit(Salt, Payload).
 	Commitment tlog.Hash
-	// PayloadHash is SHA-256(Payload), the dedup key.
+	// PayloadHash is the dedup key: SHA-256(Payload) for records; for audit
+	// events the caller derives it from the event's identity.
 	PayloadHash tlog.Hash
+	// Subjects, for an audit event, are the subjects it names (at most
+	// tlog.MaxLinks, in order): the entry gets a back-link for each (a
+	// version 2 entry). Nil for records.
+	Subjects []tlog.Hash
+	// Postings are the posting lists the record joins (see Posting).
+	Postings []Posting
 }
 
 // Batch is a group of records committed together under one checkpoint.
@@ -203,6 +210,7 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 	leaves := make([]tlog.Hash, 0, len(b.Records))
 	newPos := make([]int, 0, len(b.Records)) // result position of each new leaf
 	n := uint64(0)
+	hasEvents := false
 	s.idx.dedupMu.Lock()
 	defer s.idx.dedupMu.Unlock()
 	for i := range b.Records {
@@ -222,7 +230,12 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 		index := first + n
 		n++
 		start := len(entries)
-		entries = tlog.Entry{Time: t, Commitment: r.Commitment}.AppendBinary(entries)
+		var links []uint64
+		if len(r.Subjects) > 0 {
+			links = s.links(index, r.Subjects)
+		}
+		hasEvents = hasEvents || len(r.Subjects) > 0 || len(r.Postings) > 0
+		entries = tlog.Entry{Time: t, Commitment: r.Commitment, Links: links}.AppendBinary(entries)
 		entry := entries[start:len(entries):len(entries)]
 		leaf := tlog.LeafHash(entry)
 		s.tree.Append(leaf, s.visit)
@@ -255,6 +268,21 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 	}
 	if err := pb.Set(indexKey(prefixPayloads, first), pbundle, nil); err != nil {
 		return nil, fmt.Errorf("storage: batch payloads: %w", err)
+	}
+	if hasEvents {
+		var (
+			buf []byte
+			err error
+		)
+		for j, i := range newPos {
+			r := &b.Records[i]
+			if len(r.Subjects) == 0 && len(r.Postings) == 0 {
+				continue
+			}
+			if buf, err = writeEventKeys(pb, first+uint64(j), r, buf); err != nil {
+				return nil, err
+			}
+		}
 	}
 	written, err := s.writeEdge(pb)
 	if err != nil {

@@ -7,6 +7,8 @@ const (
 	prefixEntries    = 'e'
 	prefixMeta       = 'm'
 	prefixPayloads   = 'p'
+	prefixPosting    = 'q'
+	prefixSubject    = 's'
 	prefixTile       = 't'
 	// The hash indexes sort after every other key, so that no table of
 	// other keys can span them (see index.go).

@@ -116,7 +116,8 @@ type Store struct {
 	tree     *tlog.Tree
 	edge     []*edgeTile
 	lastTime uint64
-	filter   dedupFilter // every payload hash in the log, approximately
+	filter   dedupFilter          // every payload hash in the log, approximately
+	subjects map[tlog.Hash]uint64 // every event subject's latest index
 	full     []fullTile  // edge tiles that filled up during the current batch
 }
 
@@ -278,6 +279,9 @@ func (s *Store) load() error {
 	if err := s.loadIndex(cp.Size); err != nil {
 		return err
 	}
+	if err := s.loadSubjects(); err != nil {
+		return err
+	}
 	h := &Head{Size: cp.Size, Root: cp.Root, Checkpoint: signed}
 	if cp.Size > 0 {
 		h.Time = time.UnixMilli(int64(s.lastTime))
@@ -323,6 +327,7 @@ func (s *Store) create() error {
 		return err
 	}
 	s.tree = tree
+	s.subjects = map[tlog.Hash]uint64{}
 	s.head.Store(&Head{Size: 0, Root: tlog.EmptyRoot, Checkpoint: signed})
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/tlogd/tlogd/tlog"
@@ -103,7 +104,7 @@ func TestEntryGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseEntry: %v", err)
 			}
-			if parsed != e {
+			if !reflect.DeepEqual(parsed, e) {
 				t.Errorf("ParseEntry = %+v, want %+v", parsed, e)
 			}
 			if err := tlog.VerifyRecord(b, salt, payload); err != nil {
@@ -177,7 +178,7 @@ func TestParseEntryRejects(t *testing.T) {
 			if !errors.Is(err, tlog.ErrMalformedEntry) {
 				t.Errorf("ParseEntry(%x) = %+v, %v; want ErrMalformedEntry", tt.in, e, err)
 			}
-			if e != (tlog.Entry{}) {
+			if !reflect.DeepEqual(e, tlog.Entry{}) {
 				t.Errorf("ParseEntry(%x) returned non-zero entry %+v with error", tt.in, e)
 			}
 		})
@@ -235,3 +236,66 @@ func TestVerifyRecord(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// eventEntryVectors are version 2 entries (audit events with back-links),
+// computed independently from the documented format.
+var eventEntryVectors = []struct {
+	name  string
+	links []uint64
+	entry string // hex
+	leaf  string // hex of SHA-256(0x00 || entry)
+}{
+	{
+		name:  "actor's previous event at 41, target's first event",
+		links: []uint64{41, tlog.NoLink},
+		entry: "02" + "0000018bcfe5687b" + "8856bec4adf57896c28caa0ce8861c230b3d89e8f6403c8373362f297ac73b77" + "02" + "0000000000000029" + "ffffffffffffffff",
+		leaf:  "bdad6cc9d69e8b72407efbb5a786fe138536e326972a1579e0d3bfe62eb34ffb",
+	},
+	{
+		name:  "one subject, previous event at 7",
+		links: []uint64{7},
+		entry: "02" + "0000018bcfe5687b" + "8856bec4adf57896c28caa0ce8861c230b3d89e8f6403c8373362f297ac73b77" + "01" + "0000000000000007",
+		leaf:  "8a5d666430757ec0115ed7293576c953c28e8ccc4029baf47244cac1ecadbcdc",
+	},
+}
+
+func TestEventEntryGolden(t *testing.T) {
+	salt := mustHex(t, "000102030405060708090a0b0c0d0e0f")
+	payload := []byte(`{"action":"ROLE_ASSIGNED","actor":"admin","target":"alice"}`)
+	for _, v := range eventEntryVectors {
+		t.Run(v.name, func(t *testing.T) {
+			e := tlog.Entry{Time: 1700000000123, Commitment: tlog.Commit(salt, payload), Links: v.links}
+			b, err := e.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(b); got != v.entry || len(b) != e.Size() {
+				t.Fatalf("MarshalBinary = %s (%d bytes), want %s", got, e.Size(), v.entry)
+			}
+			if got := hex.EncodeToString(sha256Sum(append([]byte{0x00}, b...))); got != v.leaf || tlog.LeafHash(b).String() != v.leaf {
+				t.Fatalf("leaf hash %s, want %s", got, v.leaf)
+			}
+			parsed, err := tlog.ParseEntry(b)
+			if err != nil || !reflect.DeepEqual(parsed, e) {
+				t.Fatalf("ParseEntry = %+v, %v; want %+v", parsed, err, e)
+			}
+			if err := tlog.VerifyRecord(b, salt, payload); err != nil {
+				t.Fatal(err)
+			}
+			// Every truncation and extension is malformed.
+			for n := 0; n < len(b); n++ {
+				if _, err := tlog.ParseEntry(b[:n]); !errors.Is(err, tlog.ErrMalformedEntry) {
+					t.Fatalf("ParseEntry of %d of %d bytes: %v", n, len(b), err)
+				}
+			}
+			if _, err := tlog.ParseEntry(append(bytes.Clone(b), 0)); !errors.Is(err, tlog.ErrMalformedEntry) {
+				t.Fatalf("ParseEntry of a longer entry: %v", err)
+			}
+		})
+	}
+	for _, n := range []int{0, 3} {
+		if _, err := (tlog.Entry{Links: make([]uint64, n)}).MarshalBinary(); !errors.Is(err, tlog.ErrMalformedEntry) {
+			t.Errorf("MarshalBinary with %d links: %v", n, err)
+		}
+	}
+}
