@@ -118,7 +118,7 @@ type Store struct {
 	lastTime uint64
 	filter   dedupFilter          // every payload hash in the log, approximately
 	subjects map[tlog.Hash]uint64 // every event subject's latest index
-	full     []fullTile  // edge tiles that filled up during the current batch
+	full     []fullTile           // edge tiles that filled up during the current batch
 }
 
 // Open opens the log in dir, creating it if the directory holds no log. It
