@@ -69,6 +69,9 @@ var methodRules = map[string]Capability{
 	"/tlog.v1.LogService/GetLogInfo":          CapDiscover, // limits every client needs, appenders too
 	"/tlog.v1.LogService/FindRecord":          CapReadPayloads,
 
+	"/tlog.v1.AuditService/RecordEvents": CapAppend,
+	"/tlog.v1.AuditService/GetTimeline":  CapReadPayloads,
+
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      CapDiscover,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": CapDiscover,
 }

@@ -227,6 +227,14 @@ func allRPCs() []rpc {
 			_, err := lc(c).FindRecord(ctx, &tlogv1.FindRecordRequest{PayloadHash: h[:]})
 			return err
 		}},
+		{"RecordEvents", CapAppend, func(ctx context.Context, c *grpc.ClientConn) error {
+			_, err := tlogv1.NewAuditServiceClient(c).RecordEvents(ctx, &tlogv1.RecordEventsRequest{Events: []*tlogv1.AuditEvent{testEvent(rand.Text(), "admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)}})
+			return err
+		}},
+		{"GetTimeline", CapReadPayloads, func(ctx context.Context, c *grpc.ClientConn) error {
+			_, err := tlogv1.NewAuditServiceClient(c).GetTimeline(ctx, &tlogv1.GetTimelineRequest{SubjectId: "alice"})
+			return err
+		}},
 		{"reflection", CapDiscover, func(ctx context.Context, c *grpc.ClientConn) error {
 			s, err := reflectionpb.NewServerReflectionClient(c).ServerReflectionInfo(ctx)
 			if err != nil {

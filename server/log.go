@@ -48,55 +48,70 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 			return nil, invalid("records[%d].payload: %d bytes exceed the limit of %d", i, n, s.cfg.MaxPayloadBytes)
 		}
 	}
-	store, seq, err := s.attached()
-	if err != nil {
-		return nil, err
-	}
-	from := req.GetConsistencyFrom()
-	if size := store.Head().Size; from > size {
-		// Checked before appending: the proof is always possible after.
-		return nil, outOfRange("consistency_from: %d is beyond the tree size %d", from, size)
-	}
 	payloads := make([][]byte, len(recs))
 	for i, r := range recs {
 		payloads[i] = r.GetPayload()
 	}
+	out, err := s.sequence(ctx, newRecords(payloads), req.GetIncludeProofs(), req.GetConsistencyFrom())
+	if err != nil {
+		return nil, err
+	}
+	return &tlogv1.AppendResponse{Results: out.results, Checkpoint: out.checkpoint, ConsistencyProof: out.consistency}, nil
+}
+
+// sequenced is what Append and RecordEvents answer.
+type sequenced struct {
+	results     []*tlogv1.AppendResult
+	stored      []storage.Result
+	checkpoint  string
+	consistency [][]byte
+}
+
+// sequence appends prepared records and builds the answer: per record its
+// result (with its inclusion proof if asked), the checkpoint, and the
+// consistency proof from consistencyFrom when it is not 0.
+func (s *Server) sequence(ctx context.Context, records []storage.Record, includeProofs bool, from uint64) (*sequenced, error) {
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	if size := store.Head().Size; from > size {
+		// Checked before appending: the proof is always possible after.
+		return nil, outOfRange("consistency_from: %d is beyond the tree size %d", from, size)
+	}
 	start := time.Now()
-	results, head, err := seq.submit(ctx, newRecords(payloads))
+	results, head, err := seq.submit(ctx, records)
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
 	s.metrics.appendDuration.Observe(time.Since(start).Seconds())
-	resp := &tlogv1.AppendResponse{
-		Results:    make([]*tlogv1.AppendResult, len(results)),
-		Checkpoint: string(head.Checkpoint),
-	}
+	out := &sequenced{results: make([]*tlogv1.AppendResult, len(results)), stored: results, checkpoint: string(head.Checkpoint)}
 	all := make([]tlogv1.AppendResult, len(results))
 	for i := range results {
 		r := &results[i]
-		out := &all[i]
-		out.Index = r.Index
-		out.LeafHash = r.LeafHash[:]
-		out.Entry = r.Entry
-		out.Salt = r.Salt[:]
-		out.Duplicate = r.Duplicate
-		if req.GetIncludeProofs() {
+		res := &all[i]
+		res.Index = r.Index
+		res.LeafHash = r.LeafHash[:]
+		res.Entry = r.Entry
+		res.Salt = r.Salt[:]
+		res.Duplicate = r.Duplicate
+		if includeProofs {
 			p, err := store.InclusionProof(r.Index, head.Size)
 			if err != nil {
 				return nil, s.status(ctx, fmt.Errorf("inclusion proof of new leaf %d: %w", r.Index, err))
 			}
-			out.InclusionProof = hashBytes(p)
+			res.InclusionProof = hashBytes(p)
 		}
-		resp.Results[i] = out
+		out.results[i] = res
 	}
 	if from != 0 {
 		p, err := store.ConsistencyProof(from, head.Size)
 		if err != nil {
 			return nil, s.status(ctx, fmt.Errorf("consistency proof %d → %d: %w", from, head.Size, err))
 		}
-		resp.ConsistencyProof = hashBytes(p)
+		out.consistency = hashBytes(p)
 	}
-	return resp, nil
+	return out, nil
 }
 
 // newRecords prepares payloads for the sequencer: a random salt, the

@@ -256,6 +256,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	tlogv1.RegisterLogServiceServer(s.grpc, &logService{srv: s})
+	tlogv1.RegisterAuditServiceServer(s.grpc, &auditService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, healthService{s.health, s.stopping})
 	reflection.Register(s.grpc)
 	s.metrics.grpc.InitializeMetrics(s.grpc)

@@ -56,6 +56,10 @@ type Result struct {
 	// Duplicate is true when the payload was already in the log (or earlier
 	// in the same batch) and no new leaf was added.
 	Duplicate bool
+	// Payload is the payload the entry commits to: the record's own, or for
+	// a duplicate the first occurrence's (which, for audit events deduped
+	// by event id, may differ from the new one).
+	Payload []byte
 }
 
 // Apply sequences a batch and waits until it is durable: Begin then Wait.
@@ -239,7 +243,7 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 		entry := entries[start:len(entries):len(entries)]
 		leaf := tlog.LeafHash(entry)
 		s.tree.Append(leaf, s.visit)
-		results[i] = Result{Index: index, Entry: entry, LeafHash: leaf, Salt: r.Salt}
+		results[i] = Result{Index: index, Entry: entry, LeafHash: leaf, Salt: r.Salt, Payload: r.Payload}
 		s.idx.dedup.add(r.PayloadHash)
 		leaves = append(leaves, leaf)
 		newPos = append(newPos, i)
@@ -336,7 +340,7 @@ func (s *Store) findDuplicate(first uint64, newPos []int, results []Result, r *R
 		return Result{}, false, fmt.Errorf("storage: read duplicate's entry %d: %w", index, err)
 	}
 	e := es[0]
-	res := Result{Index: index, Entry: e.Entry, LeafHash: tlog.LeafHash(e.Entry), Duplicate: true}
+	res := Result{Index: index, Entry: e.Entry, LeafHash: tlog.LeafHash(e.Entry), Duplicate: true, Payload: e.Payload}
 	copy(res.Salt[:], e.Salt)
 	return res, true, nil
 }

@@ -334,6 +334,421 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
 }
 
+// RecordEventsRequest is a batch of events to record.
+type RecordEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events, 1 to GetLogInfoResponse.max_records_per_append.
+	Events []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// When true, every result carries its inclusion proof.
+	IncludeProofs bool `protobuf:"varint,2,opt,name=include_proofs,json=includeProofs,proto3" json:"include_proofs,omitempty"`
+	// As AppendRequest.consistency_from.
+	ConsistencyFrom uint64 `protobuf:"varint,3,opt,name=consistency_from,json=consistencyFrom,proto3" json:"consistency_from,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RecordEventsRequest) Reset() {
+	*x = RecordEventsRequest{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordEventsRequest) ProtoMessage() {}
+
+func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
+func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RecordEventsRequest) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *RecordEventsRequest) GetIncludeProofs() bool {
+	if x != nil {
+		return x.IncludeProofs
+	}
+	return false
+}
+
+func (x *RecordEventsRequest) GetConsistencyFrom() uint64 {
+	if x != nil {
+		return x.ConsistencyFrom
+	}
+	return 0
+}
+
+// RecordEventsResponse answers a RecordEvents once its events are durable.
+type RecordEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per event, in request order. Each result's payload is the
+	// encoding the log committed to (for a duplicate, the first event's).
+	Results []*EventResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// Signed checkpoint whose size is greater than every returned index.
+	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// With consistency_from: the consistency proof from that size.
+	ConsistencyProof [][]byte `protobuf:"bytes,3,rep,name=consistency_proof,json=consistencyProof,proto3" json:"consistency_proof,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RecordEventsResponse) Reset() {
+	*x = RecordEventsResponse{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordEventsResponse) ProtoMessage() {}
+
+func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
+func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RecordEventsResponse) GetResults() []*EventResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *RecordEventsResponse) GetCheckpoint() string {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return ""
+}
+
+func (x *RecordEventsResponse) GetConsistencyProof() [][]byte {
+	if x != nil {
+		return x.ConsistencyProof
+	}
+	return nil
+}
+
+// EventResult is the outcome for one event.
+type EventResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The log's result: index, leaf hash, entry (version 2), salt, duplicate,
+	// inclusion proof.
+	Result *AppendResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// The payload the entry commits to: the event's deterministic encoding.
+	Payload       []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventResult) Reset() {
+	*x = EventResult{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventResult) ProtoMessage() {}
+
+func (x *EventResult) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
+func (*EventResult) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EventResult) GetResult() *AppendResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *EventResult) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+// GetTimelineRequest names a subject.
+type GetTimelineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subject's tenant (empty for none).
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The subject's id: an actor or target id, 1 to 256 characters.
+	SubjectId string `protobuf:"bytes,2,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// The tree size to answer at: a size with a signed checkpoint, 0 for the
+	// latest.
+	TreeSize uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Most events to return, 1 to 1000 (default 100).
+	PageSize uint32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTimelineRequest) Reset() {
+	*x = GetTimelineRequest{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTimelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTimelineRequest) ProtoMessage() {}
+
+func (x *GetTimelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTimelineRequest.ProtoReflect.Descriptor instead.
+func (*GetTimelineRequest) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetTimelineRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetTimelineRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *GetTimelineRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *GetTimelineRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetTimelineRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// GetTimelineResponse is one page of a subject's timeline.
+type GetTimelineResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed checkpoint every inclusion proof is against.
+	Checkpoint string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// The subject's events, in log order.
+	Events []*TimelineEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	// Whether the subject has any event in the checkpoint's tree.
+	HasEvents bool `protobuf:"varint,3,opt,name=has_events,json=hasEvents,proto3" json:"has_events,omitempty"`
+	// With has_events: the index of the subject's latest event in the
+	// checkpoint's tree. The last page ends with that event.
+	LatestIndex uint64 `protobuf:"varint,4,opt,name=latest_index,json=latestIndex,proto3" json:"latest_index,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,5,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTimelineResponse) Reset() {
+	*x = GetTimelineResponse{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTimelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTimelineResponse) ProtoMessage() {}
+
+func (x *GetTimelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTimelineResponse.ProtoReflect.Descriptor instead.
+func (*GetTimelineResponse) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetTimelineResponse) GetCheckpoint() string {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return ""
+}
+
+func (x *GetTimelineResponse) GetEvents() []*TimelineEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *GetTimelineResponse) GetHasEvents() bool {
+	if x != nil {
+		return x.HasEvents
+	}
+	return false
+}
+
+func (x *GetTimelineResponse) GetLatestIndex() uint64 {
+	if x != nil {
+		return x.LatestIndex
+	}
+	return 0
+}
+
+func (x *GetTimelineResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// TimelineEvent is one event of a timeline.
+type TimelineEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry, with its salt and payload.
+	Entry *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The payload decoded.
+	Event *AuditEvent `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// The inclusion proof of the entry against the response's checkpoint.
+	InclusionProof [][]byte `protobuf:"bytes,3,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TimelineEvent) Reset() {
+	*x = TimelineEvent{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimelineEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimelineEvent) ProtoMessage() {}
+
+func (x *TimelineEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimelineEvent.ProtoReflect.Descriptor instead.
+func (*TimelineEvent) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TimelineEvent) GetEntry() *Entry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *TimelineEvent) GetEvent() *AuditEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *TimelineEvent) GetInclusionProof() [][]byte {
+	if x != nil {
+		return x.InclusionProof
+	}
+	return nil
+}
+
 // AuditEvent is one user-management audit event: who did what to whom, when,
 // with what outcome. It is the payload format of audit records; serialized
 // with deterministic protobuf encoding, it is what the log's commitment
@@ -379,7 +794,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	mi := &file_tlog_v1_audit_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +806,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	mi := &file_tlog_v1_audit_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +819,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuditEvent) GetEventId() string {
@@ -525,7 +940,7 @@ type Actor struct {
 
 func (x *Actor) Reset() {
 	*x = Actor{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	mi := &file_tlog_v1_audit_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +952,7 @@ func (x *Actor) String() string {
 func (*Actor) ProtoMessage() {}
 
 func (x *Actor) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	mi := &file_tlog_v1_audit_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +965,7 @@ func (x *Actor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Actor.ProtoReflect.Descriptor instead.
 func (*Actor) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Actor) GetType() ActorType {
@@ -601,7 +1016,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	mi := &file_tlog_v1_audit_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +1028,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	mi := &file_tlog_v1_audit_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +1041,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Target) GetType() TargetType {
@@ -658,7 +1073,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	mi := &file_tlog_v1_audit_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +1085,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	mi := &file_tlog_v1_audit_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +1098,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Change) GetAttribute() string {
@@ -711,7 +1126,41 @@ var File_tlog_v1_audit_proto protoreflect.FileDescriptor
 
 const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x13tlog/v1/audit.proto\x12\atlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x04\n" +
+	"\x13tlog/v1/audit.proto\x12\atlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11tlog/v1/log.proto\"\x94\x01\n" +
+	"\x13RecordEventsRequest\x12+\n" +
+	"\x06events\x18\x01 \x03(\v2\x13.tlog.v1.AuditEventR\x06events\x12%\n" +
+	"\x0einclude_proofs\x18\x02 \x01(\bR\rincludeProofs\x12)\n" +
+	"\x10consistency_from\x18\x03 \x01(\x04R\x0fconsistencyFrom\"\x93\x01\n" +
+	"\x14RecordEventsResponse\x12.\n" +
+	"\aresults\x18\x01 \x03(\v2\x14.tlog.v1.EventResultR\aresults\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x02 \x01(\tR\n" +
+	"checkpoint\x12+\n" +
+	"\x11consistency_proof\x18\x03 \x03(\fR\x10consistencyProof\"V\n" +
+	"\vEventResult\x12-\n" +
+	"\x06result\x18\x01 \x01(\v2\x15.tlog.v1.AppendResultR\x06result\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"\xa4\x01\n" +
+	"\x12GetTimelineRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x02 \x01(\tR\tsubjectId\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xcf\x01\n" +
+	"\x13GetTimelineResponse\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\tR\n" +
+	"checkpoint\x12.\n" +
+	"\x06events\x18\x02 \x03(\v2\x16.tlog.v1.TimelineEventR\x06events\x12\x1d\n" +
+	"\n" +
+	"has_events\x18\x03 \x01(\bR\thasEvents\x12!\n" +
+	"\flatest_index\x18\x04 \x01(\x04R\vlatestIndex\x12&\n" +
+	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"\x89\x01\n" +
+	"\rTimelineEvent\x12$\n" +
+	"\x05entry\x18\x01 \x01(\v2\x0e.tlog.v1.EntryR\x05entry\x12)\n" +
+	"\x05event\x18\x02 \x01(\v2\x13.tlog.v1.AuditEventR\x05event\x12'\n" +
+	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\"\xdd\x04\n" +
 	"\n" +
 	"AuditEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
@@ -790,7 +1239,10 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_SUCCESS\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_FAILURE\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_DENIED\x10\x03B\x83\x01\n" +
+	"\x0eOUTCOME_DENIED\x10\x032\xa5\x01\n" +
+	"\fAuditService\x12K\n" +
+	"\fRecordEvents\x12\x1c.tlog.v1.RecordEventsRequest\x1a\x1d.tlog.v1.RecordEventsResponse\x12H\n" +
+	"\vGetTimeline\x12\x1b.tlog.v1.GetTimelineRequest\x1a\x1c.tlog.v1.GetTimelineResponseB\x83\x01\n" +
 	"\vcom.tlog.v1B\n" +
 	"AuditProtoP\x01Z+github.com/tlogd/tlogd/proto/tlog/v1;tlogv1\xa2\x02\x03TXX\xaa\x02\aTlog.V1\xca\x02\aTlog\\V1\xe2\x02\x13Tlog\\V1\\GPBMetadata\xea\x02\bTlog::V1b\x06proto3"
 
@@ -807,34 +1259,52 @@ func file_tlog_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_tlog_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_tlog_v1_audit_proto_goTypes = []any{
 	(ActorType)(0),                // 0: tlog.v1.ActorType
 	(TargetType)(0),               // 1: tlog.v1.TargetType
 	(Action)(0),                   // 2: tlog.v1.Action
 	(Outcome)(0),                  // 3: tlog.v1.Outcome
-	(*AuditEvent)(nil),            // 4: tlog.v1.AuditEvent
-	(*Actor)(nil),                 // 5: tlog.v1.Actor
-	(*Target)(nil),                // 6: tlog.v1.Target
-	(*Change)(nil),                // 7: tlog.v1.Change
-	nil,                           // 8: tlog.v1.AuditEvent.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*RecordEventsRequest)(nil),   // 4: tlog.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil),  // 5: tlog.v1.RecordEventsResponse
+	(*EventResult)(nil),           // 6: tlog.v1.EventResult
+	(*GetTimelineRequest)(nil),    // 7: tlog.v1.GetTimelineRequest
+	(*GetTimelineResponse)(nil),   // 8: tlog.v1.GetTimelineResponse
+	(*TimelineEvent)(nil),         // 9: tlog.v1.TimelineEvent
+	(*AuditEvent)(nil),            // 10: tlog.v1.AuditEvent
+	(*Actor)(nil),                 // 11: tlog.v1.Actor
+	(*Target)(nil),                // 12: tlog.v1.Target
+	(*Change)(nil),                // 13: tlog.v1.Change
+	nil,                           // 14: tlog.v1.AuditEvent.LabelsEntry
+	(*AppendResult)(nil),          // 15: tlog.v1.AppendResult
+	(*Entry)(nil),                 // 16: tlog.v1.Entry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_tlog_v1_audit_proto_depIdxs = []int32{
-	9, // 0: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	5, // 1: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
-	2, // 2: tlog.v1.AuditEvent.action:type_name -> tlog.v1.Action
-	6, // 3: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
-	3, // 4: tlog.v1.AuditEvent.outcome:type_name -> tlog.v1.Outcome
-	7, // 5: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
-	8, // 6: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
-	0, // 7: tlog.v1.Actor.type:type_name -> tlog.v1.ActorType
-	1, // 8: tlog.v1.Target.type:type_name -> tlog.v1.TargetType
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	10, // 0: tlog.v1.RecordEventsRequest.events:type_name -> tlog.v1.AuditEvent
+	6,  // 1: tlog.v1.RecordEventsResponse.results:type_name -> tlog.v1.EventResult
+	15, // 2: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
+	9,  // 3: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.TimelineEvent
+	16, // 4: tlog.v1.TimelineEvent.entry:type_name -> tlog.v1.Entry
+	10, // 5: tlog.v1.TimelineEvent.event:type_name -> tlog.v1.AuditEvent
+	17, // 6: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 7: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
+	2,  // 8: tlog.v1.AuditEvent.action:type_name -> tlog.v1.Action
+	12, // 9: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
+	3,  // 10: tlog.v1.AuditEvent.outcome:type_name -> tlog.v1.Outcome
+	13, // 11: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
+	14, // 12: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
+	0,  // 13: tlog.v1.Actor.type:type_name -> tlog.v1.ActorType
+	1,  // 14: tlog.v1.Target.type:type_name -> tlog.v1.TargetType
+	4,  // 15: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
+	7,  // 16: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
+	5,  // 17: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
+	8,  // 18: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
+	17, // [17:19] is the sub-list for method output_type
+	15, // [15:17] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_tlog_v1_audit_proto_init() }
@@ -842,15 +1312,16 @@ func file_tlog_v1_audit_proto_init() {
 	if File_tlog_v1_audit_proto != nil {
 		return
 	}
+	file_tlog_v1_log_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tlog_v1_audit_proto_rawDesc), len(file_tlog_v1_audit_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   5,
+			NumMessages:   11,
 			NumExtensions: 0,
-			NumServices:   0,
+			NumServices:   1,
 		},
 		GoTypes:           file_tlog_v1_audit_proto_goTypes,
 		DependencyIndexes: file_tlog_v1_audit_proto_depIdxs,

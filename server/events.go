@@ -1,0 +1,366 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/storage"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// auditService implements tlog.v1.AuditService.
+type auditService struct {
+	tlogv1.UnimplementedAuditServiceServer
+	srv *Server
+}
+
+// The posting-list terms of audit events: a kind byte and a fixed-length
+// value, so that no term is a prefix of another.
+const (
+	termSubject = 'S' // + SHA-256 subject key; value: roles (1 actor, 2 target)
+	termTenant  = 'N' // + SHA-256 of the tenant
+	termAction  = 'C' // + 4-byte action
+)
+
+// Roles a subject plays in an event, as stored in its subject posting.
+const (
+	roleActor  = 1
+	roleTarget = 2
+)
+
+// subjectKey identifies a subject: an actor or target id within a tenant.
+func subjectKey(tenant, id string) tlog.Hash {
+	h := sha256.New()
+	h.Write([]byte("tlogd/subject/v1\x00"))
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return tlog.Hash(h.Sum(nil))
+}
+
+// eventKey is an event's dedup key: its tenant and event id.
+func eventKey(tenant, eventID string) tlog.Hash {
+	h := sha256.New()
+	h.Write([]byte("tlogd/event/v1\x00"))
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(eventID))
+	return tlog.Hash(h.Sum(nil))
+}
+
+func subjectTerm(subj tlog.Hash) []byte { return append([]byte{termSubject}, subj[:]...) }
+
+func tenantTerm(tenant string) []byte {
+	h := sha256.Sum256([]byte("tlogd/tenant/v1\x00" + tenant))
+	return append([]byte{termTenant}, h[:]...)
+}
+
+func actionTerm(a tlogv1.Action) []byte {
+	return binary.BigEndian.AppendUint32([]byte{termAction}, uint32(a))
+}
+
+// eventRecord validates nothing: it turns a valid event into a record with
+// its subjects and postings; salt and commitment come from newRecords.
+func eventRecord(r *storage.Record, ev *tlogv1.AuditEvent) {
+	tenant := ev.GetTenant()
+	actor, target := subjectKey(tenant, ev.GetActor().GetId()), subjectKey(tenant, ev.GetTarget().GetId())
+	r.PayloadHash = eventKey(tenant, ev.GetEventId())
+	r.Subjects = []tlog.Hash{actor, target}
+	if actor == target {
+		r.Postings = append(r.Postings, storage.Posting{Term: subjectTerm(actor), Value: []byte{roleActor | roleTarget}})
+	} else {
+		r.Postings = append(r.Postings,
+			storage.Posting{Term: subjectTerm(actor), Value: []byte{roleActor}},
+			storage.Posting{Term: subjectTerm(target), Value: []byte{roleTarget}})
+	}
+	r.Postings = append(r.Postings, storage.Posting{Term: tenantTerm(tenant)}, storage.Posting{Term: actionTerm(ev.GetAction())})
+}
+
+func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEventsRequest) (*tlogv1.RecordEventsResponse, error) {
+	s := a.srv
+	evs := req.GetEvents()
+	switch {
+	case len(evs) == 0:
+		return nil, invalid("events: must hold at least 1 event")
+	case len(evs) > s.cfg.MaxRecordsPerAppend:
+		return nil, invalid("events: %d events exceed the limit of %d per call", len(evs), s.cfg.MaxRecordsPerAppend)
+	}
+	payloads := make([][]byte, len(evs))
+	for i, ev := range evs {
+		if err := validateEvent(ev); err != nil {
+			return nil, invalid("events[%d].%v", i, err)
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
+		if err != nil {
+			return nil, invalid("events[%d]: %v", i, err)
+		}
+		if len(b) > s.cfg.MaxPayloadBytes {
+			return nil, invalid("events[%d]: the encoded event has %d bytes, over the limit of %d", i, len(b), s.cfg.MaxPayloadBytes)
+		}
+		payloads[i] = b
+	}
+	records := newRecords(payloads)
+	for i := range records {
+		eventRecord(&records[i], evs[i])
+	}
+	out, err := s.sequence(ctx, records, req.GetIncludeProofs(), req.GetConsistencyFrom())
+	if err != nil {
+		return nil, err
+	}
+	resp := &tlogv1.RecordEventsResponse{Results: make([]*tlogv1.EventResult, len(out.results)), Checkpoint: out.checkpoint, ConsistencyProof: out.consistency}
+	for i, r := range out.results {
+		resp.Results[i] = &tlogv1.EventResult{Result: r, Payload: out.stored[i].Payload}
+	}
+	return resp, nil
+}
+
+// Timeline pages hold at most this many events; 100 by default.
+const (
+	maxPageSize     = 1000
+	defaultPageSize = 100
+)
+
+func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineRequest) (*tlogv1.GetTimelineResponse, error) {
+	s := a.srv
+	if err := checkID(req.GetSubjectId(), 256, true); err != nil {
+		return nil, invalid("subject_id: %v", err)
+	}
+	if err := checkID(req.GetTenant(), 128, false); err != nil {
+		return nil, invalid("tenant: %v", err)
+	}
+	pageSize := int(req.GetPageSize())
+	switch {
+	case pageSize == 0:
+		pageSize = defaultPageSize
+	case pageSize > maxPageSize:
+		return nil, invalid("page_size: %d exceeds the limit of %d", pageSize, maxPageSize)
+	}
+	from, err := parsePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	size, cp, err := checkpointAt(store, "tree_size", req.GetTreeSize())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	term := subjectTerm(subjectKey(req.GetTenant(), req.GetSubjectId()))
+	resp := &tlogv1.GetTimelineResponse{Checkpoint: string(cp)}
+	last, err := store.Postings(term, 0, size, 1, true)
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	if len(last) == 0 {
+		return resp, nil
+	}
+	resp.HasEvents, resp.LatestIndex = true, last[0].Index
+	hits, err := store.Postings(term, from, size, pageSize+1, false)
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	if len(hits) > pageSize {
+		resp.NextPageToken = pageToken(hits[pageSize].Index)
+		hits = hits[:pageSize]
+	}
+	if len(hits) == 0 {
+		return resp, nil
+	}
+	for _, h := range hits {
+		te, err := s.timelineEvent(store, h.Index, size)
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		resp.Events = append(resp.Events, te)
+	}
+	// No payload leaves the server before the read is durably recorded.
+	reason := fmt.Sprintf("GetTimeline returned %d events of a subject, entries %d to %d", len(hits), hits[0].Index, hits[len(hits)-1].Index)
+	labels := map[string]string{"method": "GetTimeline", "first_index": fmt.Sprint(hits[0].Index), "last_index": fmt.Sprint(hits[len(hits)-1].Index)}
+	if err := s.recordPayloadRead(ctx, store, seq, reason, labels); err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return resp, nil
+}
+
+// timelineEvent reads entry index with its payload and proves it at size.
+func (s *Server) timelineEvent(store *storage.Store, index, size uint64) (*tlogv1.TimelineEvent, error) {
+	es, err := store.Entries(index, 1, true, s.cfg.entryBudget())
+	if err != nil {
+		return nil, err
+	}
+	p, err := store.InclusionProof(index, size)
+	if err != nil {
+		return nil, err
+	}
+	ev := &tlogv1.AuditEvent{}
+	if err := proto.Unmarshal(es[0].Payload, ev); err != nil {
+		return nil, fmt.Errorf("%w: entry %d is in a subject's posting list but holds no audit event: %w", storage.ErrCorrupt, index, err)
+	}
+	return &tlogv1.TimelineEvent{Entry: entriesProto(es)[0], Event: ev, InclusionProof: hashBytes(p)}, nil
+}
+
+func pageToken(next uint64) string {
+	return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, next))
+}
+
+func parsePageToken(tok string) (uint64, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) != 8 {
+		return 0, invalid("page_token: not a token from a previous response")
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// validateEvent checks an event strictly; the error names the field
+// (relative to the event).
+func validateEvent(ev *tlogv1.AuditEvent) error {
+	if ev == nil {
+		return fmt.Errorf("event_id: the event is empty")
+	}
+	if err := checkID(ev.GetEventId(), 128, true); err != nil {
+		return fmt.Errorf("event_id: %w", err)
+	}
+	if ev.GetOccurredAt() == nil {
+		return fmt.Errorf("occurred_at: required")
+	}
+	if err := ev.GetOccurredAt().CheckValid(); err != nil {
+		return fmt.Errorf("occurred_at: %w", err)
+	}
+	act := ev.GetActor()
+	switch {
+	case act == nil:
+		return fmt.Errorf("actor: required")
+	case act.GetType() == tlogv1.ActorType_ACTOR_TYPE_UNSPECIFIED:
+		return fmt.Errorf("actor.type: required")
+	case tlogv1.ActorType_name[int32(act.GetType())] == "":
+		return fmt.Errorf("actor.type: unknown value %d", act.GetType())
+	}
+	if err := checkID(act.GetId(), 256, true); err != nil {
+		return fmt.Errorf("actor.id: %w", err)
+	}
+	if err := checkText(act.GetDisplayName(), 256); err != nil {
+		return fmt.Errorf("actor.display_name: %w", err)
+	}
+	if ip := act.GetSourceIp(); ip != "" {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("actor.source_ip: %q is not an IPv4 or IPv6 address", truncate(ip, 64))
+		}
+	}
+	if err := checkText(act.GetUserAgent(), 512); err != nil {
+		return fmt.Errorf("actor.user_agent: %w", err)
+	}
+	switch a := ev.GetAction(); {
+	case a == tlogv1.Action_ACTION_UNSPECIFIED:
+		return fmt.Errorf("action: required")
+	case tlogv1.Action_name[int32(a)] == "":
+		return fmt.Errorf("action: unknown value %d", a)
+	case a == tlogv1.Action_ACTION_LOG_PAYLOADS_READ:
+		return fmt.Errorf("action: ACTION_LOG_PAYLOADS_READ is recorded by tlogd itself")
+	case a == tlogv1.Action_ACTION_CUSTOM:
+		if err := checkID(ev.GetCustomAction(), 128, true); err != nil {
+			return fmt.Errorf("custom_action: %w (required with ACTION_CUSTOM)", err)
+		}
+	case ev.GetCustomAction() != "":
+		return fmt.Errorf("custom_action: only with ACTION_CUSTOM")
+	}
+	tgt := ev.GetTarget()
+	switch {
+	case tgt == nil:
+		return fmt.Errorf("target: required")
+	case tgt.GetType() == tlogv1.TargetType_TARGET_TYPE_UNSPECIFIED:
+		return fmt.Errorf("target.type: required")
+	case tlogv1.TargetType_name[int32(tgt.GetType())] == "":
+		return fmt.Errorf("target.type: unknown value %d", tgt.GetType())
+	}
+	if err := checkID(tgt.GetId(), 256, true); err != nil {
+		return fmt.Errorf("target.id: %w", err)
+	}
+	if err := checkID(ev.GetTenant(), 128, false); err != nil {
+		return fmt.Errorf("tenant: %w", err)
+	}
+	switch o := ev.GetOutcome(); {
+	case o == tlogv1.Outcome_OUTCOME_UNSPECIFIED:
+		return fmt.Errorf("outcome: required")
+	case tlogv1.Outcome_name[int32(o)] == "":
+		return fmt.Errorf("outcome: unknown value %d", o)
+	}
+	if err := checkText(ev.GetReason(), 1024); err != nil {
+		return fmt.Errorf("reason: %w", err)
+	}
+	if n := len(ev.GetChanges()); n > 64 {
+		return fmt.Errorf("changes: %d changes exceed the limit of 64", n)
+	}
+	for i, c := range ev.GetChanges() {
+		if err := checkID(c.GetAttribute(), 128, true); err != nil {
+			return fmt.Errorf("changes[%d].attribute: %w", i, err)
+		}
+		if err := checkText(c.GetOldValue(), 1024); err != nil {
+			return fmt.Errorf("changes[%d].old_value: %w", i, err)
+		}
+		if err := checkText(c.GetNewValue(), 1024); err != nil {
+			return fmt.Errorf("changes[%d].new_value: %w", i, err)
+		}
+	}
+	for name, v := range map[string]string{"request_id": ev.GetRequestId(), "trace_id": ev.GetTraceId(), "source_service": ev.GetSourceService()} {
+		if err := checkID(v, 128, false); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if n := len(ev.GetLabels()); n > 64 {
+		return fmt.Errorf("labels: %d labels exceed the limit of 64", n)
+	}
+	for k, v := range ev.GetLabels() {
+		if err := checkID(k, 128, true); err != nil {
+			return fmt.Errorf("labels: key %q: %w", truncate(k, 32), err)
+		}
+		if err := checkText(v, 128); err != nil {
+			return fmt.Errorf("labels[%q]: %w", truncate(k, 32), err)
+		}
+	}
+	return nil
+}
+
+// checkID checks an identifier: at most max bytes of UTF-8 without control
+// characters, and not empty when required.
+func checkID(s string, max int, required bool) error {
+	switch {
+	case s == "" && required:
+		return fmt.Errorf("required")
+	case len(s) > max:
+		return fmt.Errorf("%d bytes exceed the limit of %d", len(s), max)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("not valid UTF-8")
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return fmt.Errorf("control characters are not allowed")
+	}
+	return nil
+}
+
+// checkText checks free text: at most max bytes of UTF-8; line breaks and
+// tabs are allowed, other control characters are not.
+func checkText(s string, max int) error {
+	switch {
+	case len(s) > max:
+		return fmt.Errorf("%d bytes exceed the limit of %d", len(s), max)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("not valid UTF-8")
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' }) >= 0:
+		return fmt.Errorf("control characters are not allowed")
+	}
+	return nil
+}

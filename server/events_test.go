@@ -1,0 +1,201 @@
+package server
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// testEvent is a valid event.
+func testEvent(id, actor, target string, action tlogv1.Action) *tlogv1.AuditEvent {
+	return &tlogv1.AuditEvent{
+		EventId:    id,
+		OccurredAt: timestamppb.New(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)),
+		Actor:      &tlogv1.Actor{Type: tlogv1.ActorType_ACTOR_TYPE_USER, Id: actor, SourceIp: "192.0.2.7"},
+		Action:     action,
+		Target:     &tlogv1.Target{Type: tlogv1.TargetType_TARGET_TYPE_USER, Id: target},
+		Tenant:     "acme",
+		Outcome:    tlogv1.Outcome_OUTCOME_SUCCESS,
+		Changes:    []*tlogv1.Change{{Attribute: "role", OldValue: "viewer", NewValue: "admin"}},
+	}
+}
+
+func TestRecordEventsAndTimeline(t *testing.T) {
+	tl := startLog(t, nil)
+	ac := tlogv1.NewAuditServiceClient(tl.conn)
+	events := []*tlogv1.AuditEvent{
+		testEvent("e0", "admin", "alice", tlogv1.Action_ACTION_ACCOUNT_CREATED),
+		testEvent("e1", "admin", "bob", tlogv1.Action_ACTION_ACCOUNT_CREATED),
+		testEvent("e2", "admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED),
+		testEvent("e3", "alice", "alice", tlogv1.Action_ACTION_PASSWORD_CHANGED),
+	}
+	resp, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: events, IncludeProofs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := tl.openCheckpoint(t, resp.GetCheckpoint())
+	wantLinks := [][]uint64{{tlog.NoLink, tlog.NoLink}, {0, tlog.NoLink}, {1, 0}, {2, 2}}
+	for i, r := range resp.GetResults() {
+		res := r.GetResult()
+		if res.GetIndex() != uint64(i) || res.GetDuplicate() {
+			t.Fatalf("event %d at %d (duplicate %v)", i, res.GetIndex(), res.GetDuplicate())
+		}
+		var back tlogv1.AuditEvent
+		if err := proto.Unmarshal(r.GetPayload(), &back); err != nil || !proto.Equal(&back, events[i]) {
+			t.Fatalf("event %d: the payload is not the event: %v", i, err)
+		}
+		if err := tlog.VerifyRecord(res.GetEntry(), res.GetSalt(), r.GetPayload()); err != nil {
+			t.Fatal(err)
+		}
+		e, err := tlog.ParseEntry(res.GetEntry())
+		if err != nil || !slices.Equal(e.Links, wantLinks[i]) {
+			t.Fatalf("event %d links %v, want %v (%v)", i, e.Links, wantLinks[i], err)
+		}
+		checkInclusion(t, res.GetIndex(), res.GetLeafHash(), res.GetInclusionProof(), cp)
+	}
+	// The same event id again is a duplicate, even with other content;
+	// the answer carries the first event's payload.
+	again := testEvent("e2", "admin", "alice", tlogv1.Action_ACTION_ROLE_REVOKED)
+	dup, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: []*tlogv1.AuditEvent{again, testEvent("e4", "admin", "alice", tlogv1.Action_ACTION_ROLE_REVOKED)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dup.GetResults()[0]; !r.GetResult().GetDuplicate() || r.GetResult().GetIndex() != 2 || !bytes.Equal(r.GetPayload(), resp.GetResults()[2].GetPayload()) {
+		t.Fatalf("duplicate event id: %v", r)
+	}
+
+	// alice's timeline: 0, 2, 3, 4 (the revocation), linked.
+	tlr, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "alice", PageSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := tl.openCheckpoint(t, tlr.GetCheckpoint())
+	var got []uint64
+	for _, te := range tlr.GetEvents() {
+		got = append(got, te.GetEntry().GetIndex())
+		checkInclusion(t, te.GetEntry().GetIndex(), te.GetEntry().GetLeafHash(), te.GetInclusionProof(), tcp)
+		if err := tlog.VerifyRecord(te.GetEntry().GetEntry(), te.GetEntry().GetSalt(), te.GetEntry().GetPayload()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, []uint64{0, 2, 3}) || !tlr.GetHasEvents() || tlr.GetLatestIndex() != 4 || tlr.GetNextPageToken() == "" {
+		t.Fatalf("first page %v, latest %d, token %q", got, tlr.GetLatestIndex(), tlr.GetNextPageToken())
+	}
+	next, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "alice", PageSize: 3, PageToken: tlr.GetNextPageToken(), TreeSize: tcp.Size})
+	if err != nil || len(next.GetEvents()) != 1 || next.GetEvents()[0].GetEntry().GetIndex() != 4 || next.GetNextPageToken() != "" {
+		t.Fatalf("second page: %v %v", next, err)
+	}
+	if next.GetEvents()[0].GetEvent().GetAction() != tlogv1.Action_ACTION_ROLE_REVOKED {
+		t.Fatalf("event 4 decoded as %v", next.GetEvents()[0].GetEvent())
+	}
+	// At the older size 4, alice's latest event is 3.
+	old, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "alice", TreeSize: 4})
+	if err != nil || old.GetLatestIndex() != 3 || len(old.GetEvents()) != 3 {
+		t.Fatalf("timeline at size 4: %v %v", old, err)
+	}
+	// Another tenant's alice has no events.
+	none, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "other", SubjectId: "alice"})
+	if err != nil || none.GetHasEvents() || len(none.GetEvents()) != 0 {
+		t.Fatalf("other tenant: %v %v", none, err)
+	}
+	// Each timeline read was recorded as a payload read.
+	rec, err := tl.client.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Start: 5, Count: 1, IncludePayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := payloadReadRecord(rec.GetEntries()[0].GetPayload()); !ok || ev.GetLabels()["method"] != "GetTimeline" {
+		t.Fatalf("entry 5 is not the timeline read: %v", ev)
+	}
+	_, err = ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{SubjectId: "alice", PageToken: "!!"})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "page_token:") {
+		t.Fatalf("bad page token: %v", err)
+	}
+}
+
+func TestEventValidation(t *testing.T) {
+	tl := startLog(t, nil)
+	ac := tlogv1.NewAuditServiceClient(tl.conn)
+	for _, tc := range []struct {
+		field  string
+		change func(*tlogv1.AuditEvent)
+	}{
+		{"event_id: required", func(e *tlogv1.AuditEvent) { e.EventId = "" }},
+		{"event_id: control characters", func(e *tlogv1.AuditEvent) { e.EventId = "a\nb" }},
+		{"event_id: 129 bytes", func(e *tlogv1.AuditEvent) { e.EventId = strings.Repeat("x", 129) }},
+		{"occurred_at: required", func(e *tlogv1.AuditEvent) { e.OccurredAt = nil }},
+		{"occurred_at:", func(e *tlogv1.AuditEvent) { e.OccurredAt.Nanos = -1 }},
+		{"actor: required", func(e *tlogv1.AuditEvent) { e.Actor = nil }},
+		{"actor.type: required", func(e *tlogv1.AuditEvent) { e.Actor.Type = 0 }},
+		{"actor.type: unknown value 99", func(e *tlogv1.AuditEvent) { e.Actor.Type = 99 }},
+		{"actor.id: required", func(e *tlogv1.AuditEvent) { e.Actor.Id = "" }},
+		{"actor.source_ip:", func(e *tlogv1.AuditEvent) { e.Actor.SourceIp = "300.1.1.1" }},
+		{"actor.user_agent: 513 bytes", func(e *tlogv1.AuditEvent) { e.Actor.UserAgent = strings.Repeat("u", 513) }},
+		{"action: required", func(e *tlogv1.AuditEvent) { e.Action = 0 }},
+		{"action: unknown value 1000", func(e *tlogv1.AuditEvent) { e.Action = 1000 }},
+		{"action: ACTION_LOG_PAYLOADS_READ", func(e *tlogv1.AuditEvent) { e.Action = tlogv1.Action_ACTION_LOG_PAYLOADS_READ }},
+		{"custom_action: required", func(e *tlogv1.AuditEvent) { e.Action = tlogv1.Action_ACTION_CUSTOM }},
+		{"custom_action: only with ACTION_CUSTOM", func(e *tlogv1.AuditEvent) { e.CustomAction = "x" }},
+		{"target: required", func(e *tlogv1.AuditEvent) { e.Target = nil }},
+		{"target.type: required", func(e *tlogv1.AuditEvent) { e.Target.Type = 0 }},
+		{"target.id: required", func(e *tlogv1.AuditEvent) { e.Target.Id = "" }},
+		{"tenant: control characters", func(e *tlogv1.AuditEvent) { e.Tenant = "a\x00" }},
+		{"outcome: required", func(e *tlogv1.AuditEvent) { e.Outcome = 0 }},
+		{"reason: 1025 bytes", func(e *tlogv1.AuditEvent) { e.Reason = strings.Repeat("r", 1025) }},
+		{"changes[0].attribute: required", func(e *tlogv1.AuditEvent) { e.Changes[0].Attribute = "" }},
+		{"changes[0].new_value: control", func(e *tlogv1.AuditEvent) { e.Changes[0].NewValue = "\x1b[31m" }},
+		{"changes: 65 changes", func(e *tlogv1.AuditEvent) {
+			for range 64 {
+				e.Changes = append(e.Changes, &tlogv1.Change{Attribute: "a"})
+			}
+		}},
+		{"request_id: 129 bytes", func(e *tlogv1.AuditEvent) { e.RequestId = strings.Repeat("q", 129) }},
+		{"labels: key", func(e *tlogv1.AuditEvent) { e.Labels = map[string]string{"": "v"} }},
+		{`labels["k"]: control`, func(e *tlogv1.AuditEvent) { e.Labels = map[string]string{"k": "\x07"} }},
+	} {
+		ev := testEvent("ok", "admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)
+		tc.change(ev)
+		_, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: []*tlogv1.AuditEvent{testEvent("fine", "a", "b", tlogv1.Action_ACTION_ROLE_ASSIGNED), ev}})
+		st, _ := status.FromError(err)
+		if st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "events[1]."+tc.field) {
+			t.Errorf("%s: got %v", tc.field, err)
+		}
+	}
+	if tl.store.Head().Size != 0 {
+		t.Fatal("an invalid batch appended something")
+	}
+	for _, tc := range []struct {
+		req  *tlogv1.RecordEventsRequest
+		want string
+	}{
+		{&tlogv1.RecordEventsRequest{}, "events: must hold at least 1 event"},
+		{&tlogv1.RecordEventsRequest{Events: []*tlogv1.AuditEvent{nil}}, "events[0].event_id"},
+	} {
+		_, err := ac.RecordEvents(ctx(t), tc.req)
+		if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), tc.want) {
+			t.Errorf("%v: %v", tc.req, err)
+		}
+	}
+	_, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || st.Message() != "subject_id: required" {
+		t.Errorf("timeline without a subject: %v", err)
+	}
+	_, err = ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{SubjectId: "a", PageSize: 1001})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "page_size:") {
+		t.Errorf("page size: %v", err)
+	}
+	// grpc-go refuses to send invalid UTF-8; other clients may.
+	ev := testEvent("x", "\xff", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)
+	if err := validateEvent(ev); err == nil || err.Error() != "actor.id: not valid UTF-8" {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
+}
