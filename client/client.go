@@ -77,6 +77,7 @@ type Entry struct {
 // every newer one for consistency with it. Safe for concurrent use.
 type Client struct {
 	api       tlogv1.LogServiceClient
+	audit     tlogv1.AuditServiceClient
 	verifier  note.Verifier
 	vkey      string
 	origin    string
@@ -101,7 +102,7 @@ func New(conn grpc.ClientConnInterface, cfg Config) (*Client, error) {
 	if v.Name() != cfg.Origin {
 		return nil, fmt.Errorf("client: the verifier key is for %q, not for the origin %q", v.Name(), cfg.Origin)
 	}
-	c := &Client{api: tlogv1.NewLogServiceClient(conn), verifier: v, vkey: cfg.VerifierKey, origin: cfg.Origin, statePath: cfg.StatePath}
+	c := &Client{api: tlogv1.NewLogServiceClient(conn), audit: tlogv1.NewAuditServiceClient(conn), verifier: v, vkey: cfg.VerifierKey, origin: cfg.Origin, statePath: cfg.StatePath}
 	if cfg.StatePath != "" {
 		b, err := os.ReadFile(cfg.StatePath)
 		switch {
@@ -354,15 +355,21 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 	if err != nil {
 		return nil, Checkpoint{}, fmt.Errorf("client: append: %w", err)
 	}
-	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	return c.verifyAppended(ctx, base, resp.GetCheckpoint(), resp.GetResults(), payloads, resp.GetConsistencyProof())
+}
+
+// verifyAppended checks what Append or RecordEvents returned for payloads,
+// sent while base was trusted, and trusts the checkpoint.
+func (c *Client) verifyAppended(ctx context.Context, base *Checkpoint, signed string, results []*tlogv1.AppendResult, payloads [][]byte, consistency [][]byte) ([]Result, Checkpoint, error) {
+	cp, err := c.OpenCheckpoint([]byte(signed))
 	if err != nil {
 		return nil, Checkpoint{}, err
 	}
-	if len(resp.GetResults()) != len(payloads) {
-		return nil, Checkpoint{}, verifyErr("append response", fmt.Errorf("%d results for %d records", len(resp.GetResults()), len(payloads)))
+	if len(results) != len(payloads) {
+		return nil, Checkpoint{}, verifyErr("append response", fmt.Errorf("%d results for %d records", len(results), len(payloads)))
 	}
 	out := make([]Result, len(payloads))
-	for i, r := range resp.GetResults() {
+	for i, r := range results {
 		what := fmt.Sprintf("record %d (leaf %d)", i, r.GetIndex())
 		if err := tlog.VerifyRecord(r.GetEntry(), r.GetSalt(), payloads[i]); err != nil {
 			return nil, Checkpoint{}, verifyErr(what+" commitment", err)
@@ -384,7 +391,7 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 	}
 	var known []tlog.Hash
 	if base != nil {
-		if known, err = hashes(resp.GetConsistencyProof()); err != nil {
+		if known, err = hashes(consistency); err != nil {
 			return nil, Checkpoint{}, verifyErr("append consistency proof", err)
 		}
 	}

@@ -69,17 +69,11 @@ checked later with tlogctl verify and no network.`)
 			return fmt.Errorf("-bundle-dir: %w", err)
 		}
 	}
-	cl, done, err := f.dial(*state)
+	cl, info, done, err := f.dialInfo(e, *state)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := f.call(e.ctx)
-	info, err := cl.LogInfo(ctx)
-	cancel()
-	if err != nil {
-		return err
-	}
 	for i, p := range payloads {
 		if limit := int(info.GetMaxPayloadBytes()); limit > 0 && len(p) > limit {
 			return cli.Usagef("%s: %d bytes exceed the log's limit of %d per payload", names[i], len(p), limit)

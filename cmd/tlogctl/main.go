@@ -27,6 +27,7 @@ import (
 
 	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/internal/cli"
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 )
 
 // The exit codes.
@@ -63,6 +64,8 @@ var commands = []struct {
 	{"monitor", "follow the log, checking every checkpoint against the last one", monitorCmd},
 	{"export", "write verified entries (and payloads) to a file that verifies offline", exportCmd},
 	{"verify-export", "check an export file offline", verifyExportCmd},
+	{"record", "record user-management audit events (JSON lines) and verify them", recordCmd},
+	{"timeline", "print a subject's verified timeline; exit 1 if an event is missing", timelineCmd},
 	{"info", "print the log's origin, key and limits as the server reports them", infoCmd},
 }
 
@@ -254,6 +257,22 @@ func (f *connFlags) dial(statePath string) (*client.Client, func(), error) {
 		return nil, nil, err
 	}
 	return c, func() { conn.Close() }, nil
+}
+
+// dialInfo dials and asks the log for its limits.
+func (f *connFlags) dialInfo(e env, statePath string) (*client.Client, *tlogv1.GetLogInfoResponse, func(), error) {
+	cl, done, err := f.dial(statePath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := f.call(e.ctx)
+	defer cancel()
+	info, err := cl.LogInfo(ctx)
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return cl, info, done, nil
 }
 
 // call returns a context for one step of work, bounded by -timeout.

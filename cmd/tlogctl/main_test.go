@@ -19,9 +19,12 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tlogd/tlogd/internal/devcert"
 	"github.com/tlogd/tlogd/internal/testutil"
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/server"
 	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
@@ -626,4 +629,96 @@ func TestAppendLimitsAndEnvironment(t *testing.T) {
 	must(t, 0, "", "checkpoint", "-addr", l.addr, "-vkey", k.vkey)
 	must(t, 1, "", "checkpoint", "-addr", l.addr) // the environment's key
 	must(t, 2, "", "checkpoint", "-addr", l.addr, "-timeout", "0s")
+}
+
+// droppingAudit forwards GetTimeline to a real server and drops the event
+// at position drop of the first page (and, with last, lowers latest_index
+// to hide the dropped tail).
+type droppingAudit struct {
+	tlogv1.UnimplementedAuditServiceServer
+	real tlogv1.AuditServiceClient
+	drop int
+	last bool
+}
+
+func (d *droppingAudit) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineRequest) (*tlogv1.GetTimelineResponse, error) {
+	resp, err := d.real.GetTimeline(ctx, req)
+	if err != nil || d.drop < 0 || d.drop >= len(resp.Events) {
+		return resp, err
+	}
+	resp.Events = append(resp.Events[:d.drop], resp.Events[d.drop+1:]...)
+	if d.last && d.drop == len(resp.Events) && d.drop > 0 {
+		resp.LatestIndex = resp.Events[d.drop-1].GetEntry().GetIndex()
+	}
+	return resp, nil
+}
+
+func TestRecordAndTimeline(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), nil)
+	conn := []string{"-addr", l.addr, "-vkey", k.vkey}
+	ev := func(id, actor, action, target, change string) string {
+		s := fmt.Sprintf(`{"eventId":%q,"occurredAt":"2026-11-26T09:00:00Z","tenant":"acme","actor":{"type":"ACTOR_TYPE_USER","id":%q},"action":%q,"target":{"type":"TARGET_TYPE_USER","id":%q},"outcome":"OUTCOME_SUCCESS"`, id, actor, action, target)
+		if change != "" {
+			s += `,"changes":[` + change + `]`
+		}
+		return s + "}\n"
+	}
+	stdin := ev("e1", "admin", "ACTION_ACCOUNT_CREATED", "alice", "") +
+		ev("e2", "admin", "ACTION_ACCOUNT_CREATED", "bob", "") +
+		ev("e3", "admin", "ACTION_ROLE_ASSIGNED", "alice", `{"attribute":"role","oldValue":"viewer","newValue":"admin"}`) +
+		ev("e4", "alice", "ACTION_LOGIN_FAILED", "alice", "") +
+		ev("e5", "admin", "ACTION_ROLE_REVOKED", "alice", `{"attribute":"role","oldValue":"admin","newValue":"viewer"}`)
+	r := must(t, 0, stdin, append([]string{"record"}, conn...)...)
+	if strings.Count(r.stdout, "verified") != 5 {
+		t.Fatalf("record: %s", r.stdout)
+	}
+	r = must(t, 2, `{"eventId":"x","bogus":1}`+"\n", append([]string{"record"}, conn...)...)
+	if !strings.Contains(r.stderr, "stdin line 1") {
+		t.Fatalf("bad JSON: %s", r.stderr)
+	}
+	r = must(t, 3, `{"eventId":"x"}`+"\n", append([]string{"record"}, conn...)...)
+	if !strings.Contains(r.stderr, "events[0].occurred_at: required") {
+		t.Fatalf("invalid event: %s", r.stderr)
+	}
+
+	r = must(t, 0, "", append([]string{"timeline", "-tenant", "acme", "alice"}, conn...)...)
+	if !strings.Contains(r.stdout, `timeline of "alice" in tenant "acme": 4 events`) ||
+		!strings.Contains(r.stdout, `ROLE_ASSIGNED          admin → user alice  SUCCESS  role: "viewer" → "admin"`) ||
+		!strings.Contains(r.stdout, "LOGIN_FAILED") {
+		t.Fatalf("timeline: %s", r.stdout)
+	}
+	r = must(t, 0, "", append([]string{"timeline", "-tenant", "acme", "-json", "carol"}, conn...)...)
+	if m := jsonLines(t, r.stdout); len(m) != 1 || m[0]["events"] != 0.0 {
+		t.Fatalf("empty timeline: %s", r.stdout)
+	}
+
+	// A server that leaves an event out is caught, naming the link.
+	for _, tc := range []struct {
+		drop int
+		last bool
+		want string
+	}{
+		{1, false, "entry 3 links back to entry 2, but the previous event returned is entry 0"},
+		{0, false, "entry 2 links back to entry 0, but no earlier event was returned"},
+		{3, false, "the timeline ends at entry 3, but the log says \"alice\"'s latest event is entry 4"},
+	} {
+		conn, err := grpc.NewClient(l.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		proxy := grpc.NewServer()
+		tlogv1.RegisterAuditServiceServer(proxy, &droppingAudit{real: tlogv1.NewAuditServiceClient(conn), drop: tc.drop, last: tc.last})
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go proxy.Serve(lis)
+		r := must(t, 1, "", "timeline", "-addr", lis.Addr().String(), "-vkey", k.vkey, "-tenant", "acme", "alice")
+		proxy.Stop()
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("drop %d: %s", tc.drop, r.stderr)
+		}
+	}
 }
