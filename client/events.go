@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -52,13 +54,14 @@ func (c *Client) RecordEvents(ctx context.Context, events ...*tlogv1.AuditEvent)
 	return c.verifyAppended(ctx, base, resp.GetCheckpoint(), results, payloads, resp.GetConsistencyProof())
 }
 
-// TimelineEvent is a verified event of a subject's timeline.
-type TimelineEvent struct {
+// Event is a verified audit event: of a timeline, or a query result.
+type Event struct {
 	Entry
 	// Event is the decoded payload.
 	Event *tlogv1.AuditEvent
-	// Link is the entry's back-link for the subject: the index of the
-	// subject's previous event, or tlog.NoLink.
+	// Link, in a timeline, is the entry's back-link for the subject: the
+	// index of the subject's previous event, or tlog.NoLink for its first.
+	// Query results leave it NoLink.
 	Link uint64
 }
 
@@ -69,7 +72,7 @@ type Timeline struct {
 	Checkpoint Checkpoint
 	// Events are every event naming the subject in Checkpoint's tree, in
 	// log order, each linking back to the one before.
-	Events []TimelineEvent
+	Events []Event
 }
 
 // ChainError says where a timeline's chain of back-links is broken: an
@@ -161,35 +164,19 @@ func checkEnd(tl *Timeline, resp *tlogv1.GetTimelineResponse, last uint64) error
 
 // verifyTimelineEvent checks one event against the timeline's checkpoint
 // and its link to prev, the index of the previous event (NoLink: none).
-func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.TimelineEvent, prev uint64) (TimelineEvent, error) {
+func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.ProvenEvent, prev uint64) (Event, error) {
 	e := te.GetEntry()
 	index := e.GetIndex()
 	what := fmt.Sprintf("timeline event at entry %d", index)
 	if prev != tlog.NoLink && index <= prev {
-		return TimelineEvent{}, verifyErr(what, fmt.Errorf("not after the previous event, entry %d", prev))
+		return Event{}, verifyErr(what, fmt.Errorf("not after the previous event, entry %d", prev))
 	}
-	parsed, err := tlog.ParseEntry(e.GetEntry())
+	out, err := verifyProvenEvent(tl.Checkpoint, te)
 	if err != nil {
-		return TimelineEvent{}, verifyErr(what, err)
+		return Event{}, err
 	}
-	if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), e.GetPayload()); err != nil {
-		return TimelineEvent{}, verifyErr(what+" commitment", err)
-	}
-	leaf := tlog.LeafHash(e.GetEntry())
-	p, err := hashes(te.GetInclusionProof())
-	if err != nil {
-		return TimelineEvent{}, verifyErr(what+" inclusion proof", err)
-	}
-	if err := tlog.VerifyInclusion(index, tl.Checkpoint.Size, leaf, p, tl.Checkpoint.Root); err != nil {
-		return TimelineEvent{}, verifyErr(what+" inclusion proof", err)
-	}
-	ev := &tlogv1.AuditEvent{}
-	if err := proto.Unmarshal(e.GetPayload(), ev); err != nil {
-		return TimelineEvent{}, verifyErr(what+" payload", err)
-	}
-	if te.GetEvent() != nil && !proto.Equal(te.GetEvent(), ev) {
-		return TimelineEvent{}, verifyErr(what, errors.New("the decoded event is not the payload"))
-	}
+	ev := out.Event
+	parsed, _ := tlog.ParseEntry(e.GetEntry())
 	// Which back-links are the subject's: actor's first, target's second.
 	var links []uint64
 	if ev.GetTenant() == tl.Tenant && len(parsed.Links) == tlog.MaxLinks {
@@ -201,7 +188,7 @@ func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.TimelineEvent, pre
 		}
 	}
 	if len(links) == 0 {
-		return TimelineEvent{}, verifyErr(what, fmt.Errorf("the event does not name %q in tenant %q", tl.Subject, tl.Tenant))
+		return Event{}, verifyErr(what, fmt.Errorf("the event does not name %q in tenant %q", tl.Subject, tl.Tenant))
 	}
 	for _, l := range links {
 		if l != prev {
@@ -211,11 +198,119 @@ func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.TimelineEvent, pre
 			} else if l == tlog.NoLink {
 				reason = fmt.Sprintf("entry %d is %q's first event, but entry %d was returned before it", index, tl.Subject, prev)
 			}
-			return TimelineEvent{}, &ChainError{Index: index, Link: l, Prev: prev, Reason: reason}
+			return Event{}, &ChainError{Index: index, Link: l, Prev: prev, Reason: reason}
 		}
 	}
-	return TimelineEvent{
-		Entry: Entry{Index: index, Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaf, Salt: e.GetSalt(), Payload: e.GetPayload()},
-		Event: ev, Link: links[0],
+	out.Link = links[0]
+	return out, nil
+}
+
+// QueryEvents runs a query page by page against one checkpoint (the log's
+// latest when the query starts, verified and trusted) and yields every
+// matching event, each verified: its inclusion proof, its commitment, that
+// the event is its payload, and that it matches the filters the client can
+// check itself (ids, tenant, actions, outcome, occurred time; the log-time
+// range is the server's). A query cannot prove that nothing was left out:
+// for that, use Timeline, whose chain can. The request's tree_size and
+// page_token are managed here.
+func (c *Client) QueryEvents(ctx context.Context, q *tlogv1.QueryEventsRequest) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		req := proto.Clone(q).(*tlogv1.QueryEventsRequest)
+		req.TreeSize, req.PageToken = 0, ""
+		var cp Checkpoint
+		for {
+			resp, err := c.audit.QueryEvents(ctx, req)
+			if err != nil {
+				yield(Event{}, fmt.Errorf("client: query events: %w", err))
+				return
+			}
+			if req.TreeSize == 0 {
+				if cp, err = c.OpenCheckpoint([]byte(resp.GetCheckpoint())); err == nil {
+					err = c.accept(ctx, nil, cp, nil)
+				}
+				if err != nil {
+					yield(Event{}, err)
+					return
+				}
+				req.TreeSize = cp.Size
+			} else if resp.GetCheckpoint() != string(cp.Note) {
+				yield(Event{}, verifyErr("query page", fmt.Errorf("a later page is against another checkpoint than size %d", cp.Size)))
+				return
+			}
+			prev := tlog.NoLink
+			for _, pe := range resp.GetEvents() {
+				ev, err := verifyProvenEvent(cp, pe)
+				if err == nil && prev != tlog.NoLink && ev.Index <= prev {
+					err = verifyErr(fmt.Sprintf("query result entry %d", ev.Index), errors.New("out of log order"))
+				}
+				if err == nil && !matches(q, ev.Event) {
+					err = verifyErr(fmt.Sprintf("query result entry %d", ev.Index), errors.New("the event does not match the query"))
+				}
+				if err != nil {
+					yield(Event{}, err)
+					return
+				}
+				prev = ev.Index
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if resp.GetNextPageToken() == "" {
+				return
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+	}
+}
+
+// matches checks the filters of q that an event shows by itself.
+func matches(q *tlogv1.QueryEventsRequest, ev *tlogv1.AuditEvent) bool {
+	actor, target := ev.GetActor().GetId(), ev.GetTarget().GetId()
+	scoped := q.GetSubjectId() != "" || q.GetActorId() != "" || q.GetTargetId() != ""
+	o := ev.GetOccurredAt().AsTime()
+	switch {
+	case (q.GetTenant() != "" || scoped) && ev.GetTenant() != q.GetTenant(),
+		q.GetSubjectId() != "" && actor != q.GetSubjectId() && target != q.GetSubjectId(),
+		q.GetActorId() != "" && actor != q.GetActorId(),
+		q.GetTargetId() != "" && target != q.GetTargetId(),
+		len(q.GetActions()) > 0 && !slices.Contains(q.GetActions(), ev.GetAction()),
+		q.GetOutcome() != tlogv1.Outcome_OUTCOME_UNSPECIFIED && ev.GetOutcome() != q.GetOutcome(),
+		q.GetOccurredFrom() != nil && o.Before(q.GetOccurredFrom().AsTime()),
+		q.GetOccurredBefore() != nil && !o.Before(q.GetOccurredBefore().AsTime()):
+		return false
+	}
+	return true
+}
+
+// verifyProvenEvent checks an event's proof against cp, its commitment,
+// and that the event given is its payload.
+func verifyProvenEvent(cp Checkpoint, pe *tlogv1.ProvenEvent) (Event, error) {
+	e := pe.GetEntry()
+	what := fmt.Sprintf("event at entry %d", e.GetIndex())
+	parsed, err := tlog.ParseEntry(e.GetEntry())
+	if err != nil {
+		return Event{}, verifyErr(what, err)
+	}
+	if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), e.GetPayload()); err != nil {
+		return Event{}, verifyErr(what+" commitment", err)
+	}
+	leaf := tlog.LeafHash(e.GetEntry())
+	p, err := hashes(pe.GetInclusionProof())
+	if err == nil {
+		err = tlog.VerifyInclusion(e.GetIndex(), cp.Size, leaf, p, cp.Root)
+	}
+	if err != nil {
+		return Event{}, verifyErr(what+" inclusion proof", err)
+	}
+	ev := &tlogv1.AuditEvent{}
+	if err := proto.Unmarshal(e.GetPayload(), ev); err != nil {
+		return Event{}, verifyErr(what+" payload", err)
+	}
+	if pe.GetEvent() != nil && !proto.Equal(pe.GetEvent(), ev) {
+		return Event{}, verifyErr(what, errors.New("the decoded event is not the payload"))
+	}
+	return Event{
+		Entry: Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaf, Salt: e.GetSalt(), Payload: e.GetPayload()},
+		Event: ev, Link: tlog.NoLink,
 	}, nil
 }

@@ -53,7 +53,10 @@ func (s *Server) recordPayloadRead(ctx context.Context, store *storage.Store, se
 	if err != nil {
 		return fmt.Errorf("encode payload-read record: %w", err)
 	}
-	if _, _, err := seq.submit(ctx, newRecords([][]byte{b})); err != nil {
+	// An event like any other: it joins the reader's chain and indexes.
+	records := newRecords([][]byte{b})
+	eventRecord(&records[0], ev)
+	if _, _, err := seq.submit(ctx, records); err != nil {
 		return fmt.Errorf("record payload read: %w", err)
 	}
 	s.metrics.payloadReads.Inc()

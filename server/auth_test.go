@@ -235,6 +235,10 @@ func allRPCs() []rpc {
 			_, err := tlogv1.NewAuditServiceClient(c).GetTimeline(ctx, &tlogv1.GetTimelineRequest{SubjectId: "alice"})
 			return err
 		}},
+		{"QueryEvents", CapReadPayloads, func(ctx context.Context, c *grpc.ClientConn) error {
+			_, err := tlogv1.NewAuditServiceClient(c).QueryEvents(ctx, &tlogv1.QueryEventsRequest{Tenant: "acme"})
+			return err
+		}},
 		{"reflection", CapDiscover, func(ctx context.Context, c *grpc.ClientConn) error {
 			s, err := reflectionpb.NewServerReflectionClient(c).ServerReflectionInfo(ctx)
 			if err != nil {

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/storage"
@@ -195,7 +197,7 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 }
 
 // timelineEvent reads entry index with its payload and proves it at size.
-func (s *Server) timelineEvent(store *storage.Store, index, size uint64) (*tlogv1.TimelineEvent, error) {
+func (s *Server) timelineEvent(store *storage.Store, index, size uint64) (*tlogv1.ProvenEvent, error) {
 	es, err := store.Entries(index, 1, true, s.cfg.entryBudget())
 	if err != nil {
 		return nil, err
@@ -208,7 +210,7 @@ func (s *Server) timelineEvent(store *storage.Store, index, size uint64) (*tlogv
 	if err := proto.Unmarshal(es[0].Payload, ev); err != nil {
 		return nil, fmt.Errorf("%w: entry %d is in a subject's posting list but holds no audit event: %w", storage.ErrCorrupt, index, err)
 	}
-	return &tlogv1.TimelineEvent{Entry: entriesProto(es)[0], Event: ev, InclusionProof: hashBytes(p)}, nil
+	return &tlogv1.ProvenEvent{Entry: entriesProto(es)[0], Event: ev, InclusionProof: hashBytes(p)}, nil
 }
 
 func pageToken(next uint64) string {
@@ -363,4 +365,227 @@ func checkText(s string, max int) error {
 		return fmt.Errorf("control characters are not allowed")
 	}
 	return nil
+}
+
+// queryBudget bounds the entries one QueryEvents call examines; the page
+// token resumes after them.
+const queryBudget = 10000
+
+// eventFilter is a validated QueryEventsRequest.
+type eventFilter struct {
+	tenant, subject, actor, target string
+	actions                        map[tlogv1.Action]bool
+	outcome                        tlogv1.Outcome
+	occurredFrom, occurredBefore   *time.Time
+}
+
+func (f *eventFilter) match(ev *tlogv1.AuditEvent) bool {
+	actor, target := ev.GetActor().GetId(), ev.GetTarget().GetId()
+	o := ev.GetOccurredAt().AsTime()
+	switch {
+	case (f.tenant != "" || f.subject != "" || f.actor != "" || f.target != "") && ev.GetTenant() != f.tenant:
+		return false
+	case f.subject != "" && actor != f.subject && target != f.subject,
+		f.actor != "" && actor != f.actor,
+		f.target != "" && target != f.target,
+		len(f.actions) > 0 && !f.actions[ev.GetAction()],
+		f.outcome != tlogv1.Outcome_OUTCOME_UNSPECIFIED && ev.GetOutcome() != f.outcome,
+		f.occurredFrom != nil && o.Before(*f.occurredFrom),
+		f.occurredBefore != nil && !o.Before(*f.occurredBefore):
+		return false
+	}
+	return true
+}
+
+// driver picks the posting list that narrows the query most, and the
+// roles a subject posting must have.
+func (f *eventFilter) driver() (term []byte, roles byte) {
+	switch {
+	case f.subject != "":
+		return subjectTerm(subjectKey(f.tenant, f.subject)), roleActor | roleTarget
+	case f.actor != "":
+		return subjectTerm(subjectKey(f.tenant, f.actor)), roleActor
+	case f.target != "":
+		return subjectTerm(subjectKey(f.tenant, f.target)), roleTarget
+	case f.tenant != "":
+		return tenantTerm(f.tenant), 0
+	case len(f.actions) == 1:
+		for a := range f.actions {
+			return actionTerm(a), 0
+		}
+	}
+	return nil, 0
+}
+
+func parseQuery(req *tlogv1.QueryEventsRequest) (*eventFilter, error) {
+	f := &eventFilter{tenant: req.GetTenant(), subject: req.GetSubjectId(), actor: req.GetActorId(), target: req.GetTargetId(), outcome: req.GetOutcome()}
+	for name, v := range map[string]string{"tenant": f.tenant, "subject_id": f.subject, "actor_id": f.actor, "target_id": f.target} {
+		max := 256
+		if name == "tenant" {
+			max = 128
+		}
+		if err := checkID(v, max, false); err != nil {
+			return nil, invalid("%s: %v", name, err)
+		}
+	}
+	if len(req.GetActions()) > 0 {
+		f.actions = map[tlogv1.Action]bool{}
+	}
+	for i, a := range req.GetActions() {
+		if a == tlogv1.Action_ACTION_UNSPECIFIED || tlogv1.Action_name[int32(a)] == "" {
+			return nil, invalid("actions[%d]: unknown action %d", i, a)
+		}
+		f.actions[a] = true
+	}
+	if o := f.outcome; tlogv1.Outcome_name[int32(o)] == "" {
+		return nil, invalid("outcome: unknown value %d", o)
+	}
+	var err error
+	if f.occurredFrom, err = optTime("occurred_from", req.GetOccurredFrom()); err != nil {
+		return nil, err
+	}
+	if f.occurredBefore, err = optTime("occurred_before", req.GetOccurredBefore()); err != nil {
+		return nil, err
+	}
+	if _, err = optTime("logged_from", req.GetLoggedFrom()); err != nil {
+		return nil, err
+	}
+	if _, err = optTime("logged_before", req.GetLoggedBefore()); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// optTime checks an optional timestamp field.
+func optTime(name string, ts *timestamppb.Timestamp) (*time.Time, error) {
+	if ts == nil {
+		return nil, nil
+	}
+	if err := ts.CheckValid(); err != nil {
+		return nil, invalid("%s: %v", name, err)
+	}
+	t := ts.AsTime()
+	return &t, nil
+}
+
+func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsRequest) (*tlogv1.QueryEventsResponse, error) {
+	s := a.srv
+	f, err := parseQuery(req)
+	if err != nil {
+		return nil, err
+	}
+	pageSize := int(req.GetPageSize())
+	switch {
+	case pageSize == 0:
+		pageSize = defaultPageSize
+	case pageSize > maxPageSize:
+		return nil, invalid("page_size: %d exceeds the limit of %d", pageSize, maxPageSize)
+	}
+	next, err := parsePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	size, cp, err := checkpointAt(store, "tree_size", req.GetTreeSize())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	end := size
+	if t := req.GetLoggedFrom(); t != nil {
+		first, err := store.FirstAtTime(uint64(max(t.AsTime().UnixMilli(), 0)), size)
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		next = max(next, first)
+	}
+	if t := req.GetLoggedBefore(); t != nil {
+		if end, err = store.FirstAtTime(uint64(max(t.AsTime().UnixMilli(), 0)), size); err != nil {
+			return nil, s.status(ctx, err)
+		}
+	}
+	var found []storage.Entry
+	var events []*tlogv1.AuditEvent
+	consider := func(e storage.Entry) error {
+		if parsed, err := tlog.ParseEntry(e.Entry); err != nil || parsed.Links == nil {
+			return err // records are not events
+		}
+		ev := &tlogv1.AuditEvent{}
+		if err := proto.Unmarshal(e.Payload, ev); err != nil {
+			return fmt.Errorf("%w: event entry %d holds no audit event: %w", storage.ErrCorrupt, e.Index, err)
+		}
+		if f.match(ev) {
+			found, events = append(found, e), append(events, ev)
+		}
+		return nil
+	}
+	term, roles := f.driver()
+	for examined := 0; len(found) < pageSize && next < end && examined < queryBudget; {
+		n := min(end-next, 1000, uint64(queryBudget-examined))
+		if term == nil {
+			es, err := store.Entries(next, int(n), true, s.cfg.entryBudget())
+			if err != nil {
+				return nil, s.status(ctx, err)
+			}
+			for _, e := range es {
+				if len(found) == pageSize {
+					break
+				}
+				examined++
+				next = e.Index + 1
+				if err := consider(e); err != nil {
+					return nil, s.status(ctx, err)
+				}
+			}
+			continue
+		}
+		hits, err := store.Postings(term, next, end, int(n), false)
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		if len(hits) == 0 {
+			next = end
+			break
+		}
+		for _, h := range hits {
+			if len(found) == pageSize {
+				break
+			}
+			examined++
+			next = h.Index + 1
+			if roles != 0 && (len(h.Value) != 1 || h.Value[0]&roles == 0) {
+				continue
+			}
+			es, err := store.Entries(h.Index, 1, true, s.cfg.entryBudget())
+			if err != nil {
+				return nil, s.status(ctx, err)
+			}
+			if err := consider(es[0]); err != nil {
+				return nil, s.status(ctx, err)
+			}
+		}
+	}
+	resp := &tlogv1.QueryEventsResponse{Checkpoint: string(cp)}
+	if next < end {
+		resp.NextPageToken = pageToken(next)
+	}
+	if len(found) == 0 {
+		return resp, nil
+	}
+	protos := entriesProto(found)
+	for i, e := range found {
+		p, err := store.InclusionProof(e.Index, size)
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		resp.Events = append(resp.Events, &tlogv1.ProvenEvent{Entry: protos[i], Event: events[i], InclusionProof: hashBytes(p)})
+	}
+	reason := fmt.Sprintf("QueryEvents returned %d events, entries %d to %d", len(found), found[0].Index, found[len(found)-1].Index)
+	labels := map[string]string{"method": "QueryEvents", "first_index": fmt.Sprint(found[0].Index), "last_index": fmt.Sprint(found[len(found)-1].Index)}
+	if err := s.recordPayloadRead(ctx, store, seq, reason, labels); err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return resp, nil
 }

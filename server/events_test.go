@@ -193,6 +193,24 @@ func TestEventValidation(t *testing.T) {
 	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "page_size:") {
 		t.Errorf("page size: %v", err)
 	}
+	for _, tc := range []struct {
+		req  *tlogv1.QueryEventsRequest
+		want string
+	}{
+		{&tlogv1.QueryEventsRequest{Actions: []tlogv1.Action{tlogv1.Action_ACTION_LOGIN_FAILED, 0}}, "actions[1]: unknown action 0"},
+		{&tlogv1.QueryEventsRequest{Outcome: 9}, "outcome: unknown value 9"},
+		{&tlogv1.QueryEventsRequest{ActorId: "a\tb"}, "actor_id: control characters"},
+		{&tlogv1.QueryEventsRequest{OccurredFrom: &timestamppb.Timestamp{Nanos: -5}}, "occurred_from:"},
+		{&tlogv1.QueryEventsRequest{LoggedBefore: &timestamppb.Timestamp{Seconds: -1 << 62}}, "logged_before:"},
+		{&tlogv1.QueryEventsRequest{PageSize: 5000}, "page_size: 5000 exceeds"},
+		{&tlogv1.QueryEventsRequest{PageToken: "x"}, "page_token:"},
+		{&tlogv1.QueryEventsRequest{TreeSize: 99}, "tree_size: 99 is beyond"},
+	} {
+		_, err := ac.QueryEvents(ctx(t), tc.req)
+		if st, _ := status.FromError(err); (st.Code() != codes.InvalidArgument && st.Code() != codes.OutOfRange) || !strings.HasPrefix(st.Message(), tc.want) {
+			t.Errorf("QueryEvents(%v): %v, want %q", tc.req, err, tc.want)
+		}
+	}
 	// grpc-go refuses to send invalid UTF-8; other clients may.
 	ev := testEvent("x", "\xff", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)
 	if err := validateEvent(ev); err == nil || err.Error() != "actor.id: not valid UTF-8" {

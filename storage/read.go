@@ -350,3 +350,27 @@ func (s *Store) forEachCheckpoint(fn func(size uint64, signed []byte) error) err
 	}
 	return it.Error()
 }
+
+// FirstAtTime returns the index of the first entry below size whose log
+// time is at least t (Unix milliseconds), or size if there is none. Log time
+// never decreases along the log, so it is a binary search.
+func (s *Store) FirstAtTime(t, size uint64) (uint64, error) {
+	lo, hi := uint64(0), min(size, s.Head().Size)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		es, err := s.Entries(mid, 1, false, 0)
+		if err != nil {
+			return 0, err
+		}
+		e, err := tlog.ParseEntry(es[0].Entry)
+		if err != nil {
+			return 0, fmt.Errorf("%w: entry %d: %w", ErrCorrupt, mid, err)
+		}
+		if e.Time < t {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}

@@ -693,6 +693,18 @@ func TestRecordAndTimeline(t *testing.T) {
 		t.Fatalf("empty timeline: %s", r.stdout)
 	}
 
+	// Queries, verified: alice's failed logins; admin's actions.
+	r = must(t, 0, "", append([]string{"query", "-tenant", "acme", "-subject", "alice", "-action", "login_failed"}, conn...)...)
+	if !strings.Contains(r.stdout, "LOGIN_FAILED") || !strings.Contains(r.stdout, "1 events, each verified") {
+		t.Fatalf("query: %s", r.stdout)
+	}
+	r = must(t, 0, "", append([]string{"query", "-tenant", "acme", "-actor", "admin", "-json"}, conn...)...)
+	if m := jsonLines(t, r.stdout); len(m) != 4 || m[3]["index"] != 4.0 {
+		t.Fatalf("query -actor admin: %s", r.stdout)
+	}
+	must(t, 2, "", append([]string{"query", "-action", "no_such"}, conn...)...)
+	must(t, 2, "", append([]string{"query", "-occurred-from", "yesterday"}, conn...)...)
+
 	// A server that leaves an event out is caught, naming the link.
 	for _, tc := range []struct {
 		drop int

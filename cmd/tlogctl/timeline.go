@@ -73,7 +73,7 @@ func linkJSON(l uint64) string {
 }
 
 // formatEvent is one line of a timeline.
-func formatEvent(ev client.TimelineEvent) string {
+func formatEvent(ev client.Event) string {
 	e := ev.Event
 	action := strings.TrimPrefix(e.GetAction().String(), "ACTION_")
 	if e.GetAction() == tlogv1.Action_ACTION_CUSTOM {

@@ -608,7 +608,7 @@ type GetTimelineResponse struct {
 	// The signed checkpoint every inclusion proof is against.
 	Checkpoint string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// The subject's events, in log order.
-	Events []*TimelineEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	Events []*ProvenEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// Whether the subject has any event in the checkpoint's tree.
 	HasEvents bool `protobuf:"varint,3,opt,name=has_events,json=hasEvents,proto3" json:"has_events,omitempty"`
 	// With has_events: the index of the subject's latest event in the
@@ -657,7 +657,7 @@ func (x *GetTimelineResponse) GetCheckpoint() string {
 	return ""
 }
 
-func (x *GetTimelineResponse) GetEvents() []*TimelineEvent {
+func (x *GetTimelineResponse) GetEvents() []*ProvenEvent {
 	if x != nil {
 		return x.Events
 	}
@@ -685,8 +685,9 @@ func (x *GetTimelineResponse) GetNextPageToken() string {
 	return ""
 }
 
-// TimelineEvent is one event of a timeline.
-type TimelineEvent struct {
+// ProvenEvent is an event with what proves it: its entry, salt and payload,
+// and its inclusion proof against the response's checkpoint.
+type ProvenEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry, with its salt and payload.
 	Entry *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
@@ -698,20 +699,20 @@ type TimelineEvent struct {
 	sizeCache      protoimpl.SizeCache
 }
 
-func (x *TimelineEvent) Reset() {
-	*x = TimelineEvent{}
+func (x *ProvenEvent) Reset() {
+	*x = ProvenEvent{}
 	mi := &file_tlog_v1_audit_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *TimelineEvent) String() string {
+func (x *ProvenEvent) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*TimelineEvent) ProtoMessage() {}
+func (*ProvenEvent) ProtoMessage() {}
 
-func (x *TimelineEvent) ProtoReflect() protoreflect.Message {
+func (x *ProvenEvent) ProtoReflect() protoreflect.Message {
 	mi := &file_tlog_v1_audit_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -723,26 +724,26 @@ func (x *TimelineEvent) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use TimelineEvent.ProtoReflect.Descriptor instead.
-func (*TimelineEvent) Descriptor() ([]byte, []int) {
+// Deprecated: Use ProvenEvent.ProtoReflect.Descriptor instead.
+func (*ProvenEvent) Descriptor() ([]byte, []int) {
 	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *TimelineEvent) GetEntry() *Entry {
+func (x *ProvenEvent) GetEntry() *Entry {
 	if x != nil {
 		return x.Entry
 	}
 	return nil
 }
 
-func (x *TimelineEvent) GetEvent() *AuditEvent {
+func (x *ProvenEvent) GetEvent() *AuditEvent {
 	if x != nil {
 		return x.Event
 	}
 	return nil
 }
 
-func (x *TimelineEvent) GetInclusionProof() [][]byte {
+func (x *ProvenEvent) GetInclusionProof() [][]byte {
 	if x != nil {
 		return x.InclusionProof
 	}
@@ -1122,6 +1123,230 @@ func (x *Change) GetNewValue() string {
 	return ""
 }
 
+// QueryEventsRequest holds the filters of a query; an event must match every
+// filter that is set.
+type QueryEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant. With subject_id, actor_id or target_id it scopes the id
+	// (ids are per tenant; empty is the tenant-less namespace). Without them,
+	// empty means any tenant.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Events whose actor or target is this id.
+	SubjectId string `protobuf:"bytes,2,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// Events whose actor is this id.
+	ActorId string `protobuf:"bytes,3,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// Events whose target is this id.
+	TargetId string `protobuf:"bytes,4,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// Events whose action is one of these (empty: any).
+	Actions []Action `protobuf:"varint,5,rep,packed,name=actions,proto3,enum=tlog.v1.Action" json:"actions,omitempty"`
+	// Events with this outcome (unspecified: any).
+	Outcome Outcome `protobuf:"varint,6,opt,name=outcome,proto3,enum=tlog.v1.Outcome" json:"outcome,omitempty"`
+	// Events the log sequenced at or after this time (log time, in the entry).
+	LoggedFrom *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=logged_from,json=loggedFrom,proto3" json:"logged_from,omitempty"`
+	// Events the log sequenced before this time.
+	LoggedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=logged_before,json=loggedBefore,proto3" json:"logged_before,omitempty"`
+	// Events that occurred (client time) at or after this time.
+	OccurredFrom *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=occurred_from,json=occurredFrom,proto3" json:"occurred_from,omitempty"`
+	// Events that occurred before this time.
+	OccurredBefore *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=occurred_before,json=occurredBefore,proto3" json:"occurred_before,omitempty"`
+	// The tree size to answer at: a size with a signed checkpoint, 0 for the
+	// latest. Later pages must use the size of the first page's checkpoint.
+	TreeSize uint64 `protobuf:"varint,11,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Most events to return, 1 to 1000 (default 100).
+	PageSize uint32 `protobuf:"varint,12,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,13,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryEventsRequest) Reset() {
+	*x = QueryEventsRequest{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryEventsRequest) ProtoMessage() {}
+
+func (x *QueryEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryEventsRequest.ProtoReflect.Descriptor instead.
+func (*QueryEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *QueryEventsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *QueryEventsRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *QueryEventsRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *QueryEventsRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *QueryEventsRequest) GetActions() []Action {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *QueryEventsRequest) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *QueryEventsRequest) GetLoggedFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoggedFrom
+	}
+	return nil
+}
+
+func (x *QueryEventsRequest) GetLoggedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoggedBefore
+	}
+	return nil
+}
+
+func (x *QueryEventsRequest) GetOccurredFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredFrom
+	}
+	return nil
+}
+
+func (x *QueryEventsRequest) GetOccurredBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredBefore
+	}
+	return nil
+}
+
+func (x *QueryEventsRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *QueryEventsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *QueryEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// QueryEventsResponse is one page of matching events.
+type QueryEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed checkpoint every inclusion proof is against.
+	Checkpoint string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// Matching events, in log order.
+	Events []*ProvenEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	// The token of the next page; empty when the query is complete. A page
+	// may hold fewer than page_size events (even none) and still have a next
+	// page: each call examines a bounded number of entries.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryEventsResponse) Reset() {
+	*x = QueryEventsResponse{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryEventsResponse) ProtoMessage() {}
+
+func (x *QueryEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryEventsResponse.ProtoReflect.Descriptor instead.
+func (*QueryEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *QueryEventsResponse) GetCheckpoint() string {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return ""
+}
+
+func (x *QueryEventsResponse) GetEvents() []*ProvenEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *QueryEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_tlog_v1_audit_proto protoreflect.FileDescriptor
 
 const file_tlog_v1_audit_proto_rawDesc = "" +
@@ -1147,17 +1372,17 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"\xcf\x01\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xcd\x01\n" +
 	"\x13GetTimelineResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\tR\n" +
-	"checkpoint\x12.\n" +
-	"\x06events\x18\x02 \x03(\v2\x16.tlog.v1.TimelineEventR\x06events\x12\x1d\n" +
+	"checkpoint\x12,\n" +
+	"\x06events\x18\x02 \x03(\v2\x14.tlog.v1.ProvenEventR\x06events\x12\x1d\n" +
 	"\n" +
 	"has_events\x18\x03 \x01(\bR\thasEvents\x12!\n" +
 	"\flatest_index\x18\x04 \x01(\x04R\vlatestIndex\x12&\n" +
-	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"\x89\x01\n" +
-	"\rTimelineEvent\x12$\n" +
+	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"\x87\x01\n" +
+	"\vProvenEvent\x12$\n" +
 	"\x05entry\x18\x01 \x01(\v2\x0e.tlog.v1.EntryR\x05entry\x12)\n" +
 	"\x05event\x18\x02 \x01(\v2\x13.tlog.v1.AuditEventR\x05event\x12'\n" +
 	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\"\xdd\x04\n" +
@@ -1196,7 +1421,31 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\x06Change\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x1b\n" +
 	"\told_value\x18\x02 \x01(\tR\boldValue\x12\x1b\n" +
-	"\tnew_value\x18\x03 \x01(\tR\bnewValue*k\n" +
+	"\tnew_value\x18\x03 \x01(\tR\bnewValue\"\xb7\x04\n" +
+	"\x12QueryEventsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x02 \x01(\tR\tsubjectId\x12\x19\n" +
+	"\bactor_id\x18\x03 \x01(\tR\aactorId\x12\x1b\n" +
+	"\ttarget_id\x18\x04 \x01(\tR\btargetId\x12)\n" +
+	"\aactions\x18\x05 \x03(\x0e2\x0f.tlog.v1.ActionR\aactions\x12*\n" +
+	"\aoutcome\x18\x06 \x01(\x0e2\x10.tlog.v1.OutcomeR\aoutcome\x12;\n" +
+	"\vlogged_from\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"loggedFrom\x12?\n" +
+	"\rlogged_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\floggedBefore\x12?\n" +
+	"\roccurred_from\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\foccurredFrom\x12C\n" +
+	"\x0foccurred_before\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0eoccurredBefore\x12\x1b\n" +
+	"\ttree_size\x18\v \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\tpage_size\x18\f \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\r \x01(\tR\tpageToken\"\x8b\x01\n" +
+	"\x13QueryEventsResponse\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\tR\n" +
+	"checkpoint\x12,\n" +
+	"\x06events\x18\x02 \x03(\v2\x14.tlog.v1.ProvenEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken*k\n" +
 	"\tActorType\x12\x1a\n" +
 	"\x16ACTOR_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fACTOR_TYPE_USER\x10\x01\x12\x16\n" +
@@ -1239,10 +1488,11 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_SUCCESS\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_FAILURE\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_DENIED\x10\x032\xa5\x01\n" +
+	"\x0eOUTCOME_DENIED\x10\x032\xef\x01\n" +
 	"\fAuditService\x12K\n" +
 	"\fRecordEvents\x12\x1c.tlog.v1.RecordEventsRequest\x1a\x1d.tlog.v1.RecordEventsResponse\x12H\n" +
-	"\vGetTimeline\x12\x1b.tlog.v1.GetTimelineRequest\x1a\x1c.tlog.v1.GetTimelineResponseB\x83\x01\n" +
+	"\vGetTimeline\x12\x1b.tlog.v1.GetTimelineRequest\x1a\x1c.tlog.v1.GetTimelineResponse\x12H\n" +
+	"\vQueryEvents\x12\x1b.tlog.v1.QueryEventsRequest\x1a\x1c.tlog.v1.QueryEventsResponseB\x83\x01\n" +
 	"\vcom.tlog.v1B\n" +
 	"AuditProtoP\x01Z+github.com/tlogd/tlogd/proto/tlog/v1;tlogv1\xa2\x02\x03TXX\xaa\x02\aTlog.V1\xca\x02\aTlog\\V1\xe2\x02\x13Tlog\\V1\\GPBMetadata\xea\x02\bTlog::V1b\x06proto3"
 
@@ -1259,7 +1509,7 @@ func file_tlog_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_tlog_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_tlog_v1_audit_proto_goTypes = []any{
 	(ActorType)(0),                // 0: tlog.v1.ActorType
 	(TargetType)(0),               // 1: tlog.v1.TargetType
@@ -1270,41 +1520,52 @@ var file_tlog_v1_audit_proto_goTypes = []any{
 	(*EventResult)(nil),           // 6: tlog.v1.EventResult
 	(*GetTimelineRequest)(nil),    // 7: tlog.v1.GetTimelineRequest
 	(*GetTimelineResponse)(nil),   // 8: tlog.v1.GetTimelineResponse
-	(*TimelineEvent)(nil),         // 9: tlog.v1.TimelineEvent
+	(*ProvenEvent)(nil),           // 9: tlog.v1.ProvenEvent
 	(*AuditEvent)(nil),            // 10: tlog.v1.AuditEvent
 	(*Actor)(nil),                 // 11: tlog.v1.Actor
 	(*Target)(nil),                // 12: tlog.v1.Target
 	(*Change)(nil),                // 13: tlog.v1.Change
-	nil,                           // 14: tlog.v1.AuditEvent.LabelsEntry
-	(*AppendResult)(nil),          // 15: tlog.v1.AppendResult
-	(*Entry)(nil),                 // 16: tlog.v1.Entry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*QueryEventsRequest)(nil),    // 14: tlog.v1.QueryEventsRequest
+	(*QueryEventsResponse)(nil),   // 15: tlog.v1.QueryEventsResponse
+	nil,                           // 16: tlog.v1.AuditEvent.LabelsEntry
+	(*AppendResult)(nil),          // 17: tlog.v1.AppendResult
+	(*Entry)(nil),                 // 18: tlog.v1.Entry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_tlog_v1_audit_proto_depIdxs = []int32{
 	10, // 0: tlog.v1.RecordEventsRequest.events:type_name -> tlog.v1.AuditEvent
 	6,  // 1: tlog.v1.RecordEventsResponse.results:type_name -> tlog.v1.EventResult
-	15, // 2: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
-	9,  // 3: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.TimelineEvent
-	16, // 4: tlog.v1.TimelineEvent.entry:type_name -> tlog.v1.Entry
-	10, // 5: tlog.v1.TimelineEvent.event:type_name -> tlog.v1.AuditEvent
-	17, // 6: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 2: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
+	9,  // 3: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.ProvenEvent
+	18, // 4: tlog.v1.ProvenEvent.entry:type_name -> tlog.v1.Entry
+	10, // 5: tlog.v1.ProvenEvent.event:type_name -> tlog.v1.AuditEvent
+	19, // 6: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
 	11, // 7: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
 	2,  // 8: tlog.v1.AuditEvent.action:type_name -> tlog.v1.Action
 	12, // 9: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
 	3,  // 10: tlog.v1.AuditEvent.outcome:type_name -> tlog.v1.Outcome
 	13, // 11: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
-	14, // 12: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
+	16, // 12: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
 	0,  // 13: tlog.v1.Actor.type:type_name -> tlog.v1.ActorType
 	1,  // 14: tlog.v1.Target.type:type_name -> tlog.v1.TargetType
-	4,  // 15: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
-	7,  // 16: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
-	5,  // 17: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
-	8,  // 18: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	2,  // 15: tlog.v1.QueryEventsRequest.actions:type_name -> tlog.v1.Action
+	3,  // 16: tlog.v1.QueryEventsRequest.outcome:type_name -> tlog.v1.Outcome
+	19, // 17: tlog.v1.QueryEventsRequest.logged_from:type_name -> google.protobuf.Timestamp
+	19, // 18: tlog.v1.QueryEventsRequest.logged_before:type_name -> google.protobuf.Timestamp
+	19, // 19: tlog.v1.QueryEventsRequest.occurred_from:type_name -> google.protobuf.Timestamp
+	19, // 20: tlog.v1.QueryEventsRequest.occurred_before:type_name -> google.protobuf.Timestamp
+	9,  // 21: tlog.v1.QueryEventsResponse.events:type_name -> tlog.v1.ProvenEvent
+	4,  // 22: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
+	7,  // 23: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
+	14, // 24: tlog.v1.AuditService.QueryEvents:input_type -> tlog.v1.QueryEventsRequest
+	5,  // 25: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
+	8,  // 26: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
+	15, // 27: tlog.v1.AuditService.QueryEvents:output_type -> tlog.v1.QueryEventsResponse
+	25, // [25:28] is the sub-list for method output_type
+	22, // [22:25] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_tlog_v1_audit_proto_init() }
@@ -1319,7 +1580,7 @@ func file_tlog_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tlog_v1_audit_proto_rawDesc), len(file_tlog_v1_audit_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AuditService_RecordEvents_FullMethodName = "/tlog.v1.AuditService/RecordEvents"
 	AuditService_GetTimeline_FullMethodName  = "/tlog.v1.AuditService/GetTimeline"
+	AuditService_QueryEvents_FullMethodName  = "/tlog.v1.AuditService/QueryEvents"
 )
 
 // AuditServiceClient is the client API for AuditService service.
@@ -46,6 +47,13 @@ type AuditServiceClient interface {
 	// subject's latest event in that checkpoint's tree. It returns payloads:
 	// it needs the read_payloads capability and is recorded in the log.
 	GetTimeline(ctx context.Context, in *GetTimelineRequest, opts ...grpc.CallOption) (*GetTimelineResponse, error)
+	// QueryEvents returns the events that match every filter set, in log
+	// order, a page at a time, each with its inclusion proof against one
+	// checkpoint. Subject, actor, target, tenant and action filters are
+	// answered from indexes; the others narrow those down. It returns
+	// payloads: it needs the read_payloads capability and is recorded in the
+	// log.
+	QueryEvents(ctx context.Context, in *QueryEventsRequest, opts ...grpc.CallOption) (*QueryEventsResponse, error)
 }
 
 type auditServiceClient struct {
@@ -76,6 +84,16 @@ func (c *auditServiceClient) GetTimeline(ctx context.Context, in *GetTimelineReq
 	return out, nil
 }
 
+func (c *auditServiceClient) QueryEvents(ctx context.Context, in *QueryEventsRequest, opts ...grpc.CallOption) (*QueryEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryEventsResponse)
+	err := c.cc.Invoke(ctx, AuditService_QueryEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
@@ -99,6 +117,13 @@ type AuditServiceServer interface {
 	// subject's latest event in that checkpoint's tree. It returns payloads:
 	// it needs the read_payloads capability and is recorded in the log.
 	GetTimeline(context.Context, *GetTimelineRequest) (*GetTimelineResponse, error)
+	// QueryEvents returns the events that match every filter set, in log
+	// order, a page at a time, each with its inclusion proof against one
+	// checkpoint. Subject, actor, target, tenant and action filters are
+	// answered from indexes; the others narrow those down. It returns
+	// payloads: it needs the read_payloads capability and is recorded in the
+	// log.
+	QueryEvents(context.Context, *QueryEventsRequest) (*QueryEventsResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -114,6 +139,9 @@ func (UnimplementedAuditServiceServer) RecordEvents(context.Context, *RecordEven
 }
 func (UnimplementedAuditServiceServer) GetTimeline(context.Context, *GetTimelineRequest) (*GetTimelineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTimeline not implemented")
+}
+func (UnimplementedAuditServiceServer) QueryEvents(context.Context, *QueryEventsRequest) (*QueryEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryEvents not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -172,6 +200,24 @@ func _AuditService_GetTimeline_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuditService_QueryEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).QueryEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_QueryEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).QueryEvents(ctx, req.(*QueryEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -186,6 +232,10 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTimeline",
 			Handler:    _AuditService_GetTimeline_Handler,
+		},
+		{
+			MethodName: "QueryEvents",
+			Handler:    _AuditService_QueryEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
