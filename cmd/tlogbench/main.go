@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tlogbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "127.0.0.1:7400", "tlogd gRPC `address`")
-	mode := fs.String("mode", "append", "`mode`: append (durable appends) or prove (inclusion proofs of random leaves at the latest size)")
+	mode := fs.String("mode", "append", "`mode`: append (durable appends), events (durable RecordEvents of generated user-management events) or prove (inclusion proofs of random leaves at the latest size)")
 	clients := fs.Int("clients", 8, "concurrent callers")
 	conns := fs.Int("conns", 0, "gRPC connections shared by the callers (default: one per caller, at most 16)")
 	batch := fs.Int("batch", 100, "records per Append")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 )
@@ -98,6 +99,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if len(cfg.Conns) == 0 || cfg.Clients < 1 {
 		return Result{}, errors.New("loadgen: need at least one connection and one client")
 	}
+	if cfg.Mode == "events" && cfg.Batch < 1 {
+		return Result{}, errors.New("loadgen: batch must be at least 1")
+	}
 	if cfg.Mode == "append" && (cfg.Batch < 1 || cfg.PayloadBytes < 24) {
 		return Result{}, errors.New("loadgen: batch must be at least 1 and payloads at least 24 bytes")
 	}
@@ -114,7 +118,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if size, err = strconv.ParseUint(lines[1], 10, 64); err != nil || size == 0 {
 			return Result{}, errors.New("loadgen: the log is empty; fill it first")
 		}
-	} else if cfg.Mode != "append" {
+	} else if cfg.Mode != "append" && cfg.Mode != "events" {
 		return Result{}, fmt.Errorf("loadgen: unknown mode %q", cfg.Mode)
 	}
 
@@ -138,9 +142,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	start := time.Now()
 	for c := range cfg.Clients {
 		client := tlogv1.NewLogServiceClient(cfg.Conns[c%len(cfg.Conns)])
+		audit := tlogv1.NewAuditServiceClient(cfg.Conns[c%len(cfg.Conns)])
 		wg.Go(func() {
 			rng := mrand.New(mrand.NewPCG(uint64(c), run))
 			req := newAppendRequest(cfg, run, c)
+			var evReq *tlogv1.RecordEventsRequest
+			if cfg.Mode == "events" {
+				evReq = newEventsRequest(cfg, rng)
+			}
 			next := start.Add(time.Duration(c) * interval / time.Duration(cfg.Clients))
 			for seq := uint64(0); runCtx.Err() == nil; seq++ {
 				if interval > 0 {
@@ -159,11 +168,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				}
 				var n int64
 				var err error
-				if cfg.Mode == "append" {
+				switch cfg.Mode {
+				case "append":
 					setCounters(req, seq)
 					_, err = client.Append(runCtx, req)
 					n = int64(len(req.Records))
-				} else {
+				case "events":
+					for i, ev := range evReq.Events {
+						ev.EventId = fmt.Sprintf("%x-%d-%d-%d", run, c, seq, i)
+					}
+					_, err = audit.RecordEvents(runCtx, evReq)
+					n = int64(len(evReq.Events))
+				default:
 					_, err = client.GetInclusionProof(runCtx, &tlogv1.GetInclusionProofRequest{
 						Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: rng.Uint64N(size)},
 					})
@@ -287,6 +303,26 @@ func newAppendRequest(cfg Config, run uint64, client int) *tlogv1.AppendRequest 
 		binary.BigEndian.PutUint32(p[8:], uint32(client))
 		binary.BigEndian.PutUint32(p[12:], uint32(i))
 		req.Records[i] = &tlogv1.Record{Payload: p}
+	}
+	return req
+}
+
+// newEventsRequest builds a reusable batch of user-management events over
+// 10 tenants and 100,000 users; the caller sets unique event ids per call.
+func newEventsRequest(cfg Config, rng *mrand.Rand) *tlogv1.RecordEventsRequest {
+	actions := []tlogv1.Action{tlogv1.Action_ACTION_ROLE_ASSIGNED, tlogv1.Action_ACTION_ROLE_REVOKED, tlogv1.Action_ACTION_LOGIN_FAILED,
+		tlogv1.Action_ACTION_LOGIN_SUCCEEDED, tlogv1.Action_ACTION_PERMISSION_GRANTED, tlogv1.Action_ACTION_GROUP_MEMBER_ADDED}
+	req := &tlogv1.RecordEventsRequest{IncludeProofs: cfg.Proofs, Events: make([]*tlogv1.AuditEvent, cfg.Batch)}
+	for i := range req.Events {
+		req.Events[i] = &tlogv1.AuditEvent{
+			OccurredAt: timestamppb.Now(),
+			Tenant:     fmt.Sprintf("tenant-%d", rng.IntN(10)),
+			Actor:      &tlogv1.Actor{Type: tlogv1.ActorType_ACTOR_TYPE_USER, Id: fmt.Sprintf("user-%d", rng.IntN(100000)), SourceIp: "192.0.2.1"},
+			Action:     actions[rng.IntN(len(actions))],
+			Target:     &tlogv1.Target{Type: tlogv1.TargetType_TARGET_TYPE_USER, Id: fmt.Sprintf("user-%d", rng.IntN(100000))},
+			Outcome:    tlogv1.Outcome_OUTCOME_SUCCESS,
+			Changes:    []*tlogv1.Change{{Attribute: "role", OldValue: "viewer", NewValue: "editor"}},
+		}
 	}
 	return req
 }
