@@ -67,6 +67,7 @@ var commands = []struct {
 	{"record", "record user-management audit events (JSON lines) and verify them", recordCmd},
 	{"timeline", "print a subject's verified timeline; exit 1 if an event is missing", timelineCmd},
 	{"query", "search audit events by tenant, subject, action, outcome and time, verified", queryCmd},
+	{"drift", "report grants that drifted from an approved baseline, from verified events", driftCmd},
 	{"info", "print the log's origin, key and limits as the server reports them", infoCmd},
 }
 

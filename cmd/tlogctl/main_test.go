@@ -734,3 +734,61 @@ func TestRecordAndTimeline(t *testing.T) {
 		}
 	}
 }
+
+func TestDrift(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	l := startLog(t, k, t.TempDir(), nil)
+	conn := []string{"-addr", l.addr, "-vkey", k.vkey}
+	n := 0
+	ev := func(tenant, action, target, outcome, attr, old, new string) string {
+		n++
+		s := fmt.Sprintf(`{"eventId":"d%d","occurredAt":"2026-11-26T09:00:00Z","tenant":%q,"actor":{"type":"ACTOR_TYPE_USER","id":"admin"},"action":%q,"target":{"type":"TARGET_TYPE_USER","id":%q},"outcome":%q`, n, tenant, action, target, outcome)
+		if attr != "" {
+			s += fmt.Sprintf(`,"changes":[{"attribute":%q,"oldValue":%q,"newValue":%q}]`, attr, old, new)
+		}
+		return s + "}\n"
+	}
+	stdin := ev("acme", "ACTION_ROLE_ASSIGNED", "alice", "OUTCOME_SUCCESS", "role", "", "viewer") +
+		ev("acme", "ACTION_ROLE_ASSIGNED", "alice", "OUTCOME_SUCCESS", "role", "viewer", "admin") +
+		ev("acme", "ACTION_PERMISSION_GRANTED", "bob", "OUTCOME_SUCCESS", "permission", "", "reports.read") +
+		ev("acme", "ACTION_PERMISSION_REVOKED", "bob", "OUTCOME_SUCCESS", "permission", "reports.read", "") +
+		ev("acme", "ACTION_ROLE_ASSIGNED", "dave", "OUTCOME_SUCCESS", "role", "", "editor") +
+		ev("acme", "ACTION_ACCOUNT_DELETED", "dave", "OUTCOME_SUCCESS", "", "", "") +
+		ev("acme", "ACTION_ROLE_ASSIGNED", "erin", "OUTCOME_DENIED", "role", "", "admin") +
+		ev("acme", "ACTION_ROLE_ASSIGNED", "frank", "OUTCOME_SUCCESS", "", "", "") +
+		ev("globex", "ACTION_ROLE_ASSIGNED", "alice", "OUTCOME_SUCCESS", "role", "", "superuser")
+	must(t, 0, stdin, append([]string{"record"}, conn...)...)
+	baseline := filepath.Join(t.TempDir(), "baseline.yaml")
+	os.WriteFile(baseline, []byte(`tenant: acme
+subjects:
+  alice: {roles: [viewer, admin-but-not-this-one]}
+  bob: {permissions: [reports.read]}
+  carol: {groups: [eng]}
+  dave: {roles: [editor]}
+`), 0o644)
+	r := must(t, 0, "", append([]string{"drift", "-baseline", baseline, "-json"}, conn...)...)
+	got := jsonLines(t, r.stdout)
+	var lines []string
+	for _, m := range got[:len(got)-1] {
+		lines = append(lines, fmt.Sprintf("%v %v %v %v %v", m["subject"], m["kind"], m["name"], m["status"], m["action"]))
+	}
+	want := []string{
+		"alice role admin unapproved ACTION_ROLE_ASSIGNED",
+		"alice role admin-but-not-this-one never-granted <nil>",
+		"bob permission reports.read revoked ACTION_PERMISSION_REVOKED",
+		"carol group eng never-granted <nil>",
+		"dave role editor revoked ACTION_ACCOUNT_DELETED",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("drift:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if sum := got[len(got)-1]; sum["events"] != 7.0 || sum["unreadable"] != 1.0 {
+		t.Fatalf("summary: %v", sum)
+	}
+	r = must(t, 0, "", append([]string{"drift", "-baseline", baseline}, conn...)...)
+	if !strings.Contains(r.stdout, "UNAPPROVED: granted by admin") || !strings.Contains(r.stdout, "5 differences from the baseline") {
+		t.Fatalf("drift text: %s", r.stdout)
+	}
+	os.WriteFile(baseline, []byte("tenant: acme\nsubjects:\n  alice: {rolez: [x]}\n"), 0o644)
+	must(t, 2, "", append([]string{"drift", "-baseline", baseline}, conn...)...)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tlogd/tlogd/client"
+	"github.com/tlogd/tlogd/internal/cli"
+)
+
+func driftCmd(e env, args []string) error {
+	c := newCommand("drift", "", `Reports how the grants in the log drifted from an approved baseline: it
+replays every verified role, permission and group event of the tenant (with
+their proofs) and lists every grant held that the baseline does not approve,
+every approved grant that was revoked, and every approved grant no event
+ever gave, each with who did it and when.
+
+The baseline is a YAML (or JSON) file:
+
+  tenant: acme
+  subjects:
+    alice: {roles: [viewer], permissions: [reports.read], groups: [engineering]}
+    svc-billing: {roles: [billing-writer]}
+
+Events follow this convention: the target is the grantee, and a change
+whose attribute is "role", "permission" or "group" names the grant (new
+value when granted, old value when revoked). Deleting an account takes all
+its grants. Only successful events count. The read returns payloads: it
+needs the read_payloads capability and is recorded in the log. Exit code 0
+whether or not there is drift (use -json to act on it).`)
+	var f connFlags
+	f.register(c)
+	baselineFile := c.String("baseline", "", "approved grants `file` (YAML or JSON; required)")
+	tenant := c.String("tenant", "", "the `tenant` to check (default: the baseline's)")
+	if err := parse(c, args, e.stdout, 0, 0); err != nil {
+		return err
+	}
+	if *baselineFile == "" {
+		return cli.UsageError{Msg: "-baseline is required"}
+	}
+	raw, err := os.ReadFile(*baselineFile)
+	if err != nil {
+		return fmt.Errorf("read -baseline: %w", err)
+	}
+	var b client.Baseline
+	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&b); err != nil {
+		return cli.Usagef("-baseline %s: %v", *baselineFile, err)
+	}
+	if *tenant != "" {
+		b.Tenant = *tenant
+	}
+	cl, done, err := f.dial("")
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := cl.Drift(e.ctx, b)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		for _, it := range r.Items {
+			out := map[string]any{"subject": it.Subject, "kind": it.Kind, "name": it.Name, "status": it.Status}
+			if it.Event != nil {
+				out["index"] = it.Event.Index
+				out["log_time"] = it.Event.Time.UTC()
+				out["actor"] = it.Event.Event.GetActor().GetId()
+				out["action"] = it.Event.Event.GetAction().String()
+			}
+			printJSON(e.stdout, out)
+		}
+		printJSON(e.stdout, map[string]any{"differences": len(r.Items), "events": r.Events, "unreadable": r.Unreadable, "checkpoint": checkpointJSON(r.Checkpoint)})
+		return nil
+	}
+	for _, it := range r.Items {
+		line := fmt.Sprintf("%-20s %-10s %-24s %s", it.Subject, it.Kind, it.Name, strings.ToUpper(it.Status))
+		if ev := it.Event; ev != nil {
+			verb := map[string]string{client.DriftUnapproved: "granted", client.DriftRevoked: "taken"}[it.Status]
+			line += fmt.Sprintf(": %s by %s at %s (entry %d, %s)", verb, ev.Event.GetActor().GetId(), ev.Time.UTC().Format(time.RFC3339),
+				ev.Index, strings.TrimPrefix(ev.Event.GetAction().String(), "ACTION_"))
+		}
+		fmt.Fprintln(e.stdout, line)
+	}
+	fmt.Fprintf(e.stdout, "%d differences from the baseline; replayed %d verified grant events of tenant %q in the tree of size %d",
+		len(r.Items), r.Events, b.Tenant, r.Checkpoint.Size)
+	if r.Unreadable > 0 {
+		fmt.Fprintf(e.stdout, " (%d name no role, permission or group in their changes and were skipped)", r.Unreadable)
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
+}
