@@ -70,6 +70,11 @@ type Entry struct {
 	// Salt and Payload are set when payloads were asked for (and allowed);
 	// the commitment has been checked.
 	Salt, Payload []byte
+	// Erased is set, when payloads were asked for, if the log erased them
+	// (a lawful erasure); ErasedBy is the index of the erasure record. The
+	// entry itself is still verified.
+	Erased   bool
+	ErasedBy uint64
 }
 
 // Client talks to a tlogd log and verifies everything it receives. It keeps
@@ -554,13 +559,14 @@ func (c *Client) verifyBatch(ctx context.Context, cp Checkpoint, start uint64, e
 		if err != nil {
 			return nil, verifyErr(what, err)
 		}
-		if withPayloads {
+		if withPayloads && !e.GetErased() {
 			if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), e.GetPayload()); err != nil {
 				return nil, verifyErr(what+" commitment", err)
 			}
 		}
 		leaves[i] = tlog.LeafHash(e.GetEntry())
-		out[i] = Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaves[i], Salt: e.GetSalt(), Payload: e.GetPayload()}
+		out[i] = Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaves[i],
+			Salt: e.GetSalt(), Payload: e.GetPayload(), Erased: e.GetErased(), ErasedBy: e.GetErasedBy()}
 	}
 	last := start + uint64(len(es)) - 1
 	first, err := c.InclusionProof(ctx, start, cp.Size)

@@ -178,12 +178,20 @@ func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.ProvenEvent, prev 
 	ev := out.Event
 	parsed, _ := tlog.ParseEntry(e.GetEntry())
 	// Which back-links are the subject's: actor's first, target's second.
+	// An erased event no longer says; the log's word (subject_roles) is
+	// taken, and the chain still has to link up.
+	actor, target := ev.GetActor().GetId() == tl.Subject, ev.GetTarget().GetId() == tl.Subject
+	if out.Erased {
+		actor, target = te.GetSubjectRoles()&1 != 0, te.GetSubjectRoles()&2 != 0
+	} else if ev.GetTenant() != tl.Tenant {
+		actor, target = false, false
+	}
 	var links []uint64
-	if ev.GetTenant() == tl.Tenant && len(parsed.Links) == tlog.MaxLinks {
-		if ev.GetActor().GetId() == tl.Subject {
+	if len(parsed.Links) == tlog.MaxLinks {
+		if actor {
 			links = append(links, parsed.Links[0])
 		}
-		if ev.GetTarget().GetId() == tl.Subject {
+		if target {
 			links = append(links, parsed.Links[1])
 		}
 	}
@@ -243,6 +251,9 @@ func (c *Client) QueryEvents(ctx context.Context, q *tlogv1.QueryEventsRequest) 
 				if err == nil && prev != tlog.NoLink && ev.Index <= prev {
 					err = verifyErr(fmt.Sprintf("query result entry %d", ev.Index), errors.New("out of log order"))
 				}
+				if err == nil && ev.Erased {
+					continue // nothing to show; queries skip erased events
+				}
 				if err == nil && !matches(q, ev.Event) {
 					err = verifyErr(fmt.Sprintf("query result entry %d", ev.Index), errors.New("the event does not match the query"))
 				}
@@ -291,9 +302,6 @@ func verifyProvenEvent(cp Checkpoint, pe *tlogv1.ProvenEvent) (Event, error) {
 	if err != nil {
 		return Event{}, verifyErr(what, err)
 	}
-	if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), e.GetPayload()); err != nil {
-		return Event{}, verifyErr(what+" commitment", err)
-	}
 	leaf := tlog.LeafHash(e.GetEntry())
 	p, err := hashes(pe.GetInclusionProof())
 	if err == nil {
@@ -302,6 +310,17 @@ func verifyProvenEvent(cp Checkpoint, pe *tlogv1.ProvenEvent) (Event, error) {
 	if err != nil {
 		return Event{}, verifyErr(what+" inclusion proof", err)
 	}
+	out := Event{
+		Entry: Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaf,
+			Salt: e.GetSalt(), Payload: e.GetPayload(), Erased: e.GetErased(), ErasedBy: e.GetErasedBy()},
+		Link: tlog.NoLink,
+	}
+	if e.GetErased() {
+		return out, nil // the entry is proven; its payload is gone
+	}
+	if err := tlog.VerifyRecord(e.GetEntry(), e.GetSalt(), e.GetPayload()); err != nil {
+		return Event{}, verifyErr(what+" commitment", err)
+	}
 	ev := &tlogv1.AuditEvent{}
 	if err := proto.Unmarshal(e.GetPayload(), ev); err != nil {
 		return Event{}, verifyErr(what+" payload", err)
@@ -309,8 +328,29 @@ func verifyProvenEvent(cp Checkpoint, pe *tlogv1.ProvenEvent) (Event, error) {
 	if pe.GetEvent() != nil && !proto.Equal(pe.GetEvent(), ev) {
 		return Event{}, verifyErr(what, errors.New("the decoded event is not the payload"))
 	}
-	return Event{
-		Entry: Entry{Index: e.GetIndex(), Entry: e.GetEntry(), Time: time.UnixMilli(int64(parsed.Time)), LeafHash: leaf, Salt: e.GetSalt(), Payload: e.GetPayload()},
-		Event: ev, Link: tlog.NoLink,
-	}, nil
+	out.Event = ev
+	return out, nil
+}
+
+// EraseSubject asks the log to erase a subject's events (an admin call). It
+// verifies the checkpoint returned (signature, consistency; then trusts it)
+// and that the erasure record's index is inside its tree; the admin
+// capability reads nothing, so proving the record itself is for a reader
+// (tlogctl prove -index).
+func (c *Client) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjectRequest) (*tlogv1.EraseSubjectResponse, Checkpoint, error) {
+	resp, err := c.audit.EraseSubject(ctx, req)
+	if err != nil {
+		return nil, Checkpoint{}, fmt.Errorf("client: erase subject: %w", err)
+	}
+	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	if err != nil {
+		return nil, Checkpoint{}, err
+	}
+	if resp.GetErasureIndex() >= cp.Size {
+		return nil, Checkpoint{}, verifyErr("erasure record", fmt.Errorf("entry %d is not in the tree of size %d", resp.GetErasureIndex(), cp.Size))
+	}
+	if err := c.accept(ctx, nil, cp, nil); err != nil {
+		return nil, Checkpoint{}, err
+	}
+	return resp, cp, nil
 }

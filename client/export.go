@@ -51,6 +51,9 @@ type ExportRecord struct {
 	Entry   []byte `json:"entry"`
 	Salt    []byte `json:"salt,omitempty"`
 	Payload []byte `json:"payload,omitempty"`
+	// ErasedBy, in an export with payloads, is the index of the erasure
+	// record of an erased payload.
+	ErasedBy *uint64 `json:"erased_by,omitempty"`
 }
 
 // Export writes the entries [from, to) of the tree of cp (to 0 means
@@ -122,6 +125,10 @@ func appendRecord(b []byte, e Entry) []byte {
 	field("entry", e.Entry)
 	field("salt", e.Salt)
 	field("payload", e.Payload)
+	if e.Erased {
+		b = append(b, `,"erased_by":`...)
+		b = strconv.AppendUint(b, e.ErasedBy, 10)
+	}
 	return append(b, "}\n"...)
 }
 
@@ -139,6 +146,8 @@ type ExportSummary struct {
 	Checkpoint tlog.Checkpoint
 	// First and Last are the log times of the first and last entries.
 	First, Last time.Time
+	// Erased is how many records' payloads were erased before the export.
+	Erased int
 }
 
 // VerifyExport checks an export offline against the log's verifier key:
@@ -207,12 +216,17 @@ func VerifyExport(r io.Reader, verifierKey string, progress func(done uint64)) (
 		if err != nil {
 			return bad(what, err)
 		}
-		if h.Payloads {
+		if h.Payloads && rec.ErasedBy != nil {
+			if rec.Salt != nil || rec.Payload != nil {
+				return bad(what, errors.New("an erased record with a salt or payload"))
+			}
+			sum.Erased++
+		} else if h.Payloads {
 			if err := tlog.VerifyRecord(rec.Entry, rec.Salt, rec.Payload); err != nil {
 				return bad(what+" commitment", err)
 			}
-		} else if rec.Salt != nil || rec.Payload != nil {
-			return bad(what, errors.New("a salt or payload in an export without payloads"))
+		} else if rec.Salt != nil || rec.Payload != nil || rec.ErasedBy != nil {
+			return bad(what, errors.New("a salt, payload or erasure in an export without payloads"))
 		}
 		t := time.UnixMilli(int64(e.Time))
 		if i == h.From {

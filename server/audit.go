@@ -22,6 +22,17 @@ import (
 // payloads only after it returns without error, so every read of personal
 // data leaves a trace in the log itself.
 func (s *Server) recordPayloadRead(ctx context.Context, store *storage.Store, seq *sequencer, reason string, labels map[string]string) error {
+	ev := s.ownEvent(ctx, store, tlogv1.Action_ACTION_LOG_PAYLOADS_READ, reason, labels)
+	if _, _, err := s.recordOwn(ctx, seq, ev); err != nil {
+		return fmt.Errorf("record payload read: %w", err)
+	}
+	s.metrics.payloadReads.Inc()
+	return nil
+}
+
+// ownEvent is an event tlogd records about a caller's act on the log: the
+// caller is the actor, the log the target.
+func (s *Server) ownEvent(ctx context.Context, store *storage.Store, action tlogv1.Action, reason string, labels map[string]string) *tlogv1.AuditEvent {
 	p, _ := PrincipalFrom(ctx)
 	actor := &tlogv1.Actor{Type: tlogv1.ActorType_ACTOR_TYPE_USER, Id: truncate(p.Name, 256)}
 	if p.Via == "mtls" {
@@ -38,29 +49,33 @@ func (s *Server) recordPayloadRead(ctx context.Context, store *storage.Store, se
 	labels["via"] = p.Via
 	id := make([]byte, 16)
 	rand.Read(id)
-	ev := &tlogv1.AuditEvent{
+	return &tlogv1.AuditEvent{
 		EventId:       hex.EncodeToString(id),
 		OccurredAt:    timestamppb.New(s.cfg.Now()),
 		Actor:         actor,
-		Action:        tlogv1.Action_ACTION_LOG_PAYLOADS_READ,
+		Action:        action,
 		Target:        &tlogv1.Target{Type: tlogv1.TargetType_TARGET_TYPE_LOG, Id: store.Origin()},
 		Outcome:       tlogv1.Outcome_OUTCOME_SUCCESS,
 		Reason:        reason,
 		SourceService: "tlogd",
 		Labels:        labels,
 	}
+}
+
+// recordOwn appends one of tlogd's own events like any other (it joins the
+// actor's chain and the indexes) and waits until it is durable.
+func (s *Server) recordOwn(ctx context.Context, seq *sequencer, ev *tlogv1.AuditEvent) (storage.Result, storage.Head, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("encode payload-read record: %w", err)
+		return storage.Result{}, storage.Head{}, fmt.Errorf("encode %s record: %w", ev.GetAction(), err)
 	}
-	// An event like any other: it joins the reader's chain and indexes.
 	records := newRecords([][]byte{b})
 	eventRecord(&records[0], ev)
-	if _, _, err := seq.submit(ctx, records); err != nil {
-		return fmt.Errorf("record payload read: %w", err)
+	res, head, err := seq.submit(ctx, records)
+	if err != nil {
+		return storage.Result{}, storage.Head{}, err
 	}
-	s.metrics.payloadReads.Inc()
-	return nil
+	return res[0], head, nil
 }
 
 // entriesRead describes a run of entries for a payload-read record.

@@ -239,6 +239,13 @@ func allRPCs() []rpc {
 			_, err := tlogv1.NewAuditServiceClient(c).QueryEvents(ctx, &tlogv1.QueryEventsRequest{Tenant: "acme"})
 			return err
 		}},
+		{"EraseSubject", CapAdmin, func(ctx context.Context, c *grpc.ClientConn) error {
+			_, err := tlogv1.NewAuditServiceClient(c).EraseSubject(ctx, &tlogv1.EraseSubjectRequest{SubjectId: "nobody-" + rand.Text(), Reason: "test"})
+			if status.Code(err) == codes.NotFound {
+				return nil // allowed, nothing to erase
+			}
+			return err
+		}},
 		{"reflection", CapDiscover, func(ctx context.Context, c *grpc.ClientConn) error {
 			s, err := reflectionpb.NewServerReflectionClient(c).ServerReflectionInfo(ctx)
 			if err != nil {

@@ -6,12 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -185,6 +189,9 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 		if err != nil {
 			return nil, s.status(ctx, err)
 		}
+		if len(h.Value) == 1 {
+			te.SubjectRoles = uint32(h.Value[0])
+		}
 		resp.Events = append(resp.Events, te)
 	}
 	// No payload leaves the server before the read is durably recorded.
@@ -206,11 +213,14 @@ func (s *Server) timelineEvent(store *storage.Store, index, size uint64) (*tlogv
 	if err != nil {
 		return nil, err
 	}
-	ev := &tlogv1.AuditEvent{}
-	if err := proto.Unmarshal(es[0].Payload, ev); err != nil {
-		return nil, fmt.Errorf("%w: entry %d is in a subject's posting list but holds no audit event: %w", storage.ErrCorrupt, index, err)
+	pe := &tlogv1.ProvenEvent{Entry: entriesProto(es)[0], InclusionProof: hashBytes(p)}
+	if !es[0].Erased {
+		pe.Event = &tlogv1.AuditEvent{}
+		if err := proto.Unmarshal(es[0].Payload, pe.Event); err != nil {
+			return nil, fmt.Errorf("%w: entry %d is in a subject's posting list but holds no audit event: %w", storage.ErrCorrupt, index, err)
+		}
 	}
-	return &tlogv1.ProvenEvent{Entry: entriesProto(es)[0], Event: ev, InclusionProof: hashBytes(p)}, nil
+	return pe, nil
 }
 
 func pageToken(next uint64) string {
@@ -509,6 +519,9 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 	var found []storage.Entry
 	var events []*tlogv1.AuditEvent
 	consider := func(e storage.Entry) error {
+		if e.Erased {
+			return nil
+		}
 		if parsed, err := tlog.ParseEntry(e.Entry); err != nil || parsed.Links == nil {
 			return err // records are not events
 		}
@@ -588,4 +601,77 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 		return nil, s.status(ctx, err)
 	}
 	return resp, nil
+}
+
+func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjectRequest) (*tlogv1.EraseSubjectResponse, error) {
+	s := a.srv
+	if err := checkID(req.GetSubjectId(), 256, true); err != nil {
+		return nil, invalid("subject_id: %v", err)
+	}
+	if err := checkID(req.GetTenant(), 128, false); err != nil {
+		return nil, invalid("tenant: %v", err)
+	}
+	if err := checkText(req.GetReason(), 1024); err != nil || req.GetReason() == "" {
+		if err == nil {
+			err = fmt.Errorf("required: say why (the request's reference, the legal basis)")
+		}
+		return nil, invalid("reason: %v", err)
+	}
+	store, seq, err := s.attached()
+	if err != nil {
+		return nil, err
+	}
+	subj := subjectKey(req.GetTenant(), req.GetSubjectId())
+	term := subjectTerm(subj)
+	var (
+		indexes  []uint64
+		postings []storage.PostingKey
+	)
+	for from := uint64(0); ; {
+		hits, err := store.Postings(term, from, math.MaxUint64, 10000, false)
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		for _, h := range hits {
+			indexes = append(indexes, h.Index)
+			postings = append(postings, storage.PostingKey{Term: term, Index: h.Index})
+			es, err := store.Entries(h.Index, 1, true, s.cfg.entryBudget())
+			if err != nil {
+				return nil, s.status(ctx, err)
+			}
+			ev := &tlogv1.AuditEvent{}
+			if es[0].Erased || proto.Unmarshal(es[0].Payload, ev) != nil {
+				continue
+			}
+			// The event's other index entries go too; the other subject's
+			// posting stays, so its timeline still links through the event.
+			postings = append(postings, storage.PostingKey{Term: tenantTerm(ev.GetTenant()), Index: h.Index},
+				storage.PostingKey{Term: actionTerm(ev.GetAction()), Index: h.Index})
+		}
+		if len(hits) < 10000 {
+			break
+		}
+		from = hits[len(hits)-1].Index + 1
+	}
+	if len(indexes) == 0 {
+		return nil, status.Errorf(codes.NotFound, "subject_id: no event names %q in tenant %q (or it was erased before)", req.GetSubjectId(), req.GetTenant())
+	}
+	list := make([]string, len(indexes))
+	for i, x := range indexes {
+		list[i] = fmt.Sprint(x)
+	}
+	// The record goes first: a crash before the deletion leaves a record of
+	// an erasure to repeat, never an erasure without a record.
+	ev := s.ownEvent(ctx, store, tlogv1.Action_ACTION_SUBJECT_ERASED, req.GetReason(), map[string]string{
+		"subject_key": subj.String(), "tenant": req.GetTenant(), "erased_entries": strings.Join(list, ","),
+	})
+	rec, head, err := s.recordOwn(ctx, seq, ev)
+	if err != nil {
+		return nil, s.status(ctx, fmt.Errorf("record erasure: %w", err))
+	}
+	if err := store.Erase(indexes, postings, rec.Index); err != nil {
+		return nil, s.status(ctx, err)
+	}
+	s.log.InfoContext(ctx, "erased a subject", slog.Uint64("erasure_index", rec.Index), slog.Int("events", len(indexes)))
+	return &tlogv1.EraseSubjectResponse{ErasureIndex: rec.Index, ErasedEvents: uint32(len(indexes)), Checkpoint: string(head.Checkpoint)}, nil
 }

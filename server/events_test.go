@@ -217,3 +217,80 @@ func TestEventValidation(t *testing.T) {
 		t.Errorf("invalid UTF-8: %v", err)
 	}
 }
+
+func TestEraseSubject(t *testing.T) {
+	tl := startLog(t, nil)
+	ac := tlogv1.NewAuditServiceClient(tl.conn)
+	events := []*tlogv1.AuditEvent{
+		testEvent("e0", "admin", "alice", tlogv1.Action_ACTION_ACCOUNT_CREATED), // 0
+		testEvent("e1", "bob", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED),     // 1
+		testEvent("e2", "admin", "bob", tlogv1.Action_ACTION_ROLE_ASSIGNED),     // 2
+		testEvent("e3", "alice", "alice", tlogv1.Action_ACTION_LOGIN_FAILED),    // 3
+	}
+	if _, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ac.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{Tenant: "acme", SubjectId: "alice"})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "reason: required") {
+		t.Fatalf("erase without a reason: %v", err)
+	}
+	resp, err := ac.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{Tenant: "acme", SubjectId: "alice", Reason: "GDPR art. 17 request #42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetErasureIndex() != 4 || resp.GetErasedEvents() != 3 {
+		t.Fatalf("erasure: %v", resp)
+	}
+	cp := tl.openCheckpoint(t, resp.GetCheckpoint())
+	es, err := tl.client.GetEntries(ctx(t), &tlogv1.GetEntriesRequest{Start: 0, Count: 5, IncludePayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es.GetEntries() {
+		erased := e.GetIndex() != 2 && e.GetIndex() != 4
+		if e.GetErased() != erased || (erased && (e.GetErasedBy() != 4 || e.GetPayload() != nil || e.GetSalt() != nil)) {
+			t.Fatalf("entry %d: erased %v by %d", e.GetIndex(), e.GetErased(), e.GetErasedBy())
+		}
+		// Every proof still holds.
+		p, err := tl.client.GetInclusionProof(ctx(t), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: e.GetIndex()}, TreeSize: cp.Size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInclusion(t, e.GetIndex(), e.GetLeafHash(), p.GetHashes(), cp)
+	}
+	rec, ok := payloadReadRecordAny(es.GetEntries()[4].GetPayload())
+	if !ok || rec.GetAction() != tlogv1.Action_ACTION_SUBJECT_ERASED || rec.GetReason() != "GDPR art. 17 request #42" ||
+		rec.GetLabels()["erased_entries"] != "0,1,3" || rec.GetLabels()["subject_key"] != subjectKey("acme", "alice").String() {
+		t.Fatalf("erasure record: %v", rec)
+	}
+	// alice has no timeline left; bob's still links through the erased event.
+	if tlr, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "alice"}); err != nil || tlr.GetHasEvents() {
+		t.Fatalf("alice's timeline after erasure: %v %v", tlr, err)
+	}
+	bob, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "bob"})
+	if err != nil || len(bob.GetEvents()) != 2 {
+		t.Fatalf("bob's timeline: %v %v", bob, err)
+	}
+	if first := bob.GetEvents()[0]; !first.GetEntry().GetErased() || first.GetEvent() != nil || first.GetSubjectRoles() != roleActor {
+		t.Fatalf("bob's erased event: %v", first)
+	}
+	// Queries skip erased events; the event id can be recorded again.
+	q, err := ac.QueryEvents(ctx(t), &tlogv1.QueryEventsRequest{Tenant: "acme", TreeSize: cp.Size})
+	if err != nil || len(q.GetEvents()) != 1 || q.GetEvents()[0].GetEntry().GetIndex() != 2 {
+		t.Fatalf("query after erasure: %v %v", q, err)
+	}
+	again, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: events[:1]})
+	if err != nil || again.GetResults()[0].GetResult().GetDuplicate() {
+		t.Fatalf("re-recording an erased event id: %v %v", again, err)
+	}
+	_, err = ac.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{Tenant: "acme", SubjectId: "nobody", Reason: "x"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("erasing an unknown subject: %v", err)
+	}
+}
+
+// payloadReadRecordAny decodes a payload as an AuditEvent.
+func payloadReadRecordAny(p []byte) (*tlogv1.AuditEvent, bool) {
+	var ev tlogv1.AuditEvent
+	return &ev, proto.Unmarshal(p, &ev) == nil
+}

@@ -281,7 +281,7 @@ func entriesProto(es []storage.Entry) []*tlogv1.Entry {
 	all := make([]tlogv1.Entry, len(es))
 	for i, e := range es {
 		leaf := tlog.LeafHash(e.Entry)
-		all[i] = tlogv1.Entry{Index: e.Index, Entry: e.Entry, LeafHash: leaf[:], Salt: e.Salt, Payload: e.Payload}
+		all[i] = tlogv1.Entry{Index: e.Index, Entry: e.Entry, LeafHash: leaf[:], Salt: e.Salt, Payload: e.Payload, Erased: e.Erased, ErasedBy: e.ErasedBy}
 		out[i] = &all[i]
 	}
 	return out

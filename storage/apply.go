@@ -340,6 +340,9 @@ func (s *Store) findDuplicate(first uint64, newPos []int, results []Result, r *R
 		return Result{}, false, fmt.Errorf("storage: read duplicate's entry %d: %w", index, err)
 	}
 	e := es[0]
+	if e.Erased {
+		return Result{}, false, nil // an erased record does not hold its key any more
+	}
 	res := Result{Index: index, Entry: e.Entry, LeafHash: tlog.LeafHash(e.Entry), Duplicate: true, Payload: e.Payload}
 	copy(res.Salt[:], e.Salt)
 	return res, true, nil

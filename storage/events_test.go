@@ -2,6 +2,7 @@ package storage
 
 import (
 	"crypto/sha256"
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -21,11 +22,15 @@ func eventRecord(payload string, subjects ...string) Record {
 	return r
 }
 
-func TestEventLinksAndPostings(t *testing.T) {
+// newEventStore opens a store in a new directory with its model.
+func newEventStore(t *testing.T) (testKey, string, *Store, *sumdbTree) {
 	k := newTestKey(t, "example.com/log")
 	dir := t.TempDir()
-	s := openStore(t, dir, nil, k)
-	m := &sumdbTree{}
+	return k, dir, openStore(t, dir, nil, k), &sumdbTree{}
+}
+
+func TestEventLinksAndPostings(t *testing.T) {
+	k, dir, s, m := newEventStore(t)
 	apply(t, s, m, &Batch{Time: 1, Records: []Record{
 		eventRecord("0: admin creates alice", "admin", "alice"),
 		makeRecord([]byte("1: a plain record")),
@@ -81,5 +86,66 @@ func TestEventLinksAndPostings(t *testing.T) {
 	bob := sha256.Sum256([]byte("bob"))
 	if hits, _ := s.Postings(bob[:], 0, 4, 10, false); len(hits) != 0 {
 		t.Fatalf("bob's postings below 4: %v", hits)
+	}
+}
+
+func TestErase(t *testing.T) {
+	k, dir, s, m := newEventStore(t)
+	apply(t, s, m, &Batch{Time: 1, Records: []Record{
+		eventRecord("0: admin creates alice", "admin", "alice"),
+		eventRecord("1: admin creates bob", "admin", "bob"),
+		eventRecord("2: alice logs in", "alice", "alice"),
+	}})
+	apply(t, s, m, makeBatch(2, 100, 3)) // 3, 4, 5
+	alice := sha256.Sum256([]byte("alice"))
+	if err := s.Erase([]uint64{2, 0}, []PostingKey{{alice[:], 0}, {alice[:], 2}}, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Erase([]uint64{0}, nil, 4); err != nil { // again: the first erasure stays
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		es, err := s.Entries(0, 6, true, math.MaxInt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			erased := e.Index == 0 || e.Index == 2
+			if e.Erased != erased || (erased && (e.ErasedBy != 5 || e.Payload != nil || e.Salt != nil)) || (!erased && e.Payload == nil) {
+				t.Fatalf("entry %d: erased %v by %d, payload %q", e.Index, e.Erased, e.ErasedBy, e.Payload)
+			}
+		}
+		if hits, _ := s.Postings(alice[:], 0, 6, 10, false); len(hits) != 0 {
+			t.Fatalf("alice's postings after erasure: %v", hits)
+		}
+		if _, err := s.FindPayload(sha256.Sum256([]byte("0: admin creates alice"))); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("FindPayload of an erased payload: %v", err)
+		}
+		checkStore(t, s, k, m, []uint64{3, 6}) // every proof still holds
+	}
+	check()
+	s.Close()
+	s = openStore(t, dir, nil, k)
+	defer func() { s.Close() }()
+	check()
+	// The erased payload no longer dedups: appending it again is new.
+	res := apply(t, s, m, &Batch{Time: 3, Records: []Record{makeRecord([]byte("0: admin creates alice"))}})
+	if res[0].Duplicate || res[0].Index != 6 {
+		t.Fatalf("re-append after erasure: %+v", res[0])
+	}
+	// And from then on it dedups to the new one, before and after the
+	// index is flushed to a table and the store reopened.
+	for round := range 2 {
+		res = apply(t, s, m, &Batch{Time: 4, Records: []Record{makeRecord([]byte("0: admin creates alice"))}})
+		if !res[0].Duplicate || res[0].Index != 6 {
+			t.Fatalf("round %d: append a third time: %+v", round, res[0])
+		}
+		apply(t, s, m, makeBatch(5, 1000+1000*round, 800)) // past IndexFlushRecords
+		s.Close()
+		s = openStore(t, dir, nil, k)
+	}
+	if err := s.Erase([]uint64{1 << 40}, nil, 5); !errors.Is(err, ErrBeyondTree) {
+		t.Fatalf("erase beyond the tree: %v", err)
 	}
 }

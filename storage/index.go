@@ -256,7 +256,9 @@ func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *has
 	if len(es) == 0 {
 		return false, nil
 	}
-	slices.SortFunc(es, func(a, b indexEntry) int {
+	// Stable: a hash there twice (appended again after an erasure) keeps
+	// its entries in index order, and only the latest is written.
+	slices.SortStableFunc(es, func(a, b indexEntry) int {
 		// Hashes are uniform: the first 8 bytes almost always decide.
 		x, y := binary.BigEndian.Uint64(a.hash[:8]), binary.BigEndian.Uint64(b.hash[:8])
 		if x != y {
@@ -271,7 +273,10 @@ func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *has
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.popts.MakeWriterOptions(0, s.db.TableFormat()))
 	key := make([]byte, 0, 9+tlog.HashSize)
 	var val [8]byte
-	for _, e := range es {
+	for i, e := range es {
+		if i+1 < len(es) && es[i+1].hash == e.hash {
+			continue
+		}
 		key = indexEntryKey(key, prefix, epoch, e.hash[:])
 		binary.BigEndian.PutUint64(val[:], e.index)
 		if err := w.Set(key, val[:]); err != nil {

@@ -10,6 +10,7 @@ const (
 	prefixPosting    = 'q'
 	prefixSubject    = 's'
 	prefixTile       = 't'
+	prefixErased     = 'z'
 	// The hash indexes sort after every other key, so that no table of
 	// other keys can span them (see index.go).
 	prefixDedup = 'x'

@@ -66,25 +66,31 @@ func (r *hashRun) grow() {
 	}
 }
 
-// find returns the leaf index of h, if it is in the run.
+// find returns the leaf index of h, if it is in the run: the latest, when
+// it is there more than once (a payload appended again after its first
+// occurrence was erased).
 func (r *hashRun) find(h tlog.Hash) (uint64, bool) {
 	if r == nil || h == (tlog.Hash{}) {
 		return 0, false
 	}
 	start, fp := slotKey(&h)
 	mask := uint64(len(r.slots) - 1)
+	best := uint64(0)
 	for i := start & mask; ; i = (i + 1) & mask {
 		s := r.slots[i]
 		if s == 0 {
-			return 0, false
+			break
 		}
 		if s&^0xffffffff == fp {
-			pos := s & 0xffffffff
-			if r.hashes[pos-1] == h {
-				return r.from + pos - 1, true
+			if pos := s & 0xffffffff; r.hashes[pos-1] == h {
+				best = max(best, pos)
 			}
 		}
 	}
+	if best == 0 {
+		return 0, false
+	}
+	return r.from + best - 1, true
 }
 
 // end returns the index after the run's last leaf.

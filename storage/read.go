@@ -19,9 +19,14 @@ type Entry struct {
 	Index uint64
 	// Entry is the entry the leaf commits to.
 	Entry []byte
-	// Salt and Payload are set only when payloads were asked for.
+	// Salt and Payload are set only when payloads were asked for, and the
+	// payload was not erased.
 	Salt    []byte
 	Payload []byte
+	// Erased is set, when payloads were asked for, if the payload and salt
+	// were erased; ErasedBy is then the index of the erasure record.
+	Erased   bool
+	ErasedBy uint64
 }
 
 // CheckpointAt returns the checkpoint signed at exactly size: ErrBeyondTree
@@ -142,6 +147,9 @@ func (s *Store) FindPayload(payloadHash tlog.Hash) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	if es[0].Erased {
+		return Entry{}, fmt.Errorf("payload hash %s: %w (erased by entry %d)", payloadHash, ErrNotFound, es[0].ErasedBy)
+	}
 	if sha256.Sum256(es[0].Payload) != payloadHash {
 		return Entry{}, fmt.Errorf("%w: the index names leaf %d for a payload it does not hold", ErrCorrupt, index)
 	}
@@ -211,9 +219,12 @@ func (s *Store) readEntries(start uint64, count int, withPayloads bool, maxBytes
 		return b, nil
 	})
 	if errors.Is(err, errBudget) {
-		return out[:i], nil
+		out, err = out[:i], nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.markErased(out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -20,13 +20,11 @@ Prints the signed checkpoint, or with -json its origin, size and root.`)
 	if err := parse(c, args, e.stdout, 0, 0); err != nil {
 		return err
 	}
-	cl, done, err := f.dial(*state)
+	cl, ctx, done, err := f.dialCall(e, *state)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := f.call(e.ctx)
-	defer cancel()
 	cp, err := cl.CheckpointAt(ctx, *size)
 	if err != nil {
 		return err

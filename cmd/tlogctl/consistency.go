@@ -41,13 +41,11 @@ the verifier key can check it with tlogctl verify -evidence.`)
 		}
 		sizes[i] = n
 	}
-	cl, done, err := f.dial("")
+	cl, ctx, done, err := f.dialCall(e, "")
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := f.call(e.ctx)
-	defer cancel()
 	load := func(file string, size uint64) (client.Checkpoint, error) {
 		if file == "" {
 			return cl.CheckpointAt(ctx, size)

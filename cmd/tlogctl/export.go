@@ -118,12 +118,15 @@ every payload against its entry's commitment.`)
 	if *asJSON {
 		printJSON(e.stdout, map[string]any{"verified": true, "origin": origin, "from": h.From, "to": h.To, "records": h.To - h.From,
 			"payloads": h.Payloads, "checkpoint": checkpointJSON(client.Checkpoint{Checkpoint: sum.Checkpoint, Note: []byte(h.Checkpoint)}),
-			"first_log_time": sum.First.UTC(), "last_log_time": sum.Last.UTC(), "seconds": took.Seconds()})
+			"first_log_time": sum.First.UTC(), "last_log_time": sum.Last.UTC(), "erased": sum.Erased, "seconds": took.Seconds()})
 		return nil
 	}
 	what := "entries (no payloads in this export)"
 	if h.Payloads {
 		what = "records, every payload matching its entry's commitment"
+		if sum.Erased > 0 {
+			what = fmt.Sprintf("records, every payload matching its entry's commitment (%d erased, by the erasure records named),", sum.Erased)
+		}
 	}
 	fmt.Fprintf(e.stdout, "OK: %d %s, are entries [%d, %d) of %s's tree of size %d (root %s), logged %s to %s; checked in %s\n",
 		h.To-h.From, what, h.From, h.To, origin, sum.Checkpoint.Size, sum.Checkpoint.Root,

@@ -68,6 +68,7 @@ var commands = []struct {
 	{"timeline", "print a subject's verified timeline; exit 1 if an event is missing", timelineCmd},
 	{"query", "search audit events by tenant, subject, action, outcome and time, verified", queryCmd},
 	{"drift", "report grants that drifted from an approved baseline, from verified events", driftCmd},
+	{"erase", "erase a subject's event payloads on a lawful request (admin); recorded in the log", eraseCmd},
 	{"info", "print the log's origin, key and limits as the server reports them", infoCmd},
 }
 
@@ -275,6 +276,17 @@ func (f *connFlags) dialInfo(e env, statePath string) (*client.Client, *tlogv1.G
 		return nil, nil, nil, err
 	}
 	return cl, info, done, nil
+}
+
+// dialCall dials and returns a context for one step of work, bounded by
+// -timeout; done releases both.
+func (f *connFlags) dialCall(e env, statePath string) (*client.Client, context.Context, func(), error) {
+	cl, done, err := f.dial(statePath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := f.call(e.ctx)
+	return cl, ctx, func() { cancel(); done() }, nil
 }
 
 // call returns a context for one step of work, bounded by -timeout.

@@ -792,3 +792,54 @@ subjects:
 	os.WriteFile(baseline, []byte("tenant: acme\nsubjects:\n  alice: {rolez: [x]}\n"), 0o644)
 	must(t, 2, "", append([]string{"drift", "-baseline", baseline}, conn...)...)
 }
+
+func TestErase(t *testing.T) {
+	k := newKey(t, "example.com/audit")
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokens, []byte(server.TokenLine("tlogd_admin_token", "ops")+"\n"+server.TokenLine("tlogd_auditor_token", "auditor")+"\n"), 0o600)
+	toks, err := server.LoadTokens(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := server.ParsePolicy([]byte("principals:\n  ops: [admin]\n  auditor: [auditor, appender]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLog(t, k, t.TempDir(), func(c *server.Config) { c.Tokens, c.Policy = toks, policy })
+	dir := t.TempDir()
+	adminTok, auditorTok := filepath.Join(dir, "admin"), filepath.Join(dir, "auditor")
+	os.WriteFile(adminTok, []byte("tlogd_admin_token"), 0o600)
+	os.WriteFile(auditorTok, []byte("tlogd_auditor_token"), 0o600)
+	auditor := []string{"-addr", l.addr, "-vkey", k.vkey, "-token-file", auditorTok, "-insecure"}
+	admin := []string{"-addr", l.addr, "-vkey", k.vkey, "-token-file", adminTok, "-insecure"}
+	stdin := `{"eventId":"a1","occurredAt":"2026-11-26T09:00:00Z","tenant":"acme","actor":{"type":"ACTOR_TYPE_USER","id":"bob"},"action":"ACTION_ROLE_ASSIGNED","target":{"type":"TARGET_TYPE_USER","id":"alice"},"outcome":"OUTCOME_SUCCESS"}
+{"eventId":"a2","occurredAt":"2026-11-26T09:00:00Z","tenant":"acme","actor":{"type":"ACTOR_TYPE_USER","id":"bob"},"action":"ACTION_LOGIN_SUCCEEDED","target":{"type":"TARGET_TYPE_USER","id":"bob"},"outcome":"OUTCOME_SUCCESS"}
+`
+	must(t, 0, stdin, append([]string{"record"}, auditor...)...)
+	must(t, 2, "", append([]string{"erase", "-tenant", "acme", "alice"}, admin...)...)
+	r := must(t, 3, "", append([]string{"erase", "-tenant", "acme", "-reason", "request 7", "alice"}, auditor...)...)
+	if !strings.Contains(r.stderr, "PermissionDenied") {
+		t.Fatalf("erase as an auditor: %s", r.stderr)
+	}
+	r = must(t, 0, "", append([]string{"erase", "-tenant", "acme", "-reason", "request 7", "alice"}, admin...)...)
+	if !strings.Contains(r.stdout, "erased the payloads of 1 events naming \"alice\"; the erasure is recorded at entry 2") {
+		t.Fatalf("erase: %s", r.stdout)
+	}
+	// bob's timeline still verifies, through the erased event.
+	r = must(t, 0, "", append([]string{"timeline", "-tenant", "acme", "bob"}, auditor...)...)
+	if !strings.Contains(r.stdout, "ERASED by entry 2") || !strings.Contains(r.stdout, "LOGIN_SUCCEEDED") {
+		t.Fatalf("bob's timeline: %s", r.stdout)
+	}
+	// An export verifies, counting the erased record.
+	exp := filepath.Join(dir, "exp.jsonl")
+	must(t, 0, "", append([]string{"export", "-out", exp}, auditor...)...)
+	r = must(t, 0, "", "verify-export", "-vkey", k.vkey, exp)
+	if !strings.Contains(r.stdout, "(1 erased") {
+		t.Fatalf("verify-export: %s", r.stdout)
+	}
+	// The erasure record says who, why and what.
+	r = must(t, 0, "", append([]string{"query", "-action", "subject_erased", "-json"}, auditor...)...)
+	if !strings.Contains(r.stdout, `"reason":"request 7"`) || !strings.Contains(r.stdout, `"erased_entries":"0"`) || !strings.Contains(r.stdout, `"id":"ops"`) {
+		t.Fatalf("erasure record: %s", r.stdout)
+	}
+}

@@ -44,13 +44,11 @@ record.`)
 			return fmt.Errorf("read -payload-file: %w", err)
 		}
 	}
-	cl, done, err := f.dial("")
+	cl, ctx, done, err := f.dialCall(e, "")
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := f.call(e.ctx)
-	defer cancel()
 	var proof tlog.Proof
 	if payload != nil {
 		if proof, _, err = cl.ProvePayload(ctx, payload); err != nil {

@@ -44,6 +44,10 @@ the log.`)
 	bar.Done(uint64(len(tl.Events)))
 	if f.json {
 		for _, ev := range tl.Events {
+			if ev.Erased {
+				fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"link":%s,"erased_by":%d}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), linkJSON(ev.Link), ev.ErasedBy)
+				continue
+			}
 			b, _ := protojson.Marshal(ev.Event)
 			fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"link":%s,"event":%s}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), linkJSON(ev.Link), b)
 		}
@@ -74,6 +78,9 @@ func linkJSON(l uint64) string {
 
 // formatEvent is one line of a timeline.
 func formatEvent(ev client.Event) string {
+	if ev.Erased {
+		return fmt.Sprintf("%8d  %s  ERASED by entry %d (the entry and its proof remain)", ev.Index, ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), ev.ErasedBy)
+	}
 	e := ev.Event
 	action := strings.TrimPrefix(e.GetAction().String(), "ACTION_")
 	if e.GetAction() == tlogv1.Action_ACTION_CUSTOM {

@@ -198,6 +198,8 @@ const (
 	Action_ACTION_LOG_PAYLOADS_READ Action = 19
 	// A custom action, named in custom_action.
 	Action_ACTION_CUSTOM Action = 20
+	// A subject's events were erased (recorded by tlogd).
+	Action_ACTION_SUBJECT_ERASED Action = 21
 )
 
 // Enum value maps for Action.
@@ -224,6 +226,7 @@ var (
 		18: "ACTION_ACCESS_DENIED",
 		19: "ACTION_LOG_PAYLOADS_READ",
 		20: "ACTION_CUSTOM",
+		21: "ACTION_SUBJECT_ERASED",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":          0,
@@ -247,6 +250,7 @@ var (
 		"ACTION_ACCESS_DENIED":        18,
 		"ACTION_LOG_PAYLOADS_READ":    19,
 		"ACTION_CUSTOM":               20,
+		"ACTION_SUBJECT_ERASED":       21,
 	}
 )
 
@@ -334,6 +338,137 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
 }
 
+// EraseSubjectRequest names the subject to erase.
+type EraseSubjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subject's tenant (empty for none).
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The subject's id, 1 to 256 characters.
+	SubjectId string `protobuf:"bytes,2,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// Why, 1 to 1024 characters (the request's reference, the legal basis).
+	// It is recorded in the log.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectRequest) Reset() {
+	*x = EraseSubjectRequest{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectRequest) ProtoMessage() {}
+
+func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
+func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EraseSubjectRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *EraseSubjectRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *EraseSubjectRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// EraseSubjectResponse says what was erased.
+type EraseSubjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The index of the erasure record. Its event holds the erasing principal,
+	// the reason, the SHA-256 subject key (label subject_key) and the
+	// entries erased (label erased_entries).
+	ErasureIndex uint64 `protobuf:"varint,1,opt,name=erasure_index,json=erasureIndex,proto3" json:"erasure_index,omitempty"`
+	// How many events were erased (events erased before are counted too).
+	ErasedEvents uint32 `protobuf:"varint,2,opt,name=erased_events,json=erasedEvents,proto3" json:"erased_events,omitempty"`
+	// A signed checkpoint covering the erasure record.
+	Checkpoint    string `protobuf:"bytes,3,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectResponse) Reset() {
+	*x = EraseSubjectResponse{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectResponse) ProtoMessage() {}
+
+func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
+func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EraseSubjectResponse) GetErasureIndex() uint64 {
+	if x != nil {
+		return x.ErasureIndex
+	}
+	return 0
+}
+
+func (x *EraseSubjectResponse) GetErasedEvents() uint32 {
+	if x != nil {
+		return x.ErasedEvents
+	}
+	return 0
+}
+
+func (x *EraseSubjectResponse) GetCheckpoint() string {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return ""
+}
+
 // RecordEventsRequest is a batch of events to record.
 type RecordEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -349,7 +484,7 @@ type RecordEventsRequest struct {
 
 func (x *RecordEventsRequest) Reset() {
 	*x = RecordEventsRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	mi := &file_tlog_v1_audit_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +496,7 @@ func (x *RecordEventsRequest) String() string {
 func (*RecordEventsRequest) ProtoMessage() {}
 
 func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	mi := &file_tlog_v1_audit_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +509,7 @@ func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RecordEventsRequest) GetEvents() []*AuditEvent {
@@ -414,7 +549,7 @@ type RecordEventsResponse struct {
 
 func (x *RecordEventsResponse) Reset() {
 	*x = RecordEventsResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	mi := &file_tlog_v1_audit_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +561,7 @@ func (x *RecordEventsResponse) String() string {
 func (*RecordEventsResponse) ProtoMessage() {}
 
 func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	mi := &file_tlog_v1_audit_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +574,7 @@ func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RecordEventsResponse) GetResults() []*EventResult {
@@ -477,7 +612,7 @@ type EventResult struct {
 
 func (x *EventResult) Reset() {
 	*x = EventResult{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	mi := &file_tlog_v1_audit_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +624,7 @@ func (x *EventResult) String() string {
 func (*EventResult) ProtoMessage() {}
 
 func (x *EventResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	mi := &file_tlog_v1_audit_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +637,7 @@ func (x *EventResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
 func (*EventResult) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EventResult) GetResult() *AppendResult {
@@ -539,7 +674,7 @@ type GetTimelineRequest struct {
 
 func (x *GetTimelineRequest) Reset() {
 	*x = GetTimelineRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	mi := &file_tlog_v1_audit_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +686,7 @@ func (x *GetTimelineRequest) String() string {
 func (*GetTimelineRequest) ProtoMessage() {}
 
 func (x *GetTimelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	mi := &file_tlog_v1_audit_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +699,7 @@ func (x *GetTimelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimelineRequest.ProtoReflect.Descriptor instead.
 func (*GetTimelineRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTimelineRequest) GetTenant() string {
@@ -622,7 +757,7 @@ type GetTimelineResponse struct {
 
 func (x *GetTimelineResponse) Reset() {
 	*x = GetTimelineResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[4]
+	mi := &file_tlog_v1_audit_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +769,7 @@ func (x *GetTimelineResponse) String() string {
 func (*GetTimelineResponse) ProtoMessage() {}
 
 func (x *GetTimelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[4]
+	mi := &file_tlog_v1_audit_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +782,7 @@ func (x *GetTimelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimelineResponse.ProtoReflect.Descriptor instead.
 func (*GetTimelineResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{4}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTimelineResponse) GetCheckpoint() string {
@@ -691,17 +826,21 @@ type ProvenEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry, with its salt and payload.
 	Entry *Entry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	// The payload decoded.
+	// The payload decoded; absent when it was erased.
 	Event *AuditEvent `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
 	// The inclusion proof of the entry against the response's checkpoint.
 	InclusionProof [][]byte `protobuf:"bytes,3,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// In a timeline: the roles the subject plays in the event, 1 actor, 2
+	// target, 3 both. Clients need it to follow the chain through an erased
+	// event, whose payload is gone.
+	SubjectRoles  uint32 `protobuf:"varint,4,opt,name=subject_roles,json=subjectRoles,proto3" json:"subject_roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProvenEvent) Reset() {
 	*x = ProvenEvent{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[5]
+	mi := &file_tlog_v1_audit_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +852,7 @@ func (x *ProvenEvent) String() string {
 func (*ProvenEvent) ProtoMessage() {}
 
 func (x *ProvenEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[5]
+	mi := &file_tlog_v1_audit_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +865,7 @@ func (x *ProvenEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvenEvent.ProtoReflect.Descriptor instead.
 func (*ProvenEvent) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProvenEvent) GetEntry() *Entry {
@@ -748,6 +887,13 @@ func (x *ProvenEvent) GetInclusionProof() [][]byte {
 		return x.InclusionProof
 	}
 	return nil
+}
+
+func (x *ProvenEvent) GetSubjectRoles() uint32 {
+	if x != nil {
+		return x.SubjectRoles
+	}
+	return 0
 }
 
 // AuditEvent is one user-management audit event: who did what to whom, when,
@@ -795,7 +941,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[6]
+	mi := &file_tlog_v1_audit_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +953,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[6]
+	mi := &file_tlog_v1_audit_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +966,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{6}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuditEvent) GetEventId() string {
@@ -941,7 +1087,7 @@ type Actor struct {
 
 func (x *Actor) Reset() {
 	*x = Actor{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[7]
+	mi := &file_tlog_v1_audit_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1099,7 @@ func (x *Actor) String() string {
 func (*Actor) ProtoMessage() {}
 
 func (x *Actor) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[7]
+	mi := &file_tlog_v1_audit_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1112,7 @@ func (x *Actor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Actor.ProtoReflect.Descriptor instead.
 func (*Actor) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{7}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Actor) GetType() ActorType {
@@ -1017,7 +1163,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[8]
+	mi := &file_tlog_v1_audit_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1175,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[8]
+	mi := &file_tlog_v1_audit_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1188,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{8}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Target) GetType() TargetType {
@@ -1074,7 +1220,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[9]
+	mi := &file_tlog_v1_audit_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1232,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[9]
+	mi := &file_tlog_v1_audit_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1245,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{9}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Change) GetAttribute() string {
@@ -1162,7 +1308,7 @@ type QueryEventsRequest struct {
 
 func (x *QueryEventsRequest) Reset() {
 	*x = QueryEventsRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[10]
+	mi := &file_tlog_v1_audit_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1320,7 @@ func (x *QueryEventsRequest) String() string {
 func (*QueryEventsRequest) ProtoMessage() {}
 
 func (x *QueryEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[10]
+	mi := &file_tlog_v1_audit_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1333,7 @@ func (x *QueryEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryEventsRequest.ProtoReflect.Descriptor instead.
 func (*QueryEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{10}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QueryEventsRequest) GetTenant() string {
@@ -1298,7 +1444,7 @@ type QueryEventsResponse struct {
 
 func (x *QueryEventsResponse) Reset() {
 	*x = QueryEventsResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[11]
+	mi := &file_tlog_v1_audit_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1456,7 @@ func (x *QueryEventsResponse) String() string {
 func (*QueryEventsResponse) ProtoMessage() {}
 
 func (x *QueryEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[11]
+	mi := &file_tlog_v1_audit_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1469,7 @@ func (x *QueryEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryEventsResponse.ProtoReflect.Descriptor instead.
 func (*QueryEventsResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{11}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QueryEventsResponse) GetCheckpoint() string {
@@ -1351,7 +1497,18 @@ var File_tlog_v1_audit_proto protoreflect.FileDescriptor
 
 const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x13tlog/v1/audit.proto\x12\atlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11tlog/v1/log.proto\"\x94\x01\n" +
+	"\x13tlog/v1/audit.proto\x12\atlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11tlog/v1/log.proto\"d\n" +
+	"\x13EraseSubjectRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x02 \x01(\tR\tsubjectId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x14EraseSubjectResponse\x12#\n" +
+	"\rerasure_index\x18\x01 \x01(\x04R\ferasureIndex\x12#\n" +
+	"\rerased_events\x18\x02 \x01(\rR\ferasedEvents\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x03 \x01(\tR\n" +
+	"checkpoint\"\x94\x01\n" +
 	"\x13RecordEventsRequest\x12+\n" +
 	"\x06events\x18\x01 \x03(\v2\x13.tlog.v1.AuditEventR\x06events\x12%\n" +
 	"\x0einclude_proofs\x18\x02 \x01(\bR\rincludeProofs\x12)\n" +
@@ -1381,11 +1538,12 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"has_events\x18\x03 \x01(\bR\thasEvents\x12!\n" +
 	"\flatest_index\x18\x04 \x01(\x04R\vlatestIndex\x12&\n" +
-	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"\x87\x01\n" +
+	"\x0fnext_page_token\x18\x05 \x01(\tR\rnextPageToken\"\xac\x01\n" +
 	"\vProvenEvent\x12$\n" +
 	"\x05entry\x18\x01 \x01(\v2\x0e.tlog.v1.EntryR\x05entry\x12)\n" +
 	"\x05event\x18\x02 \x01(\v2\x13.tlog.v1.AuditEventR\x05event\x12'\n" +
-	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\"\xdd\x04\n" +
+	"\x0finclusion_proof\x18\x03 \x03(\fR\x0einclusionProof\x12#\n" +
+	"\rsubject_roles\x18\x04 \x01(\rR\fsubjectRoles\"\xdd\x04\n" +
 	"\n" +
 	"AuditEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
@@ -1460,7 +1618,7 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\x1bTARGET_TYPE_SERVICE_ACCOUNT\x10\x04\x12\x1a\n" +
 	"\x16TARGET_TYPE_PERMISSION\x10\x05\x12\x16\n" +
 	"\x12TARGET_TYPE_TENANT\x10\x06\x12\x13\n" +
-	"\x0fTARGET_TYPE_LOG\x10\a*\xc7\x04\n" +
+	"\x0fTARGET_TYPE_LOG\x10\a*\xe2\x04\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ACTION_ACCOUNT_CREATED\x10\x01\x12\x1a\n" +
@@ -1483,16 +1641,18 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\x13ACTION_LOGIN_FAILED\x10\x11\x12\x18\n" +
 	"\x14ACTION_ACCESS_DENIED\x10\x12\x12\x1c\n" +
 	"\x18ACTION_LOG_PAYLOADS_READ\x10\x13\x12\x11\n" +
-	"\rACTION_CUSTOM\x10\x14*`\n" +
+	"\rACTION_CUSTOM\x10\x14\x12\x19\n" +
+	"\x15ACTION_SUBJECT_ERASED\x10\x15*`\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_SUCCESS\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_FAILURE\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_DENIED\x10\x032\xef\x01\n" +
+	"\x0eOUTCOME_DENIED\x10\x032\xbc\x02\n" +
 	"\fAuditService\x12K\n" +
 	"\fRecordEvents\x12\x1c.tlog.v1.RecordEventsRequest\x1a\x1d.tlog.v1.RecordEventsResponse\x12H\n" +
 	"\vGetTimeline\x12\x1b.tlog.v1.GetTimelineRequest\x1a\x1c.tlog.v1.GetTimelineResponse\x12H\n" +
-	"\vQueryEvents\x12\x1b.tlog.v1.QueryEventsRequest\x1a\x1c.tlog.v1.QueryEventsResponseB\x83\x01\n" +
+	"\vQueryEvents\x12\x1b.tlog.v1.QueryEventsRequest\x1a\x1c.tlog.v1.QueryEventsResponse\x12K\n" +
+	"\fEraseSubject\x12\x1c.tlog.v1.EraseSubjectRequest\x1a\x1d.tlog.v1.EraseSubjectResponseB\x83\x01\n" +
 	"\vcom.tlog.v1B\n" +
 	"AuditProtoP\x01Z+github.com/tlogd/tlogd/proto/tlog/v1;tlogv1\xa2\x02\x03TXX\xaa\x02\aTlog.V1\xca\x02\aTlog\\V1\xe2\x02\x13Tlog\\V1\\GPBMetadata\xea\x02\bTlog::V1b\x06proto3"
 
@@ -1509,60 +1669,64 @@ func file_tlog_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_tlog_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_tlog_v1_audit_proto_goTypes = []any{
 	(ActorType)(0),                // 0: tlog.v1.ActorType
 	(TargetType)(0),               // 1: tlog.v1.TargetType
 	(Action)(0),                   // 2: tlog.v1.Action
 	(Outcome)(0),                  // 3: tlog.v1.Outcome
-	(*RecordEventsRequest)(nil),   // 4: tlog.v1.RecordEventsRequest
-	(*RecordEventsResponse)(nil),  // 5: tlog.v1.RecordEventsResponse
-	(*EventResult)(nil),           // 6: tlog.v1.EventResult
-	(*GetTimelineRequest)(nil),    // 7: tlog.v1.GetTimelineRequest
-	(*GetTimelineResponse)(nil),   // 8: tlog.v1.GetTimelineResponse
-	(*ProvenEvent)(nil),           // 9: tlog.v1.ProvenEvent
-	(*AuditEvent)(nil),            // 10: tlog.v1.AuditEvent
-	(*Actor)(nil),                 // 11: tlog.v1.Actor
-	(*Target)(nil),                // 12: tlog.v1.Target
-	(*Change)(nil),                // 13: tlog.v1.Change
-	(*QueryEventsRequest)(nil),    // 14: tlog.v1.QueryEventsRequest
-	(*QueryEventsResponse)(nil),   // 15: tlog.v1.QueryEventsResponse
-	nil,                           // 16: tlog.v1.AuditEvent.LabelsEntry
-	(*AppendResult)(nil),          // 17: tlog.v1.AppendResult
-	(*Entry)(nil),                 // 18: tlog.v1.Entry
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*EraseSubjectRequest)(nil),   // 4: tlog.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),  // 5: tlog.v1.EraseSubjectResponse
+	(*RecordEventsRequest)(nil),   // 6: tlog.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil),  // 7: tlog.v1.RecordEventsResponse
+	(*EventResult)(nil),           // 8: tlog.v1.EventResult
+	(*GetTimelineRequest)(nil),    // 9: tlog.v1.GetTimelineRequest
+	(*GetTimelineResponse)(nil),   // 10: tlog.v1.GetTimelineResponse
+	(*ProvenEvent)(nil),           // 11: tlog.v1.ProvenEvent
+	(*AuditEvent)(nil),            // 12: tlog.v1.AuditEvent
+	(*Actor)(nil),                 // 13: tlog.v1.Actor
+	(*Target)(nil),                // 14: tlog.v1.Target
+	(*Change)(nil),                // 15: tlog.v1.Change
+	(*QueryEventsRequest)(nil),    // 16: tlog.v1.QueryEventsRequest
+	(*QueryEventsResponse)(nil),   // 17: tlog.v1.QueryEventsResponse
+	nil,                           // 18: tlog.v1.AuditEvent.LabelsEntry
+	(*AppendResult)(nil),          // 19: tlog.v1.AppendResult
+	(*Entry)(nil),                 // 20: tlog.v1.Entry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_tlog_v1_audit_proto_depIdxs = []int32{
-	10, // 0: tlog.v1.RecordEventsRequest.events:type_name -> tlog.v1.AuditEvent
-	6,  // 1: tlog.v1.RecordEventsResponse.results:type_name -> tlog.v1.EventResult
-	17, // 2: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
-	9,  // 3: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.ProvenEvent
-	18, // 4: tlog.v1.ProvenEvent.entry:type_name -> tlog.v1.Entry
-	10, // 5: tlog.v1.ProvenEvent.event:type_name -> tlog.v1.AuditEvent
-	19, // 6: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	11, // 7: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
+	12, // 0: tlog.v1.RecordEventsRequest.events:type_name -> tlog.v1.AuditEvent
+	8,  // 1: tlog.v1.RecordEventsResponse.results:type_name -> tlog.v1.EventResult
+	19, // 2: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
+	11, // 3: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.ProvenEvent
+	20, // 4: tlog.v1.ProvenEvent.entry:type_name -> tlog.v1.Entry
+	12, // 5: tlog.v1.ProvenEvent.event:type_name -> tlog.v1.AuditEvent
+	21, // 6: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	13, // 7: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
 	2,  // 8: tlog.v1.AuditEvent.action:type_name -> tlog.v1.Action
-	12, // 9: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
+	14, // 9: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
 	3,  // 10: tlog.v1.AuditEvent.outcome:type_name -> tlog.v1.Outcome
-	13, // 11: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
-	16, // 12: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
+	15, // 11: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
+	18, // 12: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
 	0,  // 13: tlog.v1.Actor.type:type_name -> tlog.v1.ActorType
 	1,  // 14: tlog.v1.Target.type:type_name -> tlog.v1.TargetType
 	2,  // 15: tlog.v1.QueryEventsRequest.actions:type_name -> tlog.v1.Action
 	3,  // 16: tlog.v1.QueryEventsRequest.outcome:type_name -> tlog.v1.Outcome
-	19, // 17: tlog.v1.QueryEventsRequest.logged_from:type_name -> google.protobuf.Timestamp
-	19, // 18: tlog.v1.QueryEventsRequest.logged_before:type_name -> google.protobuf.Timestamp
-	19, // 19: tlog.v1.QueryEventsRequest.occurred_from:type_name -> google.protobuf.Timestamp
-	19, // 20: tlog.v1.QueryEventsRequest.occurred_before:type_name -> google.protobuf.Timestamp
-	9,  // 21: tlog.v1.QueryEventsResponse.events:type_name -> tlog.v1.ProvenEvent
-	4,  // 22: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
-	7,  // 23: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
-	14, // 24: tlog.v1.AuditService.QueryEvents:input_type -> tlog.v1.QueryEventsRequest
-	5,  // 25: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
-	8,  // 26: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
-	15, // 27: tlog.v1.AuditService.QueryEvents:output_type -> tlog.v1.QueryEventsResponse
-	25, // [25:28] is the sub-list for method output_type
-	22, // [22:25] is the sub-list for method input_type
+	21, // 17: tlog.v1.QueryEventsRequest.logged_from:type_name -> google.protobuf.Timestamp
+	21, // 18: tlog.v1.QueryEventsRequest.logged_before:type_name -> google.protobuf.Timestamp
+	21, // 19: tlog.v1.QueryEventsRequest.occurred_from:type_name -> google.protobuf.Timestamp
+	21, // 20: tlog.v1.QueryEventsRequest.occurred_before:type_name -> google.protobuf.Timestamp
+	11, // 21: tlog.v1.QueryEventsResponse.events:type_name -> tlog.v1.ProvenEvent
+	6,  // 22: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
+	9,  // 23: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
+	16, // 24: tlog.v1.AuditService.QueryEvents:input_type -> tlog.v1.QueryEventsRequest
+	4,  // 25: tlog.v1.AuditService.EraseSubject:input_type -> tlog.v1.EraseSubjectRequest
+	7,  // 26: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
+	10, // 27: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
+	17, // 28: tlog.v1.AuditService.QueryEvents:output_type -> tlog.v1.QueryEventsResponse
+	5,  // 29: tlog.v1.AuditService.EraseSubject:output_type -> tlog.v1.EraseSubjectResponse
+	26, // [26:30] is the sub-list for method output_type
+	22, // [22:26] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -1580,7 +1744,7 @@ func file_tlog_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tlog_v1_audit_proto_rawDesc), len(file_tlog_v1_audit_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

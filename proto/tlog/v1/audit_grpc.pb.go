@@ -22,6 +22,7 @@ const (
 	AuditService_RecordEvents_FullMethodName = "/tlog.v1.AuditService/RecordEvents"
 	AuditService_GetTimeline_FullMethodName  = "/tlog.v1.AuditService/GetTimeline"
 	AuditService_QueryEvents_FullMethodName  = "/tlog.v1.AuditService/QueryEvents"
+	AuditService_EraseSubject_FullMethodName = "/tlog.v1.AuditService/EraseSubject"
 )
 
 // AuditServiceClient is the client API for AuditService service.
@@ -54,6 +55,12 @@ type AuditServiceClient interface {
 	// payloads: it needs the read_payloads capability and is recorded in the
 	// log.
 	QueryEvents(ctx context.Context, in *QueryEventsRequest, opts ...grpc.CallOption) (*QueryEventsResponse, error)
+	// EraseSubject erases, on a lawful request, the payloads and salts of
+	// every event naming a subject, and the subject's index entries, then
+	// records the erasure in the log (who, when, why, which entries). Entries,
+	// leaf hashes, checkpoints and proofs stay valid; reads of an erased event
+	// say it was erased and by which record. It needs the admin capability.
+	EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*EraseSubjectResponse, error)
 }
 
 type auditServiceClient struct {
@@ -94,6 +101,16 @@ func (c *auditServiceClient) QueryEvents(ctx context.Context, in *QueryEventsReq
 	return out, nil
 }
 
+func (c *auditServiceClient) EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*EraseSubjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EraseSubjectResponse)
+	err := c.cc.Invoke(ctx, AuditService_EraseSubject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
@@ -124,6 +141,12 @@ type AuditServiceServer interface {
 	// payloads: it needs the read_payloads capability and is recorded in the
 	// log.
 	QueryEvents(context.Context, *QueryEventsRequest) (*QueryEventsResponse, error)
+	// EraseSubject erases, on a lawful request, the payloads and salts of
+	// every event naming a subject, and the subject's index entries, then
+	// records the erasure in the log (who, when, why, which entries). Entries,
+	// leaf hashes, checkpoints and proofs stay valid; reads of an erased event
+	// say it was erased and by which record. It needs the admin capability.
+	EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -142,6 +165,9 @@ func (UnimplementedAuditServiceServer) GetTimeline(context.Context, *GetTimeline
 }
 func (UnimplementedAuditServiceServer) QueryEvents(context.Context, *QueryEventsRequest) (*QueryEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QueryEvents not implemented")
+}
+func (UnimplementedAuditServiceServer) EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseSubject not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -218,6 +244,24 @@ func _AuditService_QueryEvents_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuditService_EraseSubject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseSubjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).EraseSubject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_EraseSubject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).EraseSubject(ctx, req.(*EraseSubjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -236,6 +280,10 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "QueryEvents",
 			Handler:    _AuditService_QueryEvents_Handler,
+		},
+		{
+			MethodName: "EraseSubject",
+			Handler:    _AuditService_EraseSubject_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

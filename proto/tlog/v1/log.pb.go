@@ -701,7 +701,12 @@ type Entry struct {
 	// The commitment salt, 16 bytes; only with include_payloads.
 	Salt []byte `protobuf:"bytes,4,opt,name=salt,proto3" json:"salt,omitempty"`
 	// The record payload; only with include_payloads.
-	Payload       []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	// With include_payloads: true if the payload and salt were erased (see
+	// AuditService.EraseSubject). The entry and every proof stay valid.
+	Erased bool `protobuf:"varint,6,opt,name=erased,proto3" json:"erased,omitempty"`
+	// When erased: the index of the erasure record.
+	ErasedBy      uint64 `protobuf:"varint,7,opt,name=erased_by,json=erasedBy,proto3" json:"erased_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +774,20 @@ func (x *Entry) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *Entry) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+func (x *Entry) GetErasedBy() uint64 {
+	if x != nil {
+		return x.ErasedBy
+	}
+	return 0
 }
 
 // GetEntriesRequest selects a run of entries.
@@ -1290,13 +1309,15 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\tR\n" +
 	"checkpoint\x12(\n" +
-	"\x10second_tree_size\x18\x03 \x01(\x04R\x0esecondTreeSize\"~\n" +
+	"\x10second_tree_size\x18\x03 \x01(\x04R\x0esecondTreeSize\"\xb3\x01\n" +
 	"\x05Entry\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
 	"\x05entry\x18\x02 \x01(\fR\x05entry\x12\x1b\n" +
 	"\tleaf_hash\x18\x03 \x01(\fR\bleafHash\x12\x12\n" +
 	"\x04salt\x18\x04 \x01(\fR\x04salt\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"j\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\x12\x16\n" +
+	"\x06erased\x18\x06 \x01(\bR\x06erased\x12\x1b\n" +
+	"\terased_by\x18\a \x01(\x04R\berasedBy\"j\n" +
 	"\x11GetEntriesRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12)\n" +
