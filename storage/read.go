@@ -188,7 +188,7 @@ func (s *Store) readEntries(start uint64, count int, withPayloads bool, maxBytes
 			return nil, err
 		}
 		if keep {
-			out = append(out, Entry{Index: index, Entry: e})
+			out = append(out, Entry{Index: index, Entry: bytes.Clone(e)})
 		}
 		return b, nil
 	})
@@ -213,7 +213,7 @@ func (s *Store) readEntries(start uint64, count int, withPayloads bool, maxBytes
 			if total > maxBytes && i > 0 {
 				return nil, errBudget
 			}
-			out[i].Salt, out[i].Payload = salt, p
+			out[i].Salt, out[i].Payload = bytes.Clone(salt), bytes.Clone(p)
 			i++
 		}
 		return b, nil
@@ -241,8 +241,10 @@ func readLenPrefixed(b []byte) (field, rest []byte, err error) {
 // scanBundles walks the per-batch bundles of prefix that cover
 // [start, start+count), calling item for each record of those bundles with
 // the bytes that start at the record; item returns the bytes after it. keep
-// is false for records before start, decoded only to skip them. Values are
-// copied out of Pebble, so item may keep slices of them.
+// is false for records before start, decoded only to skip them. The bytes
+// are Pebble's and valid only during the call: item copies what it keeps
+// (copying a whole bundle of up to thousands of payloads to read one of
+// them made single-entry reads cost a bundle each).
 func (s *Store) scanBundles(prefix byte, start uint64, count int, item func(index uint64, b []byte, keep bool) ([]byte, error)) error {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: prefixEnd(prefix)})
 	if err != nil {
@@ -268,7 +270,7 @@ func (s *Store) scanBundles(prefix byte, start uint64, count int, item func(inde
 			return fmt.Errorf("%w: bundle %q/%d has no count", ErrCorrupt, prefix, first)
 		}
 		n := uint64(binary.BigEndian.Uint32(v))
-		b := append([]byte(nil), v[4:]...)
+		b := v[4:]
 		for i := first; i < first+n && next < end; i++ {
 			if b, err = item(i, b, i >= start); err != nil {
 				return fmt.Errorf("bundle %q/%d record %d: %w", prefix, first, i, err)
