@@ -669,7 +669,7 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 	if err != nil {
 		return nil, s.status(ctx, fmt.Errorf("record erasure: %w", err))
 	}
-	if err := store.Erase(indexes, postings, rec.Index); err != nil {
+	if err := store.Erase(indexes, postings, []tlog.Hash{subj}, rec.Index); err != nil {
 		return nil, s.status(ctx, err)
 	}
 	s.log.InfoContext(ctx, "erased a subject", slog.Uint64("erasure_index", rec.Index), slog.Int("events", len(indexes)))

@@ -283,6 +283,21 @@ func TestEraseSubject(t *testing.T) {
 	if err != nil || again.GetResults()[0].GetResult().GetDuplicate() {
 		t.Fatalf("re-recording an erased event id: %v %v", again, err)
 	}
+	// alice's next event starts a new chain: her old events are listed
+	// nowhere any more.
+	if _, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: []*tlogv1.AuditEvent{testEvent("e9", "admin", "alice", tlogv1.Action_ACTION_ACCOUNT_CREATED)}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "alice"})
+	if err != nil || len(fresh.GetEvents()) != 2 {
+		t.Fatalf("alice's timeline after erasure and new events: %v %v", fresh, err)
+	}
+	for _, pe := range fresh.GetEvents() {
+		e, _ := tlog.ParseEntry(pe.GetEntry().GetEntry())
+		if e.Links[1] != tlog.NoLink && e.Links[1] != fresh.GetEvents()[0].GetEntry().GetIndex() {
+			t.Fatalf("alice's new events link to %v", e.Links)
+		}
+	}
 	_, err = ac.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{Tenant: "acme", SubjectId: "nobody", Reason: "x"})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("erasing an unknown subject: %v", err)

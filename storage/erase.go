@@ -25,16 +25,23 @@ type PostingKey struct {
 }
 
 // Erase deletes the salts and payloads of the published entries at
-// indexes, marks them erased by the entry at by, and deletes the posting
-// entries given, in one synced batch. Entries already erased stay erased
-// by their first erasure.
-func (s *Store) Erase(indexes []uint64, postings []PostingKey, by uint64) error {
+// indexes, marks them erased by the entry at by, deletes the posting
+// entries given, and forgets the latest index of each subject in forget,
+// so that its next event starts a new chain (its old events are no longer
+// listed anywhere). All in one synced batch. Entries already erased stay
+// erased by their first erasure.
+func (s *Store) Erase(indexes []uint64, postings []PostingKey, forget []tlog.Hash, by uint64) error {
+	// The writer's lock: the subject map is the writer's, and no batch may
+	// link to a subject while it is forgotten.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if err := s.rlock(); err != nil {
 		return err
 	}
 	defer s.closeMu.RUnlock()
-	s.eraseMu.Lock()
-	defer s.eraseMu.Unlock()
+	if err := s.failure(); err != nil {
+		return err
+	}
 	size := s.head.Load().Size
 	indexes = slices.Clone(indexes)
 	slices.Sort(indexes)
@@ -63,8 +70,16 @@ func (s *Store) Erase(indexes []uint64, postings []PostingKey, by uint64) error 
 			return fmt.Errorf("storage: erase posting: %w", err)
 		}
 	}
+	for _, subj := range forget {
+		if err := pb.Delete(subjectKey(subj), nil); err != nil {
+			return fmt.Errorf("storage: erase: %w", err)
+		}
+	}
 	if err := pb.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("storage: erase: %w", err)
+	}
+	for _, subj := range forget {
+		delete(s.subjects, subj)
 	}
 	return nil
 }

@@ -98,10 +98,10 @@ func TestErase(t *testing.T) {
 	}})
 	apply(t, s, m, makeBatch(2, 100, 3)) // 3, 4, 5
 	alice := sha256.Sum256([]byte("alice"))
-	if err := s.Erase([]uint64{2, 0}, []PostingKey{{alice[:], 0}, {alice[:], 2}}, 5); err != nil {
+	if err := s.Erase([]uint64{2, 0}, []PostingKey{{alice[:], 0}, {alice[:], 2}}, []tlog.Hash{alice}, 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Erase([]uint64{0}, nil, 4); err != nil { // again: the first erasure stays
+	if err := s.Erase([]uint64{0}, nil, nil, 4); err != nil { // again: the first erasure stays
 		t.Fatal(err)
 	}
 	check := func() {
@@ -145,7 +145,7 @@ func TestErase(t *testing.T) {
 		s.Close()
 		s = openStore(t, dir, nil, k)
 	}
-	if err := s.Erase([]uint64{1 << 40}, nil, 5); !errors.Is(err, ErrBeyondTree) {
+	if err := s.Erase([]uint64{1 << 40}, nil, nil, 5); !errors.Is(err, ErrBeyondTree) {
 		t.Fatalf("erase beyond the tree: %v", err)
 	}
 }

@@ -106,8 +106,6 @@ type Store struct {
 		ch chan struct{}
 	}
 
-	eraseMu sync.Mutex // one Erase at a time
-
 	failMu sync.Mutex
 	failed error // the first storage error; the writer has stopped
 
