@@ -4,7 +4,8 @@ GO          ?= go
 BUF         := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
-FUZZ_TARGETS := FuzzParseCheckpoint FuzzParseEntry FuzzParseProof FuzzVerifyInclusion FuzzVerifyConsistency
+FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof tlog:FuzzVerifyInclusion \
+	tlog:FuzzVerifyConsistency server:FuzzValidateEvent client:FuzzVerifyEvidence client:FuzzVerifyExport
 
 .PHONY: build run gen check-gen lint test bench fuzz ci
 
@@ -39,9 +40,10 @@ test:
 
 ## fuzz: run each fuzz target for FUZZTIME (default 10s)
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $$t for $(FUZZTIME)"; \
-		$(GO) test ./tlog -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	@for pt in $(FUZZ_TARGETS); do \
+		p=$${pt%%:*}; t=$${pt#*:}; \
+		echo "fuzz $$p $$t for $(FUZZTIME)"; \
+		$(GO) test ./$$p -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
 
 ## bench: in-process benchmarks (sequencer alone, tree, proofs)

@@ -55,6 +55,9 @@ func FuzzParseEntry(f *testing.F) {
 	for _, v := range entryVectors {
 		f.Add(mustHex(f, v.entry))
 	}
+	for _, v := range eventEntryVectors {
+		f.Add(mustHex(f, v.entry))
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x01})
 	f.Add([]byte{0x02})
