@@ -675,3 +675,16 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 	s.log.InfoContext(ctx, "erased a subject", slog.Uint64("erasure_index", rec.Index), slog.Int("events", len(indexes)))
 	return &tlogv1.EraseSubjectResponse{ErasureIndex: rec.Index, ErasedEvents: uint32(len(indexes)), Checkpoint: string(head.Checkpoint)}, nil
 }
+
+// DedupKey is the dedup key of a stored record, for storage.Options.DedupKey:
+// an audit event's is its tenant and event id, any other record's the
+// SHA-256 of its payload, as Append and RecordEvents give them.
+func DedupKey(entry, payload []byte) tlog.Hash {
+	if e, err := tlog.ParseEntry(entry); err == nil && e.Links != nil {
+		ev := &tlogv1.AuditEvent{}
+		if proto.Unmarshal(payload, ev) == nil {
+			return eventKey(ev.GetTenant(), ev.GetEventId())
+		}
+	}
+	return sha256.Sum256(payload)
+}

@@ -309,3 +309,21 @@ func payloadReadRecordAny(p []byte) (*tlogv1.AuditEvent, bool) {
 	var ev tlogv1.AuditEvent
 	return &ev, proto.Unmarshal(p, &ev) == nil
 }
+
+// TestDedupKey: what Open rebuilds the dedup index with is what the
+// handlers append with.
+func TestDedupKey(t *testing.T) {
+	ev := testEvent("e-7", "admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
+	rs := newRecords([][]byte{b})
+	eventRecord(&rs[0], ev)
+	entry := tlog.Entry{Commitment: rs[0].Commitment, Links: []uint64{tlog.NoLink, tlog.NoLink}}.AppendBinary(nil)
+	if got := DedupKey(entry, b); got != rs[0].PayloadHash {
+		t.Fatalf("event: DedupKey = %s, the handler used %s", got, rs[0].PayloadHash)
+	}
+	plain := newRecords([][]byte{[]byte("a record")})[0]
+	entry = tlog.Entry{Commitment: plain.Commitment}.AppendBinary(nil)
+	if got := DedupKey(entry, plain.Payload); got != plain.PayloadHash {
+		t.Fatalf("record: DedupKey = %s, Append used %s", got, plain.PayloadHash)
+	}
+}

@@ -70,6 +70,8 @@ func (s *Store) Erase(indexes []uint64, postings []PostingKey, forget []tlog.Has
 			return fmt.Errorf("storage: erase posting: %w", err)
 		}
 	}
+	// Set before the commit: a reader that sees the z keys checks them.
+	s.anyErased.Store(true)
 	for _, subj := range forget {
 		if err := pb.Delete(subjectKey(subj), nil); err != nil {
 			return fmt.Errorf("storage: erase: %w", err)
@@ -143,7 +145,7 @@ func (s *Store) eraseInBundle(pb *pebble.Batch, indexes []uint64, by []byte) (in
 // markErased sets Erased and ErasedBy on the entries of es (consecutive)
 // whose payloads were erased, and clears their salt and payload.
 func (s *Store) markErased(es []Entry) error {
-	if len(es) == 0 {
+	if len(es) == 0 || !s.anyErased.Load() {
 		return nil
 	}
 	first := es[0].Index
@@ -164,4 +166,15 @@ func (s *Store) markErased(es []Entry) error {
 		return fmt.Errorf("storage: read erasures: %w", err)
 	}
 	return nil
+}
+
+// loadErased notes whether any payload was ever erased, so that reads of a
+// log without erasures skip looking for them.
+func (s *Store) loadErased() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixErased}, UpperBound: prefixEnd(prefixErased)})
+	if err != nil {
+		return fmt.Errorf("storage: read erasures: %w", err)
+	}
+	s.anyErased.Store(it.First())
+	return it.Close()
 }

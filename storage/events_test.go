@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/tlogd/tlogd/tlog"
 )
 
@@ -147,5 +149,41 @@ func TestErase(t *testing.T) {
 	}
 	if err := s.Erase([]uint64{1 << 40}, nil, nil, 5); !errors.Is(err, ErrBeyondTree) {
 		t.Fatalf("erase beyond the tree: %v", err)
+	}
+}
+
+// TestDedupKeyRebuiltAfterCrash: records deduped by a caller's key (not the
+// payload's hash) still dedup after a crash that lost the in-memory index.
+func TestDedupKeyRebuiltAfterCrash(t *testing.T) {
+	k := newTestKey(t, "example.com/log")
+	key := func(entry, payload []byte) tlog.Hash { return sha256.Sum256(payload[:2]) } // the "event id"
+	opts := testOptions(k, vfs.NewCrashableMem())
+	opts.DedupKey = key
+	s, err := Open("data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(p string) Record {
+		r := makeRecord([]byte(p))
+		r.PayloadHash = key(nil, r.Payload)
+		return r
+	}
+	if _, _, err := s.Apply(&Batch{Time: 1, Records: []Record{rec("e1 first"), rec("e2 first")}}); err != nil {
+		t.Fatal(err)
+	}
+	img := opts.FS.(*vfs.MemFS).CrashClone(vfs.CrashCloneCfg{})
+	s.Close()
+	opts.FS = img
+	s, err = Open("data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, _, err := s.Apply(&Batch{Time: 2, Records: []Record{rec("e1 retried, other content"), rec("e3 new")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Duplicate || res[0].Index != 0 || res[1].Duplicate || res[1].Index != 2 {
+		t.Fatalf("after the crash: %+v", res)
 	}
 }

@@ -329,7 +329,12 @@ func (s *Store) loadIndex(size uint64) error {
 		for _, e := range es {
 			leaves = append(leaves, tlog.LeafHash(e.Entry))
 			var h tlog.Hash // zero: no payload to index
-			if len(e.Payload) > 0 {
+			switch {
+			case e.Erased: // an erased record holds no key any more
+			case s.opts.DedupKey != nil:
+				h = s.opts.DedupKey(e.Entry, e.Payload)
+				s.filter.add(&h)
+			case len(e.Payload) > 0:
 				h = sha256.Sum256(e.Payload)
 				s.filter.add(&h)
 			}

@@ -66,6 +66,11 @@ type Options struct {
 	// Logger receives Pebble's own messages (informational ones at debug
 	// level). nil discards them.
 	Logger *slog.Logger
+	// DedupKey derives a stored record's dedup key (Record.PayloadHash)
+	// from its entry and payload, for Open to rebuild the in-memory index
+	// of the records past the index watermark. It must give what the
+	// caller gave when appending. nil means SHA-256 of the payload.
+	DedupKey func(entry, payload []byte) tlog.Hash
 }
 
 // Head is a published state of the log.
@@ -99,9 +104,11 @@ type Store struct {
 	closeMu sync.RWMutex // held for reading by every read; Close takes it for writing
 	closed  bool
 	head    atomic.Pointer[Head]
-	tiles   *tileCache
-	idx     *hashIndex
-	notify  struct {
+	// anyErased is set once any payload has been erased.
+	anyErased atomic.Bool
+	tiles     *tileCache
+	idx       *hashIndex
+	notify    struct {
 		sync.Mutex
 		ch chan struct{}
 	}
@@ -280,6 +287,9 @@ func (s *Store) load() error {
 		return err
 	}
 	if err := s.loadSubjects(); err != nil {
+		return err
+	}
+	if err := s.loadErased(); err != nil {
 		return err
 	}
 	h := &Head{Size: cp.Size, Root: cp.Root, Checkpoint: signed}

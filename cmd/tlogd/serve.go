@@ -238,7 +238,7 @@ func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB int)
 	if created {
 		logger.Info("generated a new log key", slog.String("key_file", keyFile), slog.String("origin", signer.Name()))
 	}
-	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20})
+	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20, DedupKey: server.DedupKey})
 	switch {
 	case errors.Is(err, storage.ErrWrongKey):
 		return nil, nil, "", fmt.Errorf("refusing to start: %w; use the key this log was created with (-key-file)", err)
