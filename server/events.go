@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
@@ -238,11 +239,19 @@ func parsePageToken(tok string) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
+// ownAction reports whether only tlogd itself records action.
+func ownAction(a tlogv1.Action) bool {
+	return a == tlogv1.Action_ACTION_LOG_PAYLOADS_READ || a == tlogv1.Action_ACTION_SUBJECT_ERASED
+}
+
 // validateEvent checks an event strictly; the error names the field
 // (relative to the event).
 func validateEvent(ev *tlogv1.AuditEvent) error {
 	if ev == nil {
 		return fmt.Errorf("event_id: the event is empty")
+	}
+	if f := unknownFields(ev.ProtoReflect()); f != "" {
+		return fmt.Errorf("%s: unknown fields are not accepted (they would be stored unchecked)", f)
 	}
 	if err := checkID(ev.GetEventId(), 128, true); err != nil {
 		return fmt.Errorf("event_id: %w", err)
@@ -281,8 +290,8 @@ func validateEvent(ev *tlogv1.AuditEvent) error {
 		return fmt.Errorf("action: required")
 	case tlogv1.Action_name[int32(a)] == "":
 		return fmt.Errorf("action: unknown value %d", a)
-	case a == tlogv1.Action_ACTION_LOG_PAYLOADS_READ:
-		return fmt.Errorf("action: ACTION_LOG_PAYLOADS_READ is recorded by tlogd itself")
+	case ownAction(a):
+		return fmt.Errorf("action: %s is recorded by tlogd itself", a)
 	case a == tlogv1.Action_ACTION_CUSTOM:
 		if err := checkID(ev.GetCustomAction(), 128, true); err != nil {
 			return fmt.Errorf("custom_action: %w (required with ACTION_CUSTOM)", err)
@@ -298,6 +307,9 @@ func validateEvent(ev *tlogv1.AuditEvent) error {
 		return fmt.Errorf("target.type: required")
 	case tlogv1.TargetType_name[int32(tgt.GetType())] == "":
 		return fmt.Errorf("target.type: unknown value %d", tgt.GetType())
+	}
+	if tgt.GetType() == tlogv1.TargetType_TARGET_TYPE_LOG {
+		return fmt.Errorf("target.type: TARGET_TYPE_LOG is for tlogd's own records")
 	}
 	if err := checkID(tgt.GetId(), 256, true); err != nil {
 		return fmt.Errorf("target.id: %w", err)
@@ -363,15 +375,45 @@ func checkID(s string, max int, required bool) error {
 	return nil
 }
 
+// unknownFields names the first message (by field path) that carries
+// fields this build does not know, or "" if none does.
+func unknownFields(m protoreflect.Message) string {
+	if len(m.GetUnknown()) > 0 {
+		return string(m.Descriptor().Name())
+	}
+	found := ""
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Kind() != protoreflect.MessageKind:
+		case fd.IsList():
+			for i := range v.List().Len() {
+				if f := unknownFields(v.List().Get(i).Message()); f != "" {
+					found = fmt.Sprintf("%s[%d]", fd.Name(), i)
+					return false
+				}
+			}
+		case fd.IsMap():
+		default:
+			if f := unknownFields(v.Message()); f != "" {
+				found = string(fd.Name())
+				return false
+			}
+		}
+		return true
+	})
+	return found
+}
+
 // checkText checks free text: at most max bytes of UTF-8; line breaks and
-// tabs are allowed, other control characters are not.
+// tabs are allowed, other control characters (carriage returns included,
+// which can overwrite a terminal line) are not.
 func checkText(s string, max int) error {
 	switch {
 	case len(s) > max:
 		return fmt.Errorf("%d bytes exceed the limit of %d", len(s), max)
 	case !utf8.ValidString(s):
 		return fmt.Errorf("not valid UTF-8")
-	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' }) >= 0:
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0:
 		return fmt.Errorf("control characters are not allowed")
 	}
 	return nil
@@ -643,6 +685,13 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 			if es[0].Erased || proto.Unmarshal(es[0].Payload, ev) != nil {
 				continue
 			}
+			if ownAction(ev.GetAction()) {
+				// tlogd's own records (payload reads, erasures) are the
+				// trail of access to the log: they stay, and so does the
+				// subject's chain through them.
+				indexes, postings = indexes[:len(indexes)-1], postings[:len(postings)-1]
+				continue
+			}
 			// The event's other index entries go too; the other subject's
 			// posting stays, so its timeline still links through the event.
 			postings = append(postings, storage.PostingKey{Term: tenantTerm(ev.GetTenant()), Index: h.Index},
@@ -669,7 +718,7 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 	if err != nil {
 		return nil, s.status(ctx, fmt.Errorf("record erasure: %w", err))
 	}
-	if err := store.Erase(indexes, postings, []tlog.Hash{subj}, rec.Index); err != nil {
+	if err := store.Erase(indexes, postings, []storage.Forget{{Subject: subj, Term: term}}, rec.Index); err != nil {
 		return nil, s.status(ctx, err)
 	}
 	s.log.InfoContext(ctx, "erased a subject", slog.Uint64("erasure_index", rec.Index), slog.Int("events", len(indexes)))

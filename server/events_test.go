@@ -143,6 +143,12 @@ func TestEventValidation(t *testing.T) {
 		{"action: required", func(e *tlogv1.AuditEvent) { e.Action = 0 }},
 		{"action: unknown value 1000", func(e *tlogv1.AuditEvent) { e.Action = 1000 }},
 		{"action: ACTION_LOG_PAYLOADS_READ", func(e *tlogv1.AuditEvent) { e.Action = tlogv1.Action_ACTION_LOG_PAYLOADS_READ }},
+		{"action: ACTION_SUBJECT_ERASED is recorded by tlogd", func(e *tlogv1.AuditEvent) { e.Action = tlogv1.Action_ACTION_SUBJECT_ERASED }},
+		{"target.type: TARGET_TYPE_LOG", func(e *tlogv1.AuditEvent) { e.Target.Type = tlogv1.TargetType_TARGET_TYPE_LOG }},
+		{"reason: control", func(e *tlogv1.AuditEvent) { e.Reason = "ok\rforged line" }},
+		{"actor: unknown fields", func(e *tlogv1.AuditEvent) { e.Actor.ProtoReflect().SetUnknown([]byte{0xf8, 0x06, 0x01}) }},
+		{"changes[0]: unknown fields", func(e *tlogv1.AuditEvent) { e.Changes[0].ProtoReflect().SetUnknown([]byte{0xf8, 0x06, 0x01}) }},
+		{"AuditEvent: unknown fields", func(e *tlogv1.AuditEvent) { e.ProtoReflect().SetUnknown([]byte{0xf8, 0x06, 0x01}) }},
 		{"custom_action: required", func(e *tlogv1.AuditEvent) { e.Action = tlogv1.Action_ACTION_CUSTOM }},
 		{"custom_action: only with ACTION_CUSTOM", func(e *tlogv1.AuditEvent) { e.CustomAction = "x" }},
 		{"target: required", func(e *tlogv1.AuditEvent) { e.Target = nil }},
@@ -297,6 +303,11 @@ func TestEraseSubject(t *testing.T) {
 		if e.Links[1] != tlog.NoLink && e.Links[1] != fresh.GetEvents()[0].GetEntry().GetIndex() {
 			t.Fatalf("alice's new events link to %v", e.Links)
 		}
+	}
+	// tlogd's own records are the access trail: never erased.
+	_, err = ac.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{SubjectId: tl.store.Origin(), Reason: "x"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("erasing the log's own trail: %v", err)
 	}
 	_, err = ac.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{Tenant: "acme", SubjectId: "nobody", Reason: "x"})
 	if status.Code(err) != codes.NotFound {

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,13 +25,22 @@ type PostingKey struct {
 	Index uint64
 }
 
+// Forget names a subject whose chain an erasure may end: Subject as given
+// in Record.Subjects, Term its posting list.
+type Forget struct {
+	Subject tlog.Hash
+	Term    []byte
+}
+
 // Erase deletes the salts and payloads of the published entries at
-// indexes, marks them erased by the entry at by, deletes the posting
-// entries given, and forgets the latest index of each subject in forget,
-// so that its next event starts a new chain (its old events are no longer
-// listed anywhere). All in one synced batch. Entries already erased stay
-// erased by their first erasure.
-func (s *Store) Erase(indexes []uint64, postings []PostingKey, forget []tlog.Hash, by uint64) error {
+// indexes, marks them erased by the entry at by, and deletes the posting
+// entries given, in one synced batch. Entries already erased stay erased by
+// their first erasure. Then, for each subject in forget whose posting list
+// is now empty, it forgets the subject's latest index, so that its next
+// event starts a new chain (its old events are listed nowhere any more);
+// a subject with events left keeps its chain. Any storage error stops the
+// store (fail-stop).
+func (s *Store) Erase(indexes []uint64, postings []PostingKey, forget []Forget, by uint64) error {
 	// The writer's lock: the subject map is the writer's, and no batch may
 	// link to a subject while it is forgotten.
 	s.writeMu.Lock()
@@ -72,18 +82,49 @@ func (s *Store) Erase(indexes []uint64, postings []PostingKey, forget []tlog.Has
 	}
 	// Set before the commit: a reader that sees the z keys checks them.
 	s.anyErased.Store(true)
-	for _, subj := range forget {
-		if err := pb.Delete(subjectKey(subj), nil); err != nil {
+	if err := pb.Commit(pebble.Sync); err != nil {
+		s.fail(err)
+		return fmt.Errorf("%w: erase: %w", ErrFailed, err)
+	}
+	// The writer is held: no event can join a list between the check and
+	// the forgetting.
+	fb := s.db.NewBatch()
+	defer fb.Close()
+	var gone []tlog.Hash
+	for _, f := range forget {
+		left, err := s.postingsLeft(f.Term)
+		if err != nil {
+			return err
+		}
+		if left {
+			continue
+		}
+		if err := fb.Delete(subjectKey(f.Subject), nil); err != nil {
 			return fmt.Errorf("storage: erase: %w", err)
 		}
+		gone = append(gone, f.Subject)
 	}
-	if err := pb.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("storage: erase: %w", err)
+	if len(gone) == 0 {
+		return nil
 	}
-	for _, subj := range forget {
+	if err := fb.Commit(pebble.Sync); err != nil {
+		s.fail(err)
+		return fmt.Errorf("%w: erase: %w", ErrFailed, err)
+	}
+	for _, subj := range gone {
 		delete(s.subjects, subj)
 	}
 	return nil
+}
+
+// postingsLeft reports whether term's posting list has any entry.
+func (s *Store) postingsLeft(term []byte) (bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: postingKey(nil, term, 0), UpperBound: postingKey(nil, term, math.MaxUint64)})
+	if err != nil {
+		return false, fmt.Errorf("storage: read postings: %w", err)
+	}
+	left := it.First()
+	return left, it.Close()
 }
 
 // eraseInBundle rewrites the payload bundle holding indexes[0], blanking

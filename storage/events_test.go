@@ -100,7 +100,7 @@ func TestErase(t *testing.T) {
 	}})
 	apply(t, s, m, makeBatch(2, 100, 3)) // 3, 4, 5
 	alice := sha256.Sum256([]byte("alice"))
-	if err := s.Erase([]uint64{2, 0}, []PostingKey{{alice[:], 0}, {alice[:], 2}}, []tlog.Hash{alice}, 5); err != nil {
+	if err := s.Erase([]uint64{2, 0}, []PostingKey{{alice[:], 0}, {alice[:], 2}}, []Forget{{alice, alice[:]}}, 5); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Erase([]uint64{0}, nil, nil, 4); err != nil { // again: the first erasure stays
