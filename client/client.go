@@ -54,6 +54,10 @@ type Result struct {
 	Salt []byte
 	// Duplicate is true when the payload was already in the log.
 	Duplicate bool
+	// Conflict is true for an audit event whose event id was recorded
+	// before with other content: Index and Entry are the first event's,
+	// Salt is empty, and no commitment could be checked.
+	Conflict bool
 	// Proof is the inclusion proof against the checkpoint Append returned.
 	Proof []tlog.Hash
 }
@@ -376,8 +380,11 @@ func (c *Client) verifyAppended(ctx context.Context, base *Checkpoint, signed st
 	out := make([]Result, len(payloads))
 	for i, r := range results {
 		what := fmt.Sprintf("record %d (leaf %d)", i, r.GetIndex())
-		if err := tlog.VerifyRecord(r.GetEntry(), r.GetSalt(), payloads[i]); err != nil {
-			return nil, Checkpoint{}, verifyErr(what+" commitment", err)
+		conflict := payloads[i] == nil && r.GetDuplicate()
+		if !conflict {
+			if err := tlog.VerifyRecord(r.GetEntry(), r.GetSalt(), payloads[i]); err != nil {
+				return nil, Checkpoint{}, verifyErr(what+" commitment", err)
+			}
 		}
 		leaf := tlog.LeafHash(r.GetEntry())
 		if !bytes.Equal(leaf[:], r.GetLeafHash()) {
@@ -392,7 +399,7 @@ func (c *Client) verifyAppended(ctx context.Context, base *Checkpoint, signed st
 		}
 		e, _ := tlog.ParseEntry(r.GetEntry())
 		out[i] = Result{Index: r.GetIndex(), Entry: r.GetEntry(), Time: time.UnixMilli(int64(e.Time)), LeafHash: leaf,
-			Salt: r.GetSalt(), Duplicate: r.GetDuplicate(), Proof: p}
+			Salt: r.GetSalt(), Duplicate: r.GetDuplicate(), Conflict: conflict, Proof: p}
 	}
 	var known []tlog.Hash
 	if base != nil {

@@ -35,8 +35,15 @@ func (c *Client) RecordEvents(ctx context.Context, events ...*tlogv1.AuditEvent)
 	payloads := make([][]byte, len(events))
 	for i, r := range resp.GetResults() {
 		results[i], payloads[i] = r.GetResult(), r.GetPayload()
-		var got tlogv1.AuditEvent
 		what := fmt.Sprintf("event %d (leaf %d)", i, r.GetResult().GetIndex())
+		if r.GetConflict() {
+			if !r.GetResult().GetDuplicate() {
+				return nil, Checkpoint{}, verifyErr(what, errors.New("a conflict that is not a duplicate"))
+			}
+			payloads[i] = nil // nothing to check the commitment against
+			continue
+		}
+		var got tlogv1.AuditEvent
 		if err := proto.Unmarshal(r.GetPayload(), &got); err != nil {
 			return nil, Checkpoint{}, verifyErr(what+" payload", err)
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -126,7 +127,11 @@ func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEvent
 	}
 	resp := &tlogv1.RecordEventsResponse{Results: make([]*tlogv1.EventResult, len(out.results)), Checkpoint: out.checkpoint, ConsistencyProof: out.consistency}
 	for i, r := range out.results {
-		resp.Results[i] = &tlogv1.EventResult{Result: r, Payload: out.stored[i].Payload}
+		er := &tlogv1.EventResult{Result: r, Payload: out.stored[i].Payload}
+		if r.GetDuplicate() && !bytes.Equal(out.stored[i].Payload, payloads[i]) {
+			er.Conflict, er.Payload, r.Salt = true, nil, nil
+		}
+		resp.Results[i] = er
 	}
 	return resp, nil
 }

@@ -70,8 +70,13 @@ func TestRecordEventsAndTimeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := dup.GetResults()[0]; !r.GetResult().GetDuplicate() || r.GetResult().GetIndex() != 2 || !bytes.Equal(r.GetPayload(), resp.GetResults()[2].GetPayload()) {
-		t.Fatalf("duplicate event id: %v", r)
+	if r := dup.GetResults()[0]; !r.GetResult().GetDuplicate() || r.GetResult().GetIndex() != 2 || !r.GetConflict() || r.GetPayload() != nil || r.GetResult().GetSalt() != nil {
+		t.Fatalf("duplicate event id with other content: %v", r)
+	}
+	// The same event again: an idempotent retry, with the payload.
+	same, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: events[2:3]})
+	if r := same.GetResults()[0]; err != nil || !r.GetResult().GetDuplicate() || r.GetConflict() || !bytes.Equal(r.GetPayload(), resp.GetResults()[2].GetPayload()) {
+		t.Fatalf("retried event: %v %v", r, err)
 	}
 
 	// alice's timeline: 0, 2, 3, 4 (the revocation), linked.

@@ -105,13 +105,17 @@ checked later with tlogctl verify and no network.`)
 func printAppended(e env, asJSON bool, r client.Result, cp client.Checkpoint, bundle string) {
 	if asJSON {
 		printJSON(e.stdout, map[string]any{
-			"index": r.Index, "duplicate": r.Duplicate, "leaf_hash": r.LeafHash.String(), "log_time": r.Time.UTC(),
+			"index": r.Index, "duplicate": r.Duplicate, "conflict": r.Conflict, "leaf_hash": r.LeafHash.String(), "log_time": r.Time.UTC(),
 			"tree_size": cp.Size, "root": cp.Root.String(), "verified": true, "bundle": bundle,
 		})
 		return
 	}
 	dup := ""
-	if r.Duplicate {
+	switch {
+	case r.Conflict:
+		fmt.Fprintf(e.stdout, "index %d: CONFLICT: this event id was recorded before with other content; nothing was recorded (the entry is in tree size %d)\n", r.Index, cp.Size)
+		return
+	case r.Duplicate:
 		dup = " (duplicate: the payload was already in the log)"
 	}
 	fmt.Fprintf(e.stdout, "index %d%s: verified commitment, leaf hash and inclusion in tree size %d (root %s)\n", r.Index, dup, cp.Size, cp.Root)

@@ -673,6 +673,11 @@ func TestRecordAndTimeline(t *testing.T) {
 	if strings.Count(r.stdout, "verified") != 5 {
 		t.Fatalf("record: %s", r.stdout)
 	}
+	// The same id with other content is a conflict, not a second event.
+	r = must(t, 0, ev("e1", "mallory", "ACTION_ACCOUNT_DELETED", "alice", ""), append([]string{"record"}, conn...)...)
+	if !strings.Contains(r.stdout, "index 0: CONFLICT") {
+		t.Fatalf("conflicting event id: %s", r.stdout)
+	}
 	r = must(t, 2, `{"eventId":"x","bogus":1}`+"\n", append([]string{"record"}, conn...)...)
 	if !strings.Contains(r.stderr, "stdin line 1") {
 		t.Fatalf("bad JSON: %s", r.stderr)

@@ -605,7 +605,12 @@ type EventResult struct {
 	// inclusion proof.
 	Result *AppendResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	// The payload the entry commits to: the event's deterministic encoding.
-	Payload       []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Empty when conflict is set.
+	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// True when the event id was recorded before with other content: the
+	// result is the first event's index and entry, without its salt and
+	// payload (an appender may not read what others recorded).
+	Conflict      bool `protobuf:"varint,3,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -652,6 +657,13 @@ func (x *EventResult) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *EventResult) GetConflict() bool {
+	if x != nil {
+		return x.Conflict
+	}
+	return false
 }
 
 // GetTimelineRequest names a subject.
@@ -1518,10 +1530,11 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\tR\n" +
 	"checkpoint\x12+\n" +
-	"\x11consistency_proof\x18\x03 \x03(\fR\x10consistencyProof\"V\n" +
+	"\x11consistency_proof\x18\x03 \x03(\fR\x10consistencyProof\"r\n" +
 	"\vEventResult\x12-\n" +
 	"\x06result\x18\x01 \x01(\v2\x15.tlog.v1.AppendResultR\x06result\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\xa4\x01\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1a\n" +
+	"\bconflict\x18\x03 \x01(\bR\bconflict\"\xa4\x01\n" +
 	"\x12GetTimelineRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
