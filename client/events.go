@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -80,6 +82,8 @@ type Timeline struct {
 	// Events are every event naming the subject in Checkpoint's tree, in
 	// log order, each linking back to the one before.
 	Events []Event
+
+	erasures map[uint64]map[uint64]bool // erasure record → entries it lists
 }
 
 // ChainError says where a timeline's chain of back-links is broken: an
@@ -132,7 +136,7 @@ func (c *Client) Timeline(ctx context.Context, tenant, subject string, progress 
 			return nil, verifyErr("timeline page", fmt.Errorf("a later page is against another checkpoint than size %d", tl.Checkpoint.Size))
 		}
 		for _, te := range resp.GetEvents() {
-			ev, err := c.verifyTimelineEvent(tl, te, prev)
+			ev, err := c.verifyTimelineEvent(ctx, tl, te, prev)
 			if err != nil {
 				return nil, err
 			}
@@ -150,6 +154,43 @@ func (c *Client) Timeline(ctx context.Context, tenant, subject string, progress 
 		}
 		req.PageToken = resp.GetNextPageToken()
 	}
+}
+
+// checkErasure checks that the entry at index was erased by a real erasure
+// record: an ACTION_SUBJECT_ERASED event in the timeline's tree, proven and
+// with its commitment checked, that lists the entry. A server cannot pass
+// off hidden events as erased.
+func (c *Client) checkErasure(ctx context.Context, tl *Timeline, index, by uint64) error {
+	what := fmt.Sprintf("erasure of entry %d", index)
+	if by >= tl.Checkpoint.Size || by <= index {
+		return verifyErr(what, fmt.Errorf("the erasure record %d is not after it in the tree of size %d", by, tl.Checkpoint.Size))
+	}
+	listed, ok := tl.erasures[by]
+	if !ok {
+		for e, err := range c.Entries(ctx, tl.Checkpoint, by, by+1, true) {
+			if err != nil {
+				return err
+			}
+			ev := &tlogv1.AuditEvent{}
+			if e.Erased || proto.Unmarshal(e.Payload, ev) != nil || ev.GetAction() != tlogv1.Action_ACTION_SUBJECT_ERASED {
+				return verifyErr(what, fmt.Errorf("entry %d is not an erasure record", by))
+			}
+			listed = map[uint64]bool{}
+			for _, f := range strings.Split(ev.GetLabels()["erased_entries"], ",") {
+				if n, err := strconv.ParseUint(f, 10, 64); err == nil {
+					listed[n] = true
+				}
+			}
+		}
+		if tl.erasures == nil {
+			tl.erasures = map[uint64]map[uint64]bool{}
+		}
+		tl.erasures[by] = listed
+	}
+	if !listed[index] {
+		return verifyErr(what, fmt.Errorf("the erasure record %d does not list it", by))
+	}
+	return nil
 }
 
 // checkEnd checks that the timeline ends at the subject's latest event.
@@ -171,7 +212,7 @@ func checkEnd(tl *Timeline, resp *tlogv1.GetTimelineResponse, last uint64) error
 
 // verifyTimelineEvent checks one event against the timeline's checkpoint
 // and its link to prev, the index of the previous event (NoLink: none).
-func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.ProvenEvent, prev uint64) (Event, error) {
+func (c *Client) verifyTimelineEvent(ctx context.Context, tl *Timeline, te *tlogv1.ProvenEvent, prev uint64) (Event, error) {
 	e := te.GetEntry()
 	index := e.GetIndex()
 	what := fmt.Sprintf("timeline event at entry %d", index)
@@ -189,6 +230,9 @@ func (c *Client) verifyTimelineEvent(tl *Timeline, te *tlogv1.ProvenEvent, prev 
 	// taken, and the chain still has to link up.
 	actor, target := ev.GetActor().GetId() == tl.Subject, ev.GetTarget().GetId() == tl.Subject
 	if out.Erased {
+		if err := c.checkErasure(ctx, tl, index, out.ErasedBy); err != nil {
+			return Event{}, err
+		}
 		actor, target = te.GetSubjectRoles()&1 != 0, te.GetSubjectRoles()&2 != 0
 	} else if ev.GetTenant() != tl.Tenant {
 		actor, target = false, false
@@ -233,6 +277,7 @@ func (c *Client) QueryEvents(ctx context.Context, q *tlogv1.QueryEventsRequest) 
 		req := proto.Clone(q).(*tlogv1.QueryEventsRequest)
 		req.TreeSize, req.PageToken = 0, ""
 		var cp Checkpoint
+		prev := tlog.NoLink // across pages: results come in log order
 		for {
 			resp, err := c.audit.QueryEvents(ctx, req)
 			if err != nil {
@@ -252,11 +297,18 @@ func (c *Client) QueryEvents(ctx context.Context, q *tlogv1.QueryEventsRequest) 
 				yield(Event{}, verifyErr("query page", fmt.Errorf("a later page is against another checkpoint than size %d", cp.Size)))
 				return
 			}
-			prev := tlog.NoLink
 			for _, pe := range resp.GetEvents() {
 				ev, err := verifyProvenEvent(cp, pe)
-				if err == nil && prev != tlog.NoLink && ev.Index <= prev {
-					err = verifyErr(fmt.Sprintf("query result entry %d", ev.Index), errors.New("out of log order"))
+				what := fmt.Sprintf("query result entry %d", ev.Index)
+				switch {
+				case err != nil:
+				case prev != tlog.NoLink && ev.Index <= prev:
+					err = verifyErr(what, errors.New("out of log order, or repeated"))
+				case !isEvent(ev.Entry.Entry):
+					err = verifyErr(what, errors.New("not an audit event entry"))
+				case q.GetLoggedFrom() != nil && ev.Time.Before(q.GetLoggedFrom().AsTime().Truncate(time.Millisecond)),
+					q.GetLoggedBefore() != nil && !ev.Time.Before(q.GetLoggedBefore().AsTime()):
+					err = verifyErr(what, errors.New("logged outside the time range asked for"))
 				}
 				if err == nil && ev.Erased {
 					continue // nothing to show; queries skip erased events
@@ -279,6 +331,12 @@ func (c *Client) QueryEvents(ctx context.Context, q *tlogv1.QueryEventsRequest) 
 			req.PageToken = resp.GetNextPageToken()
 		}
 	}
+}
+
+// isEvent reports whether entry is an audit event's (version 2).
+func isEvent(entry []byte) bool {
+	e, err := tlog.ParseEntry(entry)
+	return err == nil && e.Links != nil
 }
 
 // matches checks the filters of q that an event shows by itself.

@@ -104,6 +104,7 @@ func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEvent
 		return nil, invalid("events: %d events exceed the limit of %d per call", len(evs), s.cfg.MaxRecordsPerAppend)
 	}
 	payloads := make([][]byte, len(evs))
+	total := 0
 	for i, ev := range evs {
 		if err := validateEvent(ev); err != nil {
 			return nil, invalid("events[%d].%v", i, err)
@@ -116,6 +117,11 @@ func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEvent
 			return nil, invalid("events[%d]: the encoded event has %d bytes, over the limit of %d", i, len(b), s.cfg.MaxPayloadBytes)
 		}
 		payloads[i] = b
+		// Each result echoes its payload: the answer must fit the response
+		// limit, which is checked before anything is appended.
+		if total += len(b) + resultOverhead; total > s.cfg.entryBudget() {
+			return nil, invalid("events: the answer to %d events would exceed max_response_bytes (%d); send fewer or smaller events per call", i+1, s.cfg.MaxResponseBytes)
+		}
 	}
 	records := newRecords(payloads)
 	for i := range records {
@@ -135,6 +141,11 @@ func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEvent
 	}
 	return resp, nil
 }
+
+// resultOverhead bounds the bytes of a RecordEvents result besides its
+// payload: index, leaf hash, entry, salt and an inclusion proof of up to 64
+// hashes, with their framing.
+const resultOverhead = 8 + 34 + 60 + 18 + 64*34 + 16
 
 // Timeline pages hold at most this many events; 100 by default.
 const (
@@ -190,13 +201,21 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 	if len(hits) == 0 {
 		return resp, nil
 	}
-	for _, h := range hits {
+	budget := s.cfg.entryBudget()
+	for i, h := range hits {
 		te, err := s.timelineEvent(store, h.Index, size)
 		if err != nil {
 			return nil, s.status(ctx, err)
 		}
 		if len(h.Value) == 1 {
 			te.SubjectRoles = uint32(h.Value[0])
+		}
+		// Within the response limit, as GetEntries: the payload goes twice
+		// (raw and decoded).
+		if budget -= provenSize(te); budget < 0 && i > 0 {
+			resp.NextPageToken = pageToken(h.Index)
+			hits = hits[:i]
+			break
 		}
 		resp.Events = append(resp.Events, te)
 	}
@@ -207,6 +226,11 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 		return nil, s.status(ctx, err)
 	}
 	return resp, nil
+}
+
+// provenSize bounds the bytes pe takes in a response.
+func provenSize(pe *tlogv1.ProvenEvent) int {
+	return 2*len(pe.GetEntry().GetPayload()) + len(pe.GetEntry().GetEntry()) + len(pe.GetEntry().GetSalt()) + 33*(len(pe.GetInclusionProof())+1)
 }
 
 // timelineEvent reads entry index with its payload and proves it at size.
@@ -565,6 +589,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 	}
 	var found []storage.Entry
 	var events []*tlogv1.AuditEvent
+	budget := s.cfg.entryBudget()
 	consider := func(e storage.Entry) error {
 		if e.Erased {
 			return nil
@@ -578,11 +603,13 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 		}
 		if f.match(ev) {
 			found, events = append(found, e), append(events, ev)
+			budget -= 2*len(e.Payload) + len(e.Entry) + len(e.Salt) + 64*33
 		}
 		return nil
 	}
 	term, roles := f.driver()
-	for examined := 0; len(found) < pageSize && next < end && examined < queryBudget; {
+	full := func() bool { return len(found) == pageSize || budget < 0 }
+	for examined := 0; !full() && next < end && examined < queryBudget; {
 		n := min(end-next, 1000, uint64(queryBudget-examined))
 		if term == nil {
 			es, err := store.Entries(next, int(n), true, s.cfg.entryBudget())
@@ -590,7 +617,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 				return nil, s.status(ctx, err)
 			}
 			for _, e := range es {
-				if len(found) == pageSize {
+				if full() {
 					break
 				}
 				examined++
@@ -610,7 +637,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 			break
 		}
 		for _, h := range hits {
-			if len(found) == pageSize {
+			if full() {
 				break
 			}
 			examined++

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -341,5 +342,55 @@ func TestDedupKey(t *testing.T) {
 	entry = tlog.Entry{Commitment: plain.Commitment}.AppendBinary(nil)
 	if got := DedupKey(entry, plain.Payload); got != plain.PayloadHash {
 		t.Fatalf("record: DedupKey = %s, Append used %s", got, plain.PayloadHash)
+	}
+}
+
+// TestPagesStayWithinResponseBytes: big events make smaller pages, never a
+// response the client cannot receive.
+func TestPagesStayWithinResponseBytes(t *testing.T) {
+	tl := startLog(t, func(c *Config) { c.MaxResponseBytes = 1 << 20 })
+	ac := tlogv1.NewAuditServiceClient(tl.conn)
+	var evs []*tlogv1.AuditEvent
+	for i := range 40 {
+		ev := testEvent(fmt.Sprintf("big-%d", i), "admin", "victim", tlogv1.Action_ACTION_ACCOUNT_UPDATED)
+		for j := range 30 {
+			ev.Changes = append(ev.Changes, &tlogv1.Change{Attribute: fmt.Sprint("a", j), NewValue: strings.Repeat("x", 1000)})
+		}
+		evs = append(evs, ev)
+	}
+	// All 40 would not fit one answer: refused before anything is appended.
+	_, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: evs})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "max_response_bytes") || tl.store.Head().Size != 0 {
+		t.Fatalf("a batch whose answer is too big: %v", err)
+	}
+	for b := 0; b < 40; b += 10 {
+		if _, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: evs[b : b+10]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, call := range []func(string) (int, string, error){
+		func(tok string) (int, string, error) {
+			r, err := ac.GetTimeline(ctx(t), &tlogv1.GetTimelineRequest{Tenant: "acme", SubjectId: "victim", PageSize: 1000, PageToken: tok, TreeSize: 40})
+			return len(r.GetEvents()), r.GetNextPageToken(), err
+		},
+		func(tok string) (int, string, error) {
+			r, err := ac.QueryEvents(ctx(t), &tlogv1.QueryEventsRequest{Tenant: "acme", SubjectId: "victim", PageSize: 1000, PageToken: tok, TreeSize: 40})
+			return len(r.GetEvents()), r.GetNextPageToken(), err
+		},
+	} {
+		total, pages, tok := 0, 0, ""
+		for {
+			n, next, err := call(tok)
+			if err != nil {
+				t.Fatalf("page %d: %v", pages, err)
+			}
+			total, pages, tok = total+n, pages+1, next
+			if tok == "" {
+				break
+			}
+		}
+		if total != 40 || pages < 3 {
+			t.Fatalf("%d events in %d pages", total, pages)
+		}
 	}
 }

@@ -151,7 +151,9 @@ func (s *Store) FindPayload(payloadHash tlog.Hash) (Entry, error) {
 		return Entry{}, fmt.Errorf("payload hash %s: %w (erased by entry %d)", payloadHash, ErrNotFound, es[0].ErasedBy)
 	}
 	if sha256.Sum256(es[0].Payload) != payloadHash {
-		return Entry{}, fmt.Errorf("%w: the index names leaf %d for a payload it does not hold", ErrCorrupt, index)
+		// Another kind of dedup key (an audit event's id) that happens to
+		// be asked for: not a payload hash of this log.
+		return Entry{}, fmt.Errorf("payload hash %s: %w", payloadHash, ErrNotFound)
 	}
 	return es[0], nil
 }

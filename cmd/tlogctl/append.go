@@ -79,9 +79,13 @@ checked later with tlogctl verify and no network.`)
 			return cli.Usagef("%s: %d bytes exceed the log's limit of %d per payload", names[i], len(p), limit)
 		}
 	}
+	sizes := make([]int, len(payloads))
+	for i, p := range payloads {
+		sizes[i] = len(p)
+	}
 	for len(payloads) > 0 {
-		batch := payloads[:batchLen(payloads, int(info.GetMaxRecordsPerAppend()), int(info.GetMaxRequestBytes()))]
-		payloads = payloads[len(batch):]
+		batch := payloads[:batchLen(sizes, 16, int(info.GetMaxRecordsPerAppend()), int(info.GetMaxRequestBytes()))]
+		payloads, sizes = payloads[len(batch):], sizes[len(batch):]
 		ctx, cancel := f.call(e.ctx)
 		res, cp, err := cl.Append(ctx, batch...)
 		cancel()
@@ -124,13 +128,14 @@ func printAppended(e env, asJSON bool, r client.Result, cp client.Checkpoint, bu
 	}
 }
 
-// batchLen returns how many of payloads go in the next Append: at most
-// maxRecords, and within maxRequest bytes (with room for the framing).
-func batchLen(payloads [][]byte, maxRecords, maxRequest int) int {
+// batchLen returns how many records (of the sizes given) go in the next
+// call: at most maxRecords, and within maxBytes, with room for framing and
+// what each answer carries besides the record.
+func batchLen(sizes []int, perRecord, maxRecords, maxBytes int) int {
 	n, size := 0, 1024
-	for n < len(payloads) && (maxRecords <= 0 || n < maxRecords) {
-		size += len(payloads[n]) + 16
-		if n > 0 && maxRequest > 0 && size > maxRequest {
+	for n < len(sizes) && (maxRecords <= 0 || n < maxRecords) {
+		size += sizes[n] + perRecord
+		if n > 0 && maxBytes > 0 && size > maxBytes {
 			break
 		}
 		n++

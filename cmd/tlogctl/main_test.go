@@ -636,9 +636,10 @@ func TestAppendLimitsAndEnvironment(t *testing.T) {
 // to hide the dropped tail).
 type droppingAudit struct {
 	tlogv1.UnimplementedAuditServiceServer
-	real tlogv1.AuditServiceClient
-	drop int
-	last bool
+	real      tlogv1.AuditServiceClient
+	drop      int
+	last      bool
+	fakeErase bool // instead of dropping the event, pass it off as erased
 }
 
 func (d *droppingAudit) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineRequest) (*tlogv1.GetTimelineResponse, error) {
@@ -646,11 +647,39 @@ func (d *droppingAudit) GetTimeline(ctx context.Context, req *tlogv1.GetTimeline
 	if err != nil || d.drop < 0 || d.drop >= len(resp.Events) {
 		return resp, err
 	}
+	if d.fakeErase {
+		e := resp.Events[d.drop]
+		e.Event, e.Entry.Salt, e.Entry.Payload, e.Entry.Erased, e.Entry.ErasedBy, e.SubjectRoles = nil, nil, nil, true, e.Entry.Index+1, 2
+		return resp, nil
+	}
 	resp.Events = append(resp.Events[:d.drop], resp.Events[d.drop+1:]...)
 	if d.last && d.drop == len(resp.Events) && d.drop > 0 {
 		resp.LatestIndex = resp.Events[d.drop-1].GetEntry().GetIndex()
 	}
 	return resp, nil
+}
+
+// forwardLog passes the LogService calls a timeline check makes to a real
+// server, unchanged.
+type forwardLog struct {
+	tlogv1.UnimplementedLogServiceServer
+	real tlogv1.LogServiceClient
+}
+
+func (f forwardLog) GetLogInfo(ctx context.Context, r *tlogv1.GetLogInfoRequest) (*tlogv1.GetLogInfoResponse, error) {
+	return f.real.GetLogInfo(ctx, r)
+}
+
+func (f forwardLog) GetEntries(ctx context.Context, r *tlogv1.GetEntriesRequest) (*tlogv1.GetEntriesResponse, error) {
+	return f.real.GetEntries(ctx, r)
+}
+
+func (f forwardLog) GetInclusionProof(ctx context.Context, r *tlogv1.GetInclusionProofRequest) (*tlogv1.GetInclusionProofResponse, error) {
+	return f.real.GetInclusionProof(ctx, r)
+}
+
+func (f forwardLog) GetConsistencyProof(ctx context.Context, r *tlogv1.GetConsistencyProofRequest) (*tlogv1.GetConsistencyProofResponse, error) {
+	return f.real.GetConsistencyProof(ctx, r)
 }
 
 func TestRecordAndTimeline(t *testing.T) {
@@ -712,13 +741,15 @@ func TestRecordAndTimeline(t *testing.T) {
 
 	// A server that leaves an event out is caught, naming the link.
 	for _, tc := range []struct {
-		drop int
-		last bool
-		want string
+		drop      int
+		last      bool
+		fakeErase bool
+		want      string
 	}{
-		{1, false, "entry 3 links back to entry 2, but the previous event returned is entry 0"},
-		{0, false, "entry 2 links back to entry 0, but no earlier event was returned"},
-		{3, false, "the timeline ends at entry 3, but the log says \"alice\"'s latest event is entry 4"},
+		{2, false, true, "erasure of entry 3 does not verify: entry 4 is not an erasure record"},
+		{1, false, false, "entry 3 links back to entry 2, but the previous event returned is entry 0"},
+		{0, false, false, "entry 2 links back to entry 0, but no earlier event was returned"},
+		{3, false, false, "the timeline ends at entry 3, but the log says \"alice\"'s latest event is entry 4"},
 	} {
 		conn, err := grpc.NewClient(l.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -726,7 +757,8 @@ func TestRecordAndTimeline(t *testing.T) {
 		}
 		defer conn.Close()
 		proxy := grpc.NewServer()
-		tlogv1.RegisterAuditServiceServer(proxy, &droppingAudit{real: tlogv1.NewAuditServiceClient(conn), drop: tc.drop, last: tc.last})
+		tlogv1.RegisterLogServiceServer(proxy, forwardLog{real: tlogv1.NewLogServiceClient(conn)})
+		tlogv1.RegisterAuditServiceServer(proxy, &droppingAudit{real: tlogv1.NewAuditServiceClient(conn), drop: tc.drop, last: tc.last, fakeErase: tc.fakeErase})
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tlogd/tlogd/internal/cli"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
@@ -55,10 +56,16 @@ and event_id are already in the log is a duplicate. For example:
 		return err
 	}
 	defer done()
-	per := max(int(info.GetMaxRecordsPerAppend()), 1)
+	// Each answer echoes the event's encoding with a proof: keep batches
+	// within both the request and the response limits.
+	limit := min(int(info.GetMaxRequestBytes()), int(info.GetMaxResponseBytes()))
+	sizes := make([]int, len(events))
+	for i, ev := range events {
+		sizes[i] = proto.Size(ev)
+	}
 	for len(events) > 0 {
-		batch := events[:min(per, len(events))]
-		events = events[len(batch):]
+		batch := events[:batchLen(sizes, 2400, int(info.GetMaxRecordsPerAppend()), limit)]
+		events, sizes = events[len(batch):], sizes[len(batch):]
 		ctx, cancel := f.call(e.ctx)
 		res, cp, err := cl.RecordEvents(ctx, batch...)
 		cancel()
