@@ -2,11 +2,15 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
 )
 
 // Baseline is the approved state of grants: for each subject (a user,
@@ -75,7 +79,9 @@ var grantActions = map[tlogv1.Action]struct {
 }
 
 // Drift replays every verified grant event of the baseline's tenant (see
-// QueryEvents) and compares the grants they leave with the baseline.
+// QueryEvents) and compares the grants they leave with the baseline. A
+// query proves each event it returns, not that it returned them all: for a
+// report that proves completeness too, use DriftComplete.
 //
 // Convention: a grant event's target is the grantee, and the grant is named
 // by a change whose attribute is "role", "permission" or "group": its
@@ -93,17 +99,58 @@ func (c *Client) Drift(ctx context.Context, b Baseline) (*DriftReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ev.Event.GetTenant() != b.Tenant {
-			continue // an empty tenant filter matches every tenant
-		}
-		r.Events++
-		if !d.apply(ev) {
-			r.Unreadable++
-		}
+		d.replay(r, b, ev)
 	}
 	r.Checkpoint, _ = c.Trusted()
 	r.Items = d.compare(b)
 	return r, nil
+}
+
+// DriftComplete is Drift over every entry of the log's latest checkpoint,
+// read with its payload and verified as a range (see Entries), so that no
+// grant event can be left out. It reads the whole log: for large logs,
+// prefer running it on a schedule, or Drift.
+func (c *Client) DriftComplete(ctx context.Context, b Baseline) (*DriftReport, error) {
+	cp, err := c.Update(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := newDrift()
+	r := &DriftReport{Checkpoint: cp}
+	if cp.Size == 0 {
+		r.Items = d.compare(b)
+		return r, nil
+	}
+	for e, err := range c.Entries(ctx, cp, 0, 0, true) {
+		if err != nil {
+			return nil, err
+		}
+		if e.Erased || !isEvent(e.Entry) {
+			continue
+		}
+		ev := &tlogv1.AuditEvent{}
+		if proto.Unmarshal(e.Payload, ev) != nil {
+			return nil, verifyErr(fmt.Sprintf("entry %d", e.Index), errors.New("an event entry whose payload is no audit event"))
+		}
+		_, grant := grantActions[ev.GetAction()]
+		if ev.GetOutcome() != tlogv1.Outcome_OUTCOME_SUCCESS || (!grant && ev.GetAction() != tlogv1.Action_ACTION_ACCOUNT_DELETED) {
+			continue
+		}
+		d.replay(r, b, Event{Entry: e, Event: ev, Link: tlog.NoLink})
+	}
+	r.Items = d.compare(b)
+	return r, nil
+}
+
+// replay applies one verified grant event of any tenant to the report.
+func (d *drift) replay(r *DriftReport, b Baseline, ev Event) {
+	if ev.Event.GetTenant() != b.Tenant {
+		return // an empty tenant filter matches every tenant
+	}
+	r.Events++
+	if !d.apply(ev) {
+		r.Unreadable++
+	}
 }
 
 type grantKey struct{ subject, kind, name string }

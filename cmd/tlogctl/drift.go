@@ -15,7 +15,8 @@ import (
 func driftCmd(e env, args []string) error {
 	c := newCommand("drift", "", `Reports how the grants in the log drifted from an approved baseline: it
 replays every verified role, permission and group event of the tenant (with
-their proofs) and lists every grant held that the baseline does not approve,
+their proofs; with -complete, from every entry of the log, read as verified
+ranges, so the log cannot leave one out) and lists every grant held that the baseline does not approve,
 every approved grant that was revoked, and every approved grant no event
 ever gave, each with who did it and when.
 
@@ -36,6 +37,7 @@ whether or not there is drift (use -json to act on it).`)
 	f.register(c)
 	baselineFile := c.String("baseline", "", "approved grants `file` (YAML or JSON; required)")
 	tenant := c.String("tenant", "", "the `tenant` to check (default: the baseline's)")
+	complete := c.Bool("complete", false, "read and verify every entry of the log, so that no grant event can be left out (slower: the whole log)")
 	if err := parse(c, args, e.stdout, 0, 0); err != nil {
 		return err
 	}
@@ -60,7 +62,11 @@ whether or not there is drift (use -json to act on it).`)
 		return err
 	}
 	defer done()
-	r, err := cl.Drift(e.ctx, b)
+	drift := cl.Drift
+	if *complete {
+		drift = cl.DriftComplete
+	}
+	r, err := drift(e.ctx, b)
 	if err != nil {
 		return err
 	}

@@ -826,6 +826,14 @@ subjects:
 	if !strings.Contains(r.stdout, "UNAPPROVED: granted by admin") || !strings.Contains(r.stdout, "5 differences from the baseline") {
 		t.Fatalf("drift text: %s", r.stdout)
 	}
+	// From every entry, the same report.
+	r2 := must(t, 0, "", append([]string{"drift", "-complete", "-baseline", baseline, "-json"}, conn...)...)
+	got2 := jsonLines(t, r2.stdout)
+	for i := range got[:len(got)-1] {
+		if got[i]["subject"] != got2[i]["subject"] || got[i]["status"] != got2[i]["status"] || got[i]["index"] != got2[i]["index"] {
+			t.Fatalf("-complete differs at %d: %v vs %v", i, got[i], got2[i])
+		}
+	}
 	os.WriteFile(baseline, []byte("tenant: acme\nsubjects:\n  alice: {rolez: [x]}\n"), 0o644)
 	must(t, 2, "", append([]string{"drift", "-baseline", baseline}, conn...)...)
 }
