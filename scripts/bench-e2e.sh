@@ -10,6 +10,11 @@
 #   fill    RECORDS (10 million) records in Appends of 1000, for prove
 #   prove   inclusion proofs of random leaves at the latest size, 32 clients,
 #           after WARMUP (120s) of the same load to fill the caches
+#   events  8 clients x 100, then x 1000 generated user-management events per
+#           RecordEvents, closed loop
+#   eventlog  RECORDS (10 million) events in 10 rounds, each followed by 100
+#           events of the subject "hot" in tenant-1, for timeline
+#   timeline  GetTimeline of that subject (1,000 events with proofs), 1 client
 #   tlogctl the auditor's tools on the log as it stands (run fill first, with
 #           RECORDS=1000000): monitor -full from scratch, export with
 #           payloads, verify-export; wall time of each
@@ -62,6 +67,20 @@ auditor_tools() {
 	rm -rf "$work"
 }
 
+# event_log fills the log with generated events and a subject with 1,000
+# events spread over it.
+event_log() {
+	vkey=$(sed -n 's/^verifier key: //p' "$DATA.out")
+	per=$(( ${RECORDS:-10000000} / 10 ))
+	for r in $(seq 10); do
+		bin/tlogbench -addr "$ADDR" -mode events -clients 8 -batch 1000 -records "$per" -duration 0 -warmup 0 >/dev/null 2>&1
+		for i in $(seq 100); do
+			printf '{"eventId":"hot-%d-%d","occurredAt":"2026-11-26T09:00:00Z","tenant":"tenant-1","actor":{"type":"ACTOR_TYPE_USER","id":"admin"},"action":"ACTION_ROLE_ASSIGNED","target":{"type":"TARGET_TYPE_USER","id":"hot"},"outcome":"OUTCOME_SUCCESS","changes":[{"attribute":"role","oldValue":"a","newValue":"b%d"}]}\n' "$r" "$i" "$i"
+		done | bin/tlogctl record -addr "$ADDR" -vkey "$vkey" >/dev/null
+		echo "eventlog round $r done"
+	done
+}
+
 [ $# -gt 0 ] || set -- append single paced half
 start
 trap stop EXIT
@@ -74,6 +93,10 @@ for w in "$@"; do
 	fill)   bin/tlogbench -addr "$ADDR" -server-pid "$PID" -clients 8 -batch 1000 -records "${RECORDS:-10000000}" -duration 0 ;;
 	prove)  scenario prove -mode prove -clients 32 -warmup "${WARMUP:-120s}" ;;
 	tlogctl) auditor_tools ;;
+	events) scenario events-100 -mode events -clients 8 -batch 100
+		scenario events-1000 -mode events -clients 8 -batch 1000 ;;
+	eventlog) event_log ;;
+	timeline) scenario timeline -mode timeline -tenant tenant-1 -subject hot -clients 1 -duration 10s -warmup 2s ;;
 	*) echo "unknown scenario $w" >&2; exit 2 ;;
 	esac
 done

@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tlogbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "127.0.0.1:7400", "tlogd gRPC `address`")
-	mode := fs.String("mode", "append", "`mode`: append (durable appends), events (durable RecordEvents of generated user-management events) or prove (inclusion proofs of random leaves at the latest size)")
+	mode := fs.String("mode", "append", "`mode`: append (durable appends), events (durable RecordEvents of generated user-management events), prove (inclusion proofs of random leaves at the latest size) or timeline (GetTimeline of -subject, 1,000 events a page, with proofs)")
 	clients := fs.Int("clients", 8, "concurrent callers")
 	conns := fs.Int("conns", 0, "gRPC connections shared by the callers (default: one per caller, at most 16)")
 	batch := fs.Int("batch", 100, "records per Append")
@@ -44,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	warmup := fs.Duration("warmup", 3*time.Second, "load before measuring")
 	records := fs.Int64("records", 0, "append mode: stop after this many records (with -duration 0, fills the log and reports the whole run)")
 	pid := fs.Int("server-pid", 0, "server process `id` whose CPU use to report (Linux)")
+	tenant := fs.String("tenant", "", "timeline mode: the subject's `tenant`")
+	subject := fs.String("subject", "", "timeline mode: the `subject` id")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	var creds client.Credentials
 	fs.StringVar(&creds.CAFile, "tls-ca", "", "CA certificates `file` (PEM) to trust for the server; turns TLS on")
@@ -92,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	cfg := loadgen.Config{
 		Conns: cc, Mode: *mode, Clients: *clients, Batch: *batch, PayloadBytes: *payload, Proofs: *proofs,
-		Rate: *rate, Duration: *duration, Warmup: *warmup, Records: *records, ServerPID: *pid,
+		Rate: *rate, Duration: *duration, Warmup: *warmup, Records: *records, ServerPID: *pid, Tenant: *tenant, Subject: *subject,
 		Progress: func(done int64) {
 			el := time.Since(start).Seconds()
 			if *records > 0 {

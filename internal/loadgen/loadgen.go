@@ -29,8 +29,11 @@ import (
 type Config struct {
 	// Conns are the client connections; clients use them round-robin.
 	Conns []*grpc.ClientConn
-	// Mode is "append" or "prove".
+	// Mode is "append", "events", "prove", or "timeline" (GetTimeline of
+	// Subject in Tenant, pages of 1,000 events with their proofs).
 	Mode string
+	// Tenant and Subject name the subject of timeline mode.
+	Tenant, Subject string
 	// Clients is the number of concurrent callers.
 	Clients int
 	// Batch is the number of records per Append.
@@ -78,8 +81,11 @@ type Result struct {
 // String formats r for people.
 func (r Result) String() string {
 	unit := "records"
-	if r.Mode == "prove" {
+	switch r.Mode {
+	case "prove":
 		unit = "proofs"
+	case "timeline":
+		unit = "events"
 	}
 	s := fmt.Sprintf("%s: %d clients, batch %d, %d-byte payloads: %.0f %s/s (%.0f calls/s) over %v\n"+
 		"latency p50 %v p90 %v p99 %v max %v; errors %d; cpu: client %.2f cores",
@@ -118,7 +124,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if size, err = strconv.ParseUint(lines[1], 10, 64); err != nil || size == 0 {
 			return Result{}, errors.New("loadgen: the log is empty; fill it first")
 		}
-	} else if cfg.Mode != "append" && cfg.Mode != "events" {
+	} else if cfg.Mode == "timeline" && cfg.Subject == "" {
+		return Result{}, errors.New("loadgen: timeline mode needs a subject")
+	} else if cfg.Mode != "append" && cfg.Mode != "events" && cfg.Mode != "timeline" {
 		return Result{}, fmt.Errorf("loadgen: unknown mode %q", cfg.Mode)
 	}
 
@@ -173,6 +181,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					setCounters(req, seq)
 					_, err = client.Append(runCtx, req)
 					n = int64(len(req.Records))
+				case "timeline":
+					var r *tlogv1.GetTimelineResponse
+					r, err = audit.GetTimeline(runCtx, &tlogv1.GetTimelineRequest{Tenant: cfg.Tenant, SubjectId: cfg.Subject, PageSize: 1000})
+					n = int64(len(r.GetEvents()))
 				case "events":
 					for i, ev := range evReq.Events {
 						ev.EventId = fmt.Sprintf("%x-%d-%d-%d", run, c, seq, i)
@@ -268,7 +280,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		P50: pct(0.50), P90: pct(0.90), P99: pct(0.99),
 		ClientCPU: (cpu1 - cpu0).Seconds() / elapsed.Seconds(),
 	}
-	if cfg.Mode == "prove" {
+	if cfg.Mode == "prove" || cfg.Mode == "timeline" {
 		r.Batch = 1
 	}
 	if len(all) > 0 {
