@@ -87,23 +87,41 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			continue
 		}
 		err := c.run(env{ctx, stdin, stdout, stderr}, args[1:])
+		code := exitOperational
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.As(err, new(cli.UsageError)):
 			fmt.Fprintf(stderr, "tlogctl %s: %v\n", name, err)
-			return exitUsage
+			code = exitUsage
 		case errors.Is(err, client.ErrVerification):
 			fmt.Fprintf(stderr, "tlogctl %s: VERIFICATION FAILED: %v\n", name, err)
-			return exitVerify
+			code = exitVerify
 		default:
 			fmt.Fprintf(stderr, "tlogctl %s: %v\n", name, err)
-			return exitOperational
 		}
+		if wantsJSON(args[1:]) {
+			// A script reading stdout learns of the failure there too.
+			printJSON(stdout, map[string]any{"error": err.Error(), "exit_code": code, "verification_failed": code == exitVerify})
+		}
+		return code
 	}
 	fmt.Fprintf(stderr, "tlogctl: unknown command %q\n\n", name)
 	usage(stderr)
 	return exitUsage
+}
+
+// wantsJSON reports whether a command line asks for JSON output.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "-json" || a == "--json" || a == "-json=true" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {

@@ -275,6 +275,10 @@ func TestCheckpointAndConsistency(t *testing.T) {
 	other := newKey(t, "example.com/audit")
 	must(t, 1, "", "checkpoint", "-addr", l.addr, "-vkey", other.vkey)
 	must(t, 1, "", "info", "-addr", l.addr, "-vkey", other.vkey)
+	r = must(t, 1, "", "checkpoint", "-addr", l.addr, "-vkey", other.vkey, "-json")
+	if m := jsonLines(t, r.stdout); len(m) != 1 || m[0]["exit_code"] != 1.0 || m[0]["verification_failed"] != true {
+		t.Fatalf("a failure with -json: %q", r.stdout)
+	}
 	// Usage errors exit 2, unreachable servers 3.
 	must(t, 2, "", "checkpoint", "-addr", l.addr)
 	must(t, 2, "", append([]string{"consistency", "x"}, conn...)...)
