@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -478,24 +480,44 @@ func (f *eventFilter) match(ev *tlogv1.AuditEvent) bool {
 	return true
 }
 
-// driver picks the posting list that narrows the query most, and the
-// roles a subject posting must have.
-func (f *eventFilter) driver() (term []byte, roles byte) {
+// driver picks the posting lists that narrow the query most (an event in
+// any of them is a candidate), and the roles a subject posting must have.
+func (f *eventFilter) driver() (terms [][]byte, roles byte) {
 	switch {
 	case f.subject != "":
-		return subjectTerm(subjectKey(f.tenant, f.subject)), roleActor | roleTarget
+		return [][]byte{subjectTerm(subjectKey(f.tenant, f.subject))}, roleActor | roleTarget
 	case f.actor != "":
-		return subjectTerm(subjectKey(f.tenant, f.actor)), roleActor
+		return [][]byte{subjectTerm(subjectKey(f.tenant, f.actor))}, roleActor
 	case f.target != "":
-		return subjectTerm(subjectKey(f.tenant, f.target)), roleTarget
+		return [][]byte{subjectTerm(subjectKey(f.tenant, f.target))}, roleTarget
 	case f.tenant != "":
-		return tenantTerm(f.tenant), 0
-	case len(f.actions) == 1:
+		return [][]byte{tenantTerm(f.tenant)}, 0
+	case len(f.actions) > 0:
 		for a := range f.actions {
-			return actionTerm(a), 0
+			terms = append(terms, actionTerm(a))
 		}
+		return terms, 0
 	}
 	return nil, 0
+}
+
+// candidates returns the first n entries in [from, to) of the union of the
+// posting lists of terms, in index order: the first n of each list hold the
+// first n of their union.
+func candidates(store *storage.Store, terms [][]byte, from, to uint64, n int) ([]storage.Hit, error) {
+	var all []storage.Hit
+	for _, t := range terms {
+		hits, err := store.Postings(t, from, to, n, false)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, hits...)
+	}
+	if len(terms) > 1 {
+		slices.SortFunc(all, func(a, b storage.Hit) int { return cmp.Compare(a.Index, b.Index) })
+		all = slices.CompactFunc(all, func(a, b storage.Hit) bool { return a.Index == b.Index })
+	}
+	return all[:min(len(all), n)], nil
 }
 
 func parseQuery(req *tlogv1.QueryEventsRequest) (*eventFilter, error) {
@@ -607,11 +629,11 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 		}
 		return nil
 	}
-	term, roles := f.driver()
+	terms, roles := f.driver()
 	full := func() bool { return len(found) == pageSize || budget < 0 }
 	for examined := 0; !full() && next < end && examined < queryBudget; {
 		n := min(end-next, 1000, uint64(queryBudget-examined))
-		if term == nil {
+		if terms == nil {
 			es, err := store.Entries(next, int(n), true, s.cfg.entryBudget())
 			if err != nil {
 				return nil, s.status(ctx, err)
@@ -628,7 +650,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 			}
 			continue
 		}
-		hits, err := store.Postings(term, next, end, int(n), false)
+		hits, err := candidates(store, terms, next, end, int(n))
 		if err != nil {
 			return nil, s.status(ctx, err)
 		}

@@ -103,6 +103,10 @@ func TestQueryEventsAgainstBruteForce(t *testing.T) {
 			func(e *tlogv1.AuditEvent) bool {
 				return e.Tenant == "acme" && (e.Action == tlogv1.Action_ACTION_ROLE_ASSIGNED || e.Action == tlogv1.Action_ACTION_ROLE_REVOKED) && e.Outcome == tlogv1.Outcome_OUTCOME_DENIED
 			}},
+		{"logins failed or denied, any tenant (two action lists)", &tlogv1.QueryEventsRequest{Actions: []tlogv1.Action{tlogv1.Action_ACTION_LOGIN_FAILED, tlogv1.Action_ACTION_ACCESS_DENIED}},
+			func(e *tlogv1.AuditEvent) bool {
+				return e.Action == tlogv1.Action_ACTION_LOGIN_FAILED || e.Action == tlogv1.Action_ACTION_ACCESS_DENIED
+			}},
 		{"occurred in the second half, full scan", &tlogv1.QueryEventsRequest{OccurredFrom: timestamppb.New(mid), Outcome: tlogv1.Outcome_OUTCOME_FAILURE},
 			func(e *tlogv1.AuditEvent) bool {
 				return !e.OccurredAt.AsTime().Before(mid) && e.Outcome == tlogv1.Outcome_OUTCOME_FAILURE
