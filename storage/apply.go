@@ -274,18 +274,12 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 		return nil, fmt.Errorf("storage: batch payloads: %w", err)
 	}
 	if hasEvents {
-		var (
-			buf []byte
-			err error
-		)
+		var keys eventKeys
 		for j, i := range newPos {
-			r := &b.Records[i]
-			if len(r.Subjects) == 0 && len(r.Postings) == 0 {
-				continue
-			}
-			if buf, err = writeEventKeys(pb, first+uint64(j), r, buf); err != nil {
-				return nil, err
-			}
+			keys.add(first+uint64(j), &b.Records[i])
+		}
+		if err := keys.write(pb); err != nil {
+			return nil, err
 		}
 	}
 	written, err := s.writeEdge(pb)

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -88,22 +90,49 @@ func (s *Store) links(index uint64, subjects []tlog.Hash) []uint64 {
 	return links
 }
 
-// writeEventKeys adds the s and q keys of a new event at index to pb.
-func writeEventKeys(pb *pebble.Batch, index uint64, r *Record, buf []byte) ([]byte, error) {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], index)
+// eventKeys collects the s and q keys of a batch's new events.
+type eventKeys struct {
+	arena []byte
+	kvs   []eventKV
+}
+
+type eventKV struct{ key, value []byte }
+
+// add collects the keys of a new event at index.
+func (k *eventKeys) add(index uint64, r *Record) {
 	for _, subj := range r.Subjects {
-		if err := pb.Set(subjectKey(subj), v[:], nil); err != nil {
-			return buf, fmt.Errorf("storage: batch subject: %w", err)
-		}
+		start := len(k.arena)
+		k.arena = append(k.arena, prefixSubject)
+		k.arena = append(k.arena, subj[:]...)
+		k.arena = binary.BigEndian.AppendUint64(k.arena, index)
+		kv := k.arena[start:len(k.arena):len(k.arena)]
+		k.kvs = append(k.kvs, eventKV{kv[:1+tlog.HashSize], kv[1+tlog.HashSize:]})
 	}
 	for _, p := range r.Postings {
-		buf = postingKey(buf, p.Term, index)
-		if err := pb.Set(buf, p.Value, nil); err != nil {
-			return buf, fmt.Errorf("storage: batch posting: %w", err)
+		start := len(k.arena)
+		k.arena = append(k.arena, prefixPosting)
+		k.arena = append(k.arena, p.Term...)
+		k.arena = binary.BigEndian.AppendUint64(k.arena, index)
+		k.kvs = append(k.kvs, eventKV{k.arena[start:len(k.arena):len(k.arena)], p.Value})
+	}
+}
+
+// write adds the collected keys to pb in key order, each once (a subject
+// named twice keeps its latest index). Pebble inserts a batch's keys into
+// its memtable one after the other, starting each search from the last
+// one's position: in order, the random keys of an event batch cost far less
+// than in arrival order.
+func (k *eventKeys) write(pb *pebble.Batch) error {
+	slices.SortStableFunc(k.kvs, func(a, b eventKV) int { return bytes.Compare(a.key, b.key) })
+	for i, kv := range k.kvs {
+		if i+1 < len(k.kvs) && bytes.Equal(k.kvs[i+1].key, kv.key) {
+			continue // a later value for the same key follows
+		}
+		if err := pb.Set(kv.key, kv.value, nil); err != nil {
+			return fmt.Errorf("storage: batch event keys: %w", err)
 		}
 	}
-	return buf, nil
+	return nil
 }
 
 // Postings returns up to limit entries of the posting list of term with
