@@ -18,7 +18,11 @@ replays every verified role, permission and group event of the tenant (with
 their proofs; with -complete, from every entry of the log, read as verified
 ranges, so the log cannot leave one out) and lists every grant held that the baseline does not approve,
 every approved grant that was revoked, and every approved grant no event
-ever gave, each with who did it and when.
+ever gave, each with who did it and when (the log's time). An assignment
+adds a grant and does not take the old value away: a change of role from
+"viewer" to "admin" is an assignment of admin; the revocation of viewer is
+its own event. Erased events cannot be replayed: a grant whose events were
+erased is not seen.
 
 The baseline is a YAML (or JSON) file:
 
@@ -37,7 +41,7 @@ whether or not there is drift (use -json to act on it).`)
 	f.register(c)
 	baselineFile := c.String("baseline", "", "approved grants `file` (YAML or JSON; required)")
 	tenant := c.String("tenant", "", "the `tenant` to check (default: the baseline's)")
-	complete := c.Bool("complete", false, "read and verify every entry of the log, so that no grant event can be left out (slower: the whole log)")
+	complete := c.Bool("complete", false, "read and verify every entry, so no grant event can be left out (reads the whole log)")
 	if err := parse(c, args, e.stdout, 0, 0); err != nil {
 		return err
 	}

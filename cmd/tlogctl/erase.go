@@ -9,15 +9,17 @@ import (
 
 func eraseCmd(e env, args []string) error {
 	c := newCommand("erase", "SUBJECT", `Erases, on a lawful request, the payloads and salts of every event naming
-a subject, and the subject's index entries, then records the erasure in the
-log itself: who, when, why (-reason), the subject's SHA-256 key and the
-entries erased. Entries, checkpoints and every proof stay valid; reads of an
-erased event say it was erased and by which record. Needs the admin
-capability. Events recorded after the erasure began are not erased.`)
+a subject, and the subject's index entries. The erasure is recorded in the
+log first (who, when, why: -reason, the subject's SHA-256 key, the entries),
+then the payloads are blanked; if the blanking fails or tlogd crashes in
+between, run it again. Entries, checkpoints and every proof stay valid;
+reads of an erased event say it was erased and by which record. tlogd's own
+records (payload reads, erasures) are kept. Needs the admin capability.
+Events recorded while it runs are not erased.`)
 	var f connFlags
 	f.register(c)
 	tenant := c.String("tenant", "", "the subject's `tenant` (empty for none)")
-	reason := c.String("reason", "", "why: the request's reference and legal basis (required; recorded in the log)")
+	reason := c.String("reason", "", "`why`: the request's reference and legal basis (required; recorded in the log)")
 	if err := parse(c, args, e.stdout, 1, 1); err != nil {
 		return err
 	}

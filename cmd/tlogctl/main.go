@@ -24,6 +24,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/internal/cli"
@@ -97,6 +99,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case errors.Is(err, client.ErrVerification):
 			fmt.Fprintf(stderr, "tlogctl %s: VERIFICATION FAILED: %v\n", name, err)
 			code = exitVerify
+		case status.Code(err) == codes.InvalidArgument || status.Code(err) == codes.OutOfRange:
+			// The server refused what we sent: bad input, not an outage.
+			fmt.Fprintf(stderr, "tlogctl %s: %v\n", name, err)
+			code = exitUsage
 		default:
 			fmt.Fprintf(stderr, "tlogctl %s: %v\n", name, err)
 		}
@@ -135,8 +141,9 @@ come from the environment: TLOGCTL_ and the flag name in capitals, dashes as
 underscores (TLOGCTL_ADDR, TLOGCTL_VKEY_FILE).
 
 Exit codes: 0 success; 1 verification failed (the log or a file is provably
-wrong); 2 bad command line; 3 the check could not be done (server unreachable,
-call refused, file unreadable).
+wrong); 2 bad command line or input the server refused as invalid; 3 the
+check could not be done (server unreachable, call refused, nothing found,
+file unreadable).
 `)
 }
 
@@ -145,8 +152,8 @@ call refused, file unreadable).
 func newCommand(name, args, synopsis string) *cli.Command {
 	return cli.New("tlogctl", name, args, synopsis+`
 
-Exit codes: 0 ok; 1 verification failed; 2 bad command line; 3 could not
-check. Every flag can also be set as TLOGCTL_<FLAG> in the environment
+Exit codes: 0 ok; 1 verification failed; 2 bad command line or input; 3
+could not check. Every flag can also be set as TLOGCTL_<FLAG> in the environment
 (TLOGCTL_VKEY_FILE); the command line wins.`)
 }
 

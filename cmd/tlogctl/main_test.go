@@ -715,7 +715,7 @@ func TestRecordAndTimeline(t *testing.T) {
 	if !strings.Contains(r.stderr, "stdin line 1") {
 		t.Fatalf("bad JSON: %s", r.stderr)
 	}
-	r = must(t, 3, `{"eventId":"x"}`+"\n", append([]string{"record"}, conn...)...)
+	r = must(t, 2, `{"eventId":"x"}`+"\n", append([]string{"record"}, conn...)...)
 	if !strings.Contains(r.stderr, "events[0].occurred_at: required") {
 		t.Fatalf("invalid event: %s", r.stderr)
 	}
@@ -737,8 +737,11 @@ func TestRecordAndTimeline(t *testing.T) {
 		t.Fatalf("query: %s", r.stdout)
 	}
 	r = must(t, 0, "", append([]string{"query", "-tenant", "acme", "-actor", "admin", "-json"}, conn...)...)
-	if m := jsonLines(t, r.stdout); len(m) != 4 || m[3]["index"] != 4.0 {
+	if m := jsonLines(t, r.stdout); len(m) != 5 || m[3]["index"] != 4.0 || m[4]["events"] != 4.0 {
 		t.Fatalf("query -actor admin: %s", r.stdout)
+	}
+	if strings.Contains(r.stdout, ", ") {
+		t.Fatalf("query -json is not compact: %s", r.stdout)
 	}
 	must(t, 2, "", append([]string{"query", "-action", "no_such"}, conn...)...)
 	must(t, 2, "", append([]string{"query", "-occurred-from", "yesterday"}, conn...)...)

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
@@ -27,7 +26,11 @@ events have one. Without an id filter, no -tenant means any tenant.`)
 	c.StringVar(&q.SubjectId, "subject", "", "events whose actor or target is this `id`")
 	c.StringVar(&q.ActorId, "actor", "", "events whose actor is this `id`")
 	c.StringVar(&q.TargetId, "target", "", "events whose target is this `id`")
-	c.Func("action", "events with this `action` (ROLE_ASSIGNED, LOGIN_FAILED, …); repeat for any of several", func(v string) error {
+	var names []string
+	for i := 1; i < len(tlogv1.Action_name); i++ {
+		names = append(names, strings.TrimPrefix(tlogv1.Action(i).String(), "ACTION_"))
+	}
+	c.Func("action", "events with this `action`; repeat for any of several: "+strings.Join(names, ", "), func(v string) error {
 		a, ok := tlogv1.Action_value["ACTION_"+strings.TrimPrefix(strings.ToUpper(v), "ACTION_")]
 		if !ok || a == 0 {
 			return fmt.Errorf("unknown action %q", v)
@@ -47,10 +50,10 @@ events have one. Without an id filter, no -tenant means any tenant.`)
 		name, usage string
 		dst         **timestamppb.Timestamp
 	}{
-		{"occurred-from", "events that occurred at or after this `time` (RFC 3339)", &q.OccurredFrom},
-		{"occurred-before", "events that occurred before this `time`", &q.OccurredBefore},
-		{"logged-from", "events the log sequenced at or after this `time`", &q.LoggedFrom},
-		{"logged-before", "events the log sequenced before this `time`", &q.LoggedBefore},
+		{"occurred-from", "events that occurred at or after this `time` (RFC 3339; the client's clock, occurred_at)", &q.OccurredFrom},
+		{"occurred-before", "events that occurred before this `time` (RFC 3339)", &q.OccurredBefore},
+		{"logged-from", "events the log sequenced at or after this `time` (RFC 3339; the log's clock, in the entry)", &q.LoggedFrom},
+		{"logged-before", "events the log sequenced before this `time` (RFC 3339)", &q.LoggedBefore},
 	} {
 		c.Func(tf.name, tf.usage, func(v string) error {
 			t, err := time.Parse(time.RFC3339Nano, v)
@@ -71,18 +74,13 @@ events have one. Without an id filter, no -tenant means any tenant.`)
 	}
 	defer done()
 	n := 0
-	var size uint64
 	for ev, err := range cl.QueryEvents(e.ctx, q) {
 		if err != nil {
 			return err
 		}
 		n++
-		if tr, ok := cl.Trusted(); ok {
-			size = tr.Size
-		}
 		if f.json {
-			b, _ := protojson.Marshal(ev.Event)
-			fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"event":%s}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), b)
+			fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"event":%s}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), eventJSON(ev.Event))
 		} else {
 			fmt.Fprintln(e.stdout, formatEvent(ev))
 		}
@@ -90,8 +88,14 @@ events have one. Without an id filter, no -tenant means any tenant.`)
 			break
 		}
 	}
-	if !f.json {
-		fmt.Fprintf(e.stdout, "%d events, each verified in the tree of size %d; a query does not prove that none was left out (tlogctl timeline does, per subject)\n", n, size)
+	cp, _ := cl.Trusted() // the query's checkpoint, verified and trusted
+	if f.json {
+		printJSON(e.stdout, map[string]any{"events": n, "checkpoint": checkpointJSON(cp)})
+	} else {
+		fmt.Fprintf(e.stdout, "%d events, each verified in the tree of size %d; a query does not prove that none was left out (tlogctl timeline does, per subject)\n", n, cp.Size)
+	}
+	if n == 0 && q.Tenant == "" && (q.SubjectId != "" || q.ActorId != "" || q.TargetId != "") {
+		fmt.Fprintln(e.stderr, "tlogctl query: no events; ids are per tenant: if the events have one, give -tenant")
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -16,7 +18,9 @@ import (
 func timelineCmd(e env, args []string) error {
 	c := newCommand("timeline", "SUBJECT", `Prints the verified timeline of a subject (a user, group, role or service
 account id, as an actor or a target of audit events): every event naming it,
-in log order, with role and permission changes as old → new.
+in log order, with role and permission changes as old → new. Each line
+shows when the event occurred (the client's clock, occurred_at) and, at the
+end, when the log sequenced it (the log's clock, in the entry).
 
 Everything is checked against the log's latest checkpoint: each event's
 inclusion proof and commitment, and the chain of back-links in the entries.
@@ -27,7 +31,7 @@ returns payloads: it needs the read_payloads capability and is recorded in
 the log.`)
 	var f connFlags
 	f.register(c)
-	tenant := c.String("tenant", "", "the subject's `tenant` (empty for none)")
+	tenant := c.String("tenant", "", "the subject's `tenant` (empty for none; ids are per tenant, so give it if the events have one)")
 	if err := parse(c, args, e.stdout, 1, 1); err != nil {
 		return err
 	}
@@ -48,18 +52,31 @@ the log.`)
 				fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"link":%s,"erased_by":%d}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), linkJSON(ev.Link), ev.ErasedBy)
 				continue
 			}
-			b, _ := protojson.Marshal(ev.Event)
-			fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"link":%s,"event":%s}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), linkJSON(ev.Link), b)
+			fmt.Fprintf(e.stdout, `{"index":%d,"log_time":%q,"link":%s,"event":%s}`+"\n", ev.Index, ev.Time.UTC().Format(time.RFC3339Nano), linkJSON(ev.Link), eventJSON(ev.Event))
 		}
 		printJSON(e.stdout, map[string]any{"verified": true, "subject": tl.Subject, "tenant": tl.Tenant, "events": len(tl.Events), "checkpoint": checkpointJSON(tl.Checkpoint)})
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "timeline of %q%s: %d events, verified against tree size %d (root %s); every event links back to the one before\n",
 		tl.Subject, tenantSuffix(tl.Tenant), len(tl.Events), tl.Checkpoint.Size, tl.Checkpoint.Root)
+	if len(tl.Events) == 0 && tl.Tenant == "" {
+		fmt.Fprintln(e.stderr, "tlogctl timeline: no events; ids are per tenant: if the events have one, give -tenant")
+	}
 	for _, ev := range tl.Events {
 		fmt.Fprintln(e.stdout, formatEvent(ev))
 	}
 	return nil
+}
+
+// eventJSON is an event in protobuf's JSON form, compact (protojson varies
+// its spacing on purpose).
+func eventJSON(ev *tlogv1.AuditEvent) []byte {
+	b, _ := protojson.Marshal(ev)
+	var out bytes.Buffer
+	if json.Compact(&out, b) != nil {
+		return b
+	}
+	return out.Bytes()
 }
 
 func tenantSuffix(t string) string {
@@ -87,7 +104,7 @@ func formatEvent(ev client.Event) string {
 		action = e.GetCustomAction()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%8d  %s  %-22s %s → %s %s  %s", ev.Index, ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"), action,
+	fmt.Fprintf(&b, "%8d  %s  %-22s %s → %s %s  %s", ev.Index, e.GetOccurredAt().AsTime().UTC().Format("2006-01-02T15:04:05Z"), action,
 		e.GetActor().GetId(), strings.ToLower(strings.TrimPrefix(e.GetTarget().GetType().String(), "TARGET_TYPE_")), e.GetTarget().GetId(),
 		strings.TrimPrefix(e.GetOutcome().String(), "OUTCOME_"))
 	for _, ch := range e.GetChanges() {
@@ -96,5 +113,6 @@ func formatEvent(ev client.Event) string {
 	if e.GetReason() != "" {
 		fmt.Fprintf(&b, "  (%s)", e.GetReason())
 	}
+	fmt.Fprintf(&b, "  [logged %s]", ev.Time.UTC().Format("2006-01-02T15:04:05.000Z"))
 	return b.String()
 }

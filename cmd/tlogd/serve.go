@@ -238,6 +238,11 @@ func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB int)
 	if created {
 		logger.Info("generated a new log key", slog.String("key_file", keyFile), slog.String("origin", signer.Name()))
 	}
+	// The store holds payloads: personal data. Pebble creates what is
+	// missing with the process's umask; the directory itself is ours.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, nil, "", fmt.Errorf("create -data-dir: %w", err)
+	}
 	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20, DedupKey: server.DedupKey})
 	switch {
 	case errors.Is(err, storage.ErrWrongKey):
