@@ -23,7 +23,7 @@ import (
 // data leaves a trace in the log itself.
 func (s *Server) recordPayloadRead(ctx context.Context, store *storage.Store, seq *sequencer, reason string, labels map[string]string) error {
 	ev := s.ownEvent(ctx, store, tlogv1.Action_ACTION_LOG_PAYLOADS_READ, reason, labels)
-	if _, _, err := s.recordOwn(ctx, seq, ev); err != nil {
+	if _, _, err := s.recordOwn(ctx, seq, ev, nil); err != nil {
 		return fmt.Errorf("record payload read: %w", err)
 	}
 	s.metrics.payloadReads.Inc()
@@ -63,14 +63,16 @@ func (s *Server) ownEvent(ctx context.Context, store *storage.Store, action tlog
 }
 
 // recordOwn appends one of tlogd's own events like any other (it joins the
-// actor's chain and the indexes) and waits until it is durable.
-func (s *Server) recordOwn(ctx context.Context, seq *sequencer, ev *tlogv1.AuditEvent) (storage.Result, storage.Head, error) {
+// actor's chain and the indexes), with the erasure it carries if any, and
+// waits until it is durable.
+func (s *Server) recordOwn(ctx context.Context, seq *sequencer, ev *tlogv1.AuditEvent, erases *storage.Erasure) (storage.Result, storage.Head, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
 	if err != nil {
 		return storage.Result{}, storage.Head{}, fmt.Errorf("encode %s record: %w", ev.GetAction(), err)
 	}
 	records := newRecords([][]byte{b})
 	eventRecord(&records[0], ev)
+	records[0].Erases = erases
 	res, head, err := seq.submit(ctx, records)
 	if err != nil {
 		return storage.Result{}, storage.Head{}, err

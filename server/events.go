@@ -717,6 +717,9 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 	if err != nil {
 		return nil, err
 	}
+	// One erasure at a time: a storage batch carries at most one.
+	s.eraseMu.Lock()
+	defer s.eraseMu.Unlock()
 	subj := subjectKey(req.GetTenant(), req.GetSubjectId())
 	term := subjectTerm(subj)
 	var (
@@ -763,17 +766,14 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 	for i, x := range indexes {
 		list[i] = fmt.Sprint(x)
 	}
-	// The record goes first: a crash before the deletion leaves a record of
-	// an erasure to repeat, never an erasure without a record.
+	// The record carries the erasure: both commit in one synced batch, or
+	// neither does.
 	ev := s.ownEvent(ctx, store, tlogv1.Action_ACTION_SUBJECT_ERASED, req.GetReason(), map[string]string{
 		"subject_key": subj.String(), "tenant": req.GetTenant(), "erased_entries": strings.Join(list, ","),
 	})
-	rec, head, err := s.recordOwn(ctx, seq, ev)
+	rec, head, err := s.recordOwn(ctx, seq, ev, &storage.Erasure{Indexes: indexes, Postings: postings, Forget: []storage.Forget{{Subject: subj, Term: term}}})
 	if err != nil {
 		return nil, s.status(ctx, fmt.Errorf("record erasure: %w", err))
-	}
-	if err := store.Erase(indexes, postings, []storage.Forget{{Subject: subj, Term: term}}, rec.Index); err != nil {
-		return nil, s.status(ctx, err)
 	}
 	s.log.InfoContext(ctx, "erased a subject", slog.Uint64("erasure_index", rec.Index), slog.Int("events", len(indexes)))
 	return &tlogv1.EraseSubjectResponse{ErasureIndex: rec.Index, ErasedEvents: uint32(len(indexes)), Checkpoint: string(head.Checkpoint)}, nil

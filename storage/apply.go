@@ -30,6 +30,9 @@ type Record struct {
 	Subjects []tlog.Hash
 	// Postings are the posting lists the record joins (see Posting).
 	Postings []Posting
+	// Erases, for an erasure record, is what it erases, in the same batch
+	// (see Erasure). At most one record of a batch may erase.
+	Erases *Erasure
 }
 
 // Batch is a group of records committed together under one checkpoint.
@@ -272,6 +275,13 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 	}
 	if err := pb.Set(indexKey(prefixPayloads, first), pbundle, nil); err != nil {
 		return nil, fmt.Errorf("storage: batch payloads: %w", err)
+	}
+	for j, i := range newPos {
+		if e := b.Records[i].Erases; e != nil {
+			if err := s.eraseInto(pb, e, first+uint64(j), b.Records); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if hasEvents {
 		var keys eventKeys

@@ -32,99 +32,83 @@ type Forget struct {
 	Term    []byte
 }
 
-// Erase deletes the salts and payloads of the published entries at
-// indexes, marks them erased by the entry at by, and deletes the posting
-// entries given, in one synced batch. Entries already erased stay erased by
-// their first erasure. Then, for each subject in forget whose posting list
-// is now empty, it forgets the subject's latest index, so that its next
-// event starts a new chain (its old events are listed nowhere any more);
-// a subject with events left keeps its chain. Any storage error stops the
-// store (fail-stop).
-func (s *Store) Erase(indexes []uint64, postings []PostingKey, forget []Forget, by uint64) error {
-	// The writer's lock: the subject map is the writer's, and no batch may
-	// link to a subject while it is forgotten.
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if err := s.rlock(); err != nil {
-		return err
-	}
-	defer s.closeMu.RUnlock()
-	if err := s.failure(); err != nil {
-		return err
-	}
-	size := s.head.Load().Size
-	indexes = slices.Clone(indexes)
+// Erasure is what an erasure record erases (Record.Erases): the salts and
+// payloads of the entries at Indexes, the posting entries Postings, and the
+// chain of each subject in Forget whose posting list it leaves empty.
+type Erasure struct {
+	Indexes  []uint64
+	Postings []PostingKey
+	Forget   []Forget
+}
+
+// eraseInto adds an erasure to the batch being built, whose record is the
+// new entry at by; records are the batch's. It blanks the entries' salts
+// and payloads in their bundles and marks them erased by by (entries
+// erased before stay erased by their first erasure), deletes the postings,
+// and forgets the latest index of each subject in e.Forget that keeps no
+// posting and is not named by the batch itself, so that its next event
+// starts a new chain (its old events are listed nowhere any more). All of
+// it commits, or not, with the record: an erasure is never without its
+// record, nor a record without its erasure. One erasure per batch: the
+// bundles are read from the store, not from the batch.
+func (s *Store) eraseInto(pb *pebble.Batch, e *Erasure, by uint64, records []Record) error {
+	indexes := slices.Clone(e.Indexes)
 	slices.Sort(indexes)
 	indexes = slices.Compact(indexes)
-	if len(indexes) > 0 && indexes[len(indexes)-1] >= size {
-		return fmt.Errorf("%w: erase entry %d, published size %d", ErrBeyondTree, indexes[len(indexes)-1], size)
+	if len(indexes) > 0 && indexes[len(indexes)-1] >= by {
+		return fmt.Errorf("%w: erase entry %d from a record at %d", ErrBeyondTree, indexes[len(indexes)-1], by)
 	}
-	if by >= size {
-		return fmt.Errorf("%w: erasure record %d, published size %d", ErrBeyondTree, by, size)
-	}
-	pb := s.db.NewBatch()
-	defer pb.Close()
 	var byValue [8]byte
 	binary.BigEndian.PutUint64(byValue[:], by)
-	for len(indexes) > 0 {
-		n, err := s.eraseInBundle(pb, indexes, byValue[:])
+	for rest := indexes; len(rest) > 0; {
+		n, err := s.eraseInBundle(pb, rest, byValue[:])
 		if err != nil {
 			return err
 		}
-		indexes = indexes[n:]
+		rest = rest[n:]
 	}
+	deleted := map[string]bool{}
 	var key []byte
-	for _, p := range postings {
+	for _, p := range e.Postings {
 		key = postingKey(key, p.Term, p.Index)
+		deleted[string(key)] = true
 		if err := pb.Delete(key, nil); err != nil {
 			return fmt.Errorf("storage: erase posting: %w", err)
 		}
 	}
-	// Set before the commit: a reader that sees the z keys checks them.
-	s.anyErased.Store(true)
-	if err := pb.Commit(pebble.Sync); err != nil {
-		s.fail(err)
-		return fmt.Errorf("%w: erase: %w", ErrFailed, err)
-	}
-	// The writer is held: no event can join a list between the check and
-	// the forgetting.
-	fb := s.db.NewBatch()
-	defer fb.Close()
-	var gone []tlog.Hash
-	for _, f := range forget {
-		left, err := s.postingsLeft(f.Term)
+	s.anyErased.Store(true) // before the commit: a reader that sees z keys checks them
+	for _, f := range e.Forget {
+		if slices.ContainsFunc(records, func(r Record) bool { return slices.Contains(r.Subjects, f.Subject) }) {
+			continue
+		}
+		left, err := s.postingsLeft(f.Term, deleted)
 		if err != nil {
 			return err
 		}
 		if left {
 			continue
 		}
-		if err := fb.Delete(subjectKey(f.Subject), nil); err != nil {
+		if err := pb.Delete(subjectKey(f.Subject), nil); err != nil {
 			return fmt.Errorf("storage: erase: %w", err)
 		}
-		gone = append(gone, f.Subject)
-	}
-	if len(gone) == 0 {
-		return nil
-	}
-	if err := fb.Commit(pebble.Sync); err != nil {
-		s.fail(err)
-		return fmt.Errorf("%w: erase: %w", ErrFailed, err)
-	}
-	for _, subj := range gone {
-		delete(s.subjects, subj)
+		delete(s.subjects, f.Subject) // ahead of the commit, as the links are
 	}
 	return nil
 }
 
-// postingsLeft reports whether term's posting list has any entry.
-func (s *Store) postingsLeft(term []byte) (bool, error) {
+// postingsLeft reports whether term's posting list has an entry whose key
+// is not in deleted.
+func (s *Store) postingsLeft(term []byte, deleted map[string]bool) (bool, error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: postingKey(nil, term, 0), UpperBound: postingKey(nil, term, math.MaxUint64)})
 	if err != nil {
 		return false, fmt.Errorf("storage: read postings: %w", err)
 	}
-	left := it.First()
-	return left, it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if !deleted[string(it.Key())] {
+			return true, it.Close()
+		}
+	}
+	return false, it.Close()
 }
 
 // eraseInBundle rewrites the payload bundle holding indexes[0], blanking

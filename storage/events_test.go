@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -100,55 +101,65 @@ func TestErase(t *testing.T) {
 	}})
 	apply(t, s, m, makeBatch(2, 100, 3)) // 3, 4, 5
 	alice := sha256.Sum256([]byte("alice"))
-	if err := s.Erase([]uint64{2, 0}, []PostingKey{{alice[:], 0}, {alice[:], 2}}, []Forget{{alice, alice[:]}}, 5); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Erase([]uint64{0}, nil, nil, 4); err != nil { // again: the first erasure stays
-		t.Fatal(err)
-	}
+	// The erasure record (6) carries the erasure: one batch.
+	erasure := eventRecord("6: ops erases alice", "ops", "log")
+	erasure.Erases = &Erasure{Indexes: []uint64{2, 0}, Postings: []PostingKey{{alice[:], 0}, {alice[:], 2}}, Forget: []Forget{{alice, alice[:]}}}
+	apply(t, s, m, &Batch{Time: 2, Records: []Record{erasure}})
+	again := eventRecord("7: ops erases entry 0 again", "ops", "log") // the first erasure stays
+	again.Erases = &Erasure{Indexes: []uint64{0}}
+	apply(t, s, m, &Batch{Time: 2, Records: []Record{again}})
 	check := func() {
 		t.Helper()
-		es, err := s.Entries(0, 6, true, math.MaxInt)
+		es, err := s.Entries(0, 8, true, math.MaxInt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range es {
 			erased := e.Index == 0 || e.Index == 2
-			if e.Erased != erased || (erased && (e.ErasedBy != 5 || e.Payload != nil || e.Salt != nil)) || (!erased && e.Payload == nil) {
+			if e.Erased != erased || (erased && (e.ErasedBy != 6 || e.Payload != nil || e.Salt != nil)) || (!erased && e.Payload == nil) {
 				t.Fatalf("entry %d: erased %v by %d, payload %q", e.Index, e.Erased, e.ErasedBy, e.Payload)
 			}
 		}
-		if hits, _ := s.Postings(alice[:], 0, 6, 10, false); len(hits) != 0 {
+		if hits, _ := s.Postings(alice[:], 0, 8, 10, false); len(hits) != 0 {
 			t.Fatalf("alice's postings after erasure: %v", hits)
 		}
 		if _, err := s.FindPayload(sha256.Sum256([]byte("0: admin creates alice"))); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("FindPayload of an erased payload: %v", err)
 		}
-		checkStore(t, s, k, m, []uint64{3, 6}) // every proof still holds
+		checkStore(t, s, k, m, []uint64{3, 6, 7, 8}) // every proof still holds
 	}
 	check()
 	s.Close()
 	s = openStore(t, dir, nil, k)
 	defer func() { s.Close() }()
 	check()
+	// alice's chain restarted: her next event links to nothing.
+	res := apply(t, s, m, &Batch{Time: 3, Records: []Record{eventRecord("8: admin creates alice again", "admin", "alice")}})
+	if e, _ := tlog.ParseEntry(res[0].Entry); e.Links[1] != tlog.NoLink {
+		t.Fatalf("alice's new chain links to %v", e.Links)
+	}
 	// The erased payload no longer dedups: appending it again is new.
-	res := apply(t, s, m, &Batch{Time: 3, Records: []Record{makeRecord([]byte("0: admin creates alice"))}})
-	if res[0].Duplicate || res[0].Index != 6 {
+	res = apply(t, s, m, &Batch{Time: 3, Records: []Record{makeRecord([]byte("0: admin creates alice"))}})
+	if res[0].Duplicate || res[0].Index != 9 {
 		t.Fatalf("re-append after erasure: %+v", res[0])
 	}
 	// And from then on it dedups to the new one, before and after the
 	// index is flushed to a table and the store reopened.
 	for round := range 2 {
 		res = apply(t, s, m, &Batch{Time: 4, Records: []Record{makeRecord([]byte("0: admin creates alice"))}})
-		if !res[0].Duplicate || res[0].Index != 6 {
+		if !res[0].Duplicate || res[0].Index != 9 {
 			t.Fatalf("round %d: append a third time: %+v", round, res[0])
 		}
 		apply(t, s, m, makeBatch(5, 1000+1000*round, 800)) // past IndexFlushRecords
 		s.Close()
 		s = openStore(t, dir, nil, k)
 	}
-	if err := s.Erase([]uint64{1 << 40}, nil, nil, 5); !errors.Is(err, ErrBeyondTree) {
-		t.Fatalf("erase beyond the tree: %v", err)
+	// An erasure of an entry not before its record fails the batch, and
+	// the store stops (fail-stop): nothing is half done.
+	bad := eventRecord("erases the future", "ops", "log")
+	bad.Erases = &Erasure{Indexes: []uint64{1 << 40}}
+	if _, _, err := s.Apply(&Batch{Time: 6, Records: []Record{bad}}); !errors.Is(err, ErrBeyondTree) && !errors.Is(err, ErrFailed) {
+		t.Fatalf("erase beyond the record: %v", err)
 	}
 }
 
@@ -185,5 +196,72 @@ func TestDedupKeyRebuiltAfterCrash(t *testing.T) {
 	}
 	if !res[0].Duplicate || res[0].Index != 0 || res[1].Duplicate || res[1].Index != 2 {
 		t.Fatalf("after the crash: %+v", res)
+	}
+}
+
+// TestEraseCrashAtomic crashes while an erasure's batch may be half
+// written: after recovery the record and the erasure are both there or
+// both absent.
+func TestEraseCrashAtomic(t *testing.T) {
+	k := newTestKey(t, "example.com/log")
+	outcomes := map[uint64]int{}
+	// Whether the batch's WAL record reached the file before the crash
+	// depends on timing: both outcomes usually occur; the check is that
+	// each is whole.
+	defer func() { t.Logf("sizes after the crashes: %v", outcomes) }()
+	for trial := range 20 {
+		fs := vfs.NewCrashableMem()
+		s := openStore(t, "data", fs, k)
+		if _, _, err := s.Apply(&Batch{Time: 1, Records: []Record{eventRecord("0: alice", "admin", "alice"), eventRecord("1: bob", "admin", "bob")}}); err != nil {
+			t.Fatal(err)
+		}
+		alice := sha256.Sum256([]byte("alice"))
+		rec := eventRecord("2: erasure", "ops", "log")
+		rec.Erases = &Erasure{Indexes: []uint64{0}, Postings: []PostingKey{{alice[:], 0}}, Forget: []Forget{{alice, alice[:]}}}
+		p, err := s.Begin(&Batch{Time: 2, Records: []Record{rec}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		crash := func() vfs.FS {
+			return fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 5 * trial, RNG: rand.New(rand.NewPCG(uint64(trial), 9))})
+		}
+		var img vfs.FS
+		if trial%2 == 0 {
+			img = crash() // before the fsync: the batch may be lost, whole
+		}
+		if _, _, err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if trial%2 == 1 {
+			img = crash() // after: acknowledged, so kept, whole
+		}
+		s.Close()
+		r := openStore(t, "data", img, k)
+		size := r.Head().Size
+		es, err := r.Entries(0, 1, true, math.MaxInt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, err := r.Postings(alice[:], 0, size, 10, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outcomes[size]++
+		switch size {
+		case 3:
+			if !es[0].Erased || es[0].ErasedBy != 2 || len(hits) != 0 {
+				t.Fatalf("trial %d: the record survived without its erasure: %+v %v", trial, es[0], hits)
+			}
+		case 2:
+			if trial%2 == 1 {
+				t.Fatalf("trial %d: an acknowledged erasure was lost", trial)
+			}
+			if es[0].Erased || len(hits) != 1 {
+				t.Fatalf("trial %d: the erasure survived without its record: %+v %v", trial, es[0], hits)
+			}
+		default:
+			t.Fatalf("trial %d: size %d after the crash", trial, size)
+		}
+		r.Close()
 	}
 }

@@ -9,10 +9,10 @@ import (
 
 func eraseCmd(e env, args []string) error {
 	c := newCommand("erase", "SUBJECT", `Erases, on a lawful request, the payloads and salts of every event naming
-a subject, and the subject's index entries. The erasure is recorded in the
-log first (who, when, why: -reason, the subject's SHA-256 key, the entries),
-then the payloads are blanked; if the blanking fails or tlogd crashes in
-between, run it again. Entries, checkpoints and every proof stay valid;
+a subject, and the subject's index entries, in the same synced batch as the
+record of the erasure it appends to the log (who, when, why: -reason, the
+subject's SHA-256 key, the entries). Entries, checkpoints and every proof
+stay valid;
 reads of an erased event say it was erased and by which record. tlogd's own
 records (payload reads, erasures) are kept. Needs the admin capability.
 Events recorded while it runs are not erased.`)

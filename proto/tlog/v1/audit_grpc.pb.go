@@ -56,8 +56,9 @@ type AuditServiceClient interface {
 	// log.
 	QueryEvents(ctx context.Context, in *QueryEventsRequest, opts ...grpc.CallOption) (*QueryEventsResponse, error)
 	// EraseSubject erases, on a lawful request, the payloads and salts of
-	// every event naming a subject, and the subject's index entries, then
-	// records the erasure in the log (who, when, why, which entries). Entries,
+	// every event naming a subject, and the subject's index entries, in the
+	// same synced batch as the record of the erasure it appends to the log
+	// (who, when, why, which entries). tlogd's own records are kept. Entries,
 	// leaf hashes, checkpoints and proofs stay valid; reads of an erased event
 	// say it was erased and by which record. It needs the admin capability.
 	EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*EraseSubjectResponse, error)
@@ -142,8 +143,9 @@ type AuditServiceServer interface {
 	// log.
 	QueryEvents(context.Context, *QueryEventsRequest) (*QueryEventsResponse, error)
 	// EraseSubject erases, on a lawful request, the payloads and salts of
-	// every event naming a subject, and the subject's index entries, then
-	// records the erasure in the log (who, when, why, which entries). Entries,
+	// every event naming a subject, and the subject's index entries, in the
+	// same synced batch as the record of the erasure it appends to the log
+	// (who, when, why, which entries). tlogd's own records are kept. Entries,
 	// leaf hashes, checkpoints and proofs stay valid; reads of an erased event
 	// say it was erased and by which record. It needs the admin capability.
 	EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error)
