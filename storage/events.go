@@ -123,7 +123,15 @@ func (k *eventKeys) add(index uint64, r *Record) {
 // one's position: in order, the random keys of an event batch cost far less
 // than in arrival order.
 func (k *eventKeys) write(pb *pebble.Batch) error {
-	slices.SortStableFunc(k.kvs, func(a, b eventKV) int { return bytes.Compare(a.key, b.key) })
+	// Equal keys are a subject's heads, whose values are big-endian
+	// indexes: ordering by value keeps the latest last. (A stable sort
+	// cost more than the inserts it saves.)
+	slices.SortFunc(k.kvs, func(a, b eventKV) int {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.value, b.value)
+	})
 	for i, kv := range k.kvs {
 		if i+1 < len(k.kvs) && bytes.Equal(k.kvs[i+1].key, kv.key) {
 			continue // a later value for the same key follows

@@ -256,15 +256,18 @@ func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *has
 	if len(es) == 0 {
 		return false, nil
 	}
-	// Stable: a hash there twice (appended again after an erasure) keeps
-	// its entries in index order, and only the latest is written.
-	slices.SortStableFunc(es, func(a, b indexEntry) int {
+	// A hash there twice (appended again after an erasure) sorts by index,
+	// and only the latest is written.
+	slices.SortFunc(es, func(a, b indexEntry) int {
 		// Hashes are uniform: the first 8 bytes almost always decide.
 		x, y := binary.BigEndian.Uint64(a.hash[:8]), binary.BigEndian.Uint64(b.hash[:8])
 		if x != y {
 			return cmp.Compare(x, y)
 		}
-		return bytes.Compare(a.hash[8:], b.hash[8:])
+		if c := bytes.Compare(a.hash[8:], b.hash[8:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.index, b.index)
 	})
 	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
