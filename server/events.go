@@ -163,14 +163,7 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 	if err := checkID(req.GetTenant(), 128, false); err != nil {
 		return nil, invalid("tenant: %v", err)
 	}
-	pageSize := int(req.GetPageSize())
-	switch {
-	case pageSize == 0:
-		pageSize = defaultPageSize
-	case pageSize > maxPageSize:
-		return nil, invalid("page_size: %d exceeds the limit of %d", pageSize, maxPageSize)
-	}
-	from, err := parsePageToken(req.GetPageToken())
+	pageSize, from, err := parsePage(req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +207,8 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 		}
 		// Within the response limit, as GetEntries: the payload goes twice
 		// (raw and decoded).
-		if budget -= provenSize(te); budget < 0 && i > 0 {
+		e := te.GetEntry()
+		if budget -= provenSize(e.GetEntry(), e.GetSalt(), e.GetPayload(), len(te.GetInclusionProof())); budget < 0 && i > 0 {
 			resp.NextPageToken = pageToken(h.Index)
 			hits = hits[:i]
 			break
@@ -230,9 +224,11 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 	return resp, nil
 }
 
-// provenSize bounds the bytes pe takes in a response.
-func provenSize(pe *tlogv1.ProvenEvent) int {
-	return 2*len(pe.GetEntry().GetPayload()) + len(pe.GetEntry().GetEntry()) + len(pe.GetEntry().GetSalt()) + 33*(len(pe.GetInclusionProof())+1)
+// provenSize bounds the bytes an event with its entry, salt, payload (sent
+// twice: raw and decoded) and an inclusion proof of proofHashes hashes
+// takes in a response.
+func provenSize(entry, salt, payload []byte, proofHashes int) int {
+	return 2*len(payload) + len(entry) + len(salt) + 33*(proofHashes+1)
 }
 
 // timelineEvent reads entry index with its payload and proves it at size.
@@ -259,15 +255,24 @@ func pageToken(next uint64) string {
 	return base64.RawURLEncoding.EncodeToString(binary.BigEndian.AppendUint64(nil, next))
 }
 
-func parsePageToken(tok string) (uint64, error) {
+// parsePage checks a request's page_size (0: the default) and page_token
+// (empty: from the start), and returns the size and the index to resume at.
+func parsePage(size uint32, tok string) (int, uint64, error) {
+	n := int(size)
+	switch {
+	case n == 0:
+		n = defaultPageSize
+	case n > maxPageSize:
+		return 0, 0, invalid("page_size: %d exceeds the limit of %d", n, maxPageSize)
+	}
 	if tok == "" {
-		return 0, nil
+		return n, 0, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil || len(b) != 8 {
-		return 0, invalid("page_token: not a token from a previous response")
+		return 0, 0, invalid("page_token: not a token from a previous response")
 	}
-	return binary.BigEndian.Uint64(b), nil
+	return n, binary.BigEndian.Uint64(b), nil
 }
 
 // ownAction reports whether only tlogd itself records action.
@@ -577,14 +582,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 	if err != nil {
 		return nil, err
 	}
-	pageSize := int(req.GetPageSize())
-	switch {
-	case pageSize == 0:
-		pageSize = defaultPageSize
-	case pageSize > maxPageSize:
-		return nil, invalid("page_size: %d exceeds the limit of %d", pageSize, maxPageSize)
-	}
-	next, err := parsePageToken(req.GetPageToken())
+	pageSize, next, err := parsePage(req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -625,7 +623,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 		}
 		if f.match(ev) {
 			found, events = append(found, e), append(events, ev)
-			budget -= 2*len(e.Payload) + len(e.Entry) + len(e.Salt) + 64*33
+			budget -= provenSize(e.Entry, e.Salt, e.Payload, 64) // the proof is not made yet
 		}
 		return nil
 	}
