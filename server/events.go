@@ -37,10 +37,14 @@ type auditService struct {
 // The posting-list terms of audit events: a kind byte and a fixed-length
 // value, so that no term is a prefix of another.
 const (
-	termSubject = 'S' // + SHA-256 subject key; value: roles (1 actor, 2 target)
+	termSubject = 'S' // + SHA-256 subject key
 	termTenant  = 'N' // + SHA-256 of the tenant
-	termAction  = 'C' // + 4-byte action
+	termAction  = 'C' // + 4-byte action + 1-byte outcome
 )
+
+// Every posting's value is the roles its subject plays in the event (0 in
+// tenant and action postings), the event's action (4 bytes) and outcome (1
+// byte), so that most filters are checked without reading the event.
 
 // Roles a subject plays in an event, as stored in its subject posting.
 const (
@@ -75,8 +79,12 @@ func tenantTerm(tenant string) []byte {
 	return append([]byte{termTenant}, h[:]...)
 }
 
-func actionTerm(a tlogv1.Action) []byte {
-	return binary.BigEndian.AppendUint32([]byte{termAction}, uint32(a))
+func actionTerm(a tlogv1.Action, o tlogv1.Outcome) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{termAction}, uint32(a)), byte(o))
+}
+
+func postingValue(roles byte, ev *tlogv1.AuditEvent) []byte {
+	return append(binary.BigEndian.AppendUint32([]byte{roles}, uint32(ev.GetAction())), byte(ev.GetOutcome()))
 }
 
 // eventRecord validates nothing: it turns a valid event into a record with
@@ -87,13 +95,15 @@ func eventRecord(r *storage.Record, ev *tlogv1.AuditEvent) {
 	r.PayloadHash = eventKey(tenant, ev.GetEventId())
 	r.Subjects = []tlog.Hash{actor, target}
 	if actor == target {
-		r.Postings = append(r.Postings, storage.Posting{Term: subjectTerm(actor), Value: []byte{roleActor | roleTarget}})
+		r.Postings = append(r.Postings, storage.Posting{Term: subjectTerm(actor), Value: postingValue(roleActor|roleTarget, ev)})
 	} else {
 		r.Postings = append(r.Postings,
-			storage.Posting{Term: subjectTerm(actor), Value: []byte{roleActor}},
-			storage.Posting{Term: subjectTerm(target), Value: []byte{roleTarget}})
+			storage.Posting{Term: subjectTerm(actor), Value: postingValue(roleActor, ev)},
+			storage.Posting{Term: subjectTerm(target), Value: postingValue(roleTarget, ev)})
 	}
-	r.Postings = append(r.Postings, storage.Posting{Term: tenantTerm(tenant)}, storage.Posting{Term: actionTerm(ev.GetAction())})
+	value := postingValue(0, ev)
+	r.Postings = append(r.Postings, storage.Posting{Term: tenantTerm(tenant), Value: value},
+		storage.Posting{Term: actionTerm(ev.GetAction(), ev.GetOutcome()), Value: value})
 }
 
 func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEventsRequest) (*tlogv1.RecordEventsResponse, error) {
@@ -202,7 +212,7 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 		if err != nil {
 			return nil, s.status(ctx, err)
 		}
-		if len(h.Value) == 1 {
+		if len(h.Value) > 0 {
 			te.SubjectRoles = uint32(h.Value[0])
 		}
 		// Within the response limit, as GetEntries: the payload goes twice
@@ -497,13 +507,32 @@ func (f *eventFilter) driver() (terms [][]byte, roles byte) {
 		return [][]byte{subjectTerm(subjectKey(f.tenant, f.target))}, roleTarget
 	case f.tenant != "":
 		return [][]byte{tenantTerm(f.tenant)}, 0
-	case len(f.actions) > 0:
-		for a := range f.actions {
-			terms = append(terms, actionTerm(a))
+	case len(f.actions) > 0 || f.outcome != tlogv1.Outcome_OUTCOME_UNSPECIFIED:
+		for a := range tlogv1.Action_name {
+			for o := range tlogv1.Outcome_name {
+				if a != 0 && o != 0 && f.matchValue(tlogv1.Action(a), tlogv1.Outcome(o)) {
+					terms = append(terms, actionTerm(tlogv1.Action(a), tlogv1.Outcome(o)))
+				}
+			}
 		}
 		return terms, 0
 	}
 	return nil, 0
+}
+
+// matchValue reports whether an event of action a and outcome o may match.
+func (f *eventFilter) matchValue(a tlogv1.Action, o tlogv1.Outcome) bool {
+	return (len(f.actions) == 0 || f.actions[a]) && (f.outcome == tlogv1.Outcome_OUTCOME_UNSPECIFIED || o == f.outcome)
+}
+
+// matchHit reports whether the event behind a posting may match, from the
+// posting's value alone.
+func (f *eventFilter) matchHit(h storage.Hit, roles byte) bool {
+	v := h.Value
+	if len(v) != 6 {
+		return true // read the event to know
+	}
+	return (roles == 0 || v[0]&roles != 0) && f.matchValue(tlogv1.Action(binary.BigEndian.Uint32(v[1:5])), tlogv1.Outcome(v[5]))
 }
 
 // candidates returns the first n entries in [from, to) of the union of the
@@ -662,7 +691,7 @@ func (a *auditService) QueryEvents(ctx context.Context, req *tlogv1.QueryEventsR
 			}
 			examined++
 			next = h.Index + 1
-			if roles != 0 && (len(h.Value) != 1 || h.Value[0]&roles == 0) {
+			if !f.matchHit(h, roles) {
 				continue
 			}
 			es, err := store.Entries(h.Index, 1, true, s.cfg.entryBudget())
@@ -750,7 +779,7 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 			// The event's other index entries go too; the other subject's
 			// posting stays, so its timeline still links through the event.
 			postings = append(postings, storage.PostingKey{Term: tenantTerm(ev.GetTenant()), Index: h.Index},
-				storage.PostingKey{Term: actionTerm(ev.GetAction()), Index: h.Index})
+				storage.PostingKey{Term: actionTerm(ev.GetAction(), ev.GetOutcome()), Index: h.Index})
 		}
 		if len(hits) < 10000 {
 			break

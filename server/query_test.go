@@ -84,7 +84,7 @@ func TestQueryEventsAgainstBruteForce(t *testing.T) {
 		return timestamppb.New(time.UnixMilli(int64(e.Time)))
 	}
 	from, before := logTime(500), logTime(1500)
-	mid := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	start, mid := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
 		req  *tlogv1.QueryEventsRequest
@@ -107,11 +107,21 @@ func TestQueryEventsAgainstBruteForce(t *testing.T) {
 			func(e *tlogv1.AuditEvent) bool {
 				return e.Action == tlogv1.Action_ACTION_LOGIN_FAILED || e.Action == tlogv1.Action_ACTION_ACCESS_DENIED
 			}},
-		{"occurred in the second half, full scan", &tlogv1.QueryEventsRequest{OccurredFrom: timestamppb.New(mid), Outcome: tlogv1.Outcome_OUTCOME_FAILURE},
+		{"denied, any tenant (outcome only)", &tlogv1.QueryEventsRequest{Outcome: tlogv1.Outcome_OUTCOME_DENIED},
+			func(e *tlogv1.AuditEvent) bool { return e.Outcome == tlogv1.Outcome_OUTCOME_DENIED }},
+		{"a subject's successful grants", &tlogv1.QueryEventsRequest{Tenant: "acme", SubjectId: "user11", Outcome: tlogv1.Outcome_OUTCOME_SUCCESS,
+			Actions: []tlogv1.Action{tlogv1.Action_ACTION_ROLE_ASSIGNED, tlogv1.Action_ACTION_PERMISSION_GRANTED}},
+			func(e *tlogv1.AuditEvent) bool {
+				return e.Tenant == "acme" && (e.Actor.Id == "user11" || e.Target.Id == "user11") && e.Outcome == tlogv1.Outcome_OUTCOME_SUCCESS &&
+					(e.Action == tlogv1.Action_ACTION_ROLE_ASSIGNED || e.Action == tlogv1.Action_ACTION_PERMISSION_GRANTED)
+			}},
+		{"occurred in the second half, failed", &tlogv1.QueryEventsRequest{OccurredFrom: timestamppb.New(mid), Outcome: tlogv1.Outcome_OUTCOME_FAILURE},
 			func(e *tlogv1.AuditEvent) bool {
 				return !e.OccurredAt.AsTime().Before(mid) && e.Outcome == tlogv1.Outcome_OUTCOME_FAILURE
 			}},
 		{"logged in the second and third batches, in acme", &tlogv1.QueryEventsRequest{Tenant: "acme", LoggedFrom: from, LoggedBefore: before}, nil},
+		{"occurred in the first month, full scan", &tlogv1.QueryEventsRequest{OccurredBefore: timestamppb.New(start.AddDate(0, 1, 0))},
+			func(e *tlogv1.AuditEvent) bool { return e.OccurredAt.AsTime().Before(start.AddDate(0, 1, 0)) }},
 		{"nothing matches", &tlogv1.QueryEventsRequest{Tenant: "initech"}, func(*tlogv1.AuditEvent) bool { return false }},
 	}
 	for _, tc := range tests {

@@ -50,8 +50,9 @@ type AuditServiceClient interface {
 	GetTimeline(ctx context.Context, in *GetTimelineRequest, opts ...grpc.CallOption) (*GetTimelineResponse, error)
 	// QueryEvents returns the events that match every filter set, in log
 	// order, a page at a time, each with its inclusion proof against one
-	// checkpoint. Subject, actor, target, tenant and action filters are
-	// answered from indexes; the others narrow those down. It returns
+	// checkpoint. Subject, actor, target, tenant, action and outcome filters
+	// are answered from indexes, and log-time ranges by binary search;
+	// occurred-at ranges narrow those down (alone, they scan). It returns
 	// payloads: it needs the read_payloads capability and is recorded in the
 	// log.
 	QueryEvents(ctx context.Context, in *QueryEventsRequest, opts ...grpc.CallOption) (*QueryEventsResponse, error)
@@ -137,8 +138,9 @@ type AuditServiceServer interface {
 	GetTimeline(context.Context, *GetTimelineRequest) (*GetTimelineResponse, error)
 	// QueryEvents returns the events that match every filter set, in log
 	// order, a page at a time, each with its inclusion proof against one
-	// checkpoint. Subject, actor, target, tenant and action filters are
-	// answered from indexes; the others narrow those down. It returns
+	// checkpoint. Subject, actor, target, tenant, action and outcome filters
+	// are answered from indexes, and log-time ranges by binary search;
+	// occurred-at ranges narrow those down (alone, they scan). It returns
 	// payloads: it needs the read_payloads capability and is recorded in the
 	// log.
 	QueryEvents(context.Context, *QueryEventsRequest) (*QueryEventsResponse, error)
