@@ -1,14 +1,14 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlogd/tlogd/internal/drift"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/tlog"
 )
@@ -16,36 +16,29 @@ import (
 // Baseline is the approved state of grants: for each subject (a user,
 // service account or group id in Tenant), the roles, permissions and groups
 // it may hold.
-type Baseline struct {
-	Tenant   string            `json:"tenant" yaml:"tenant"`
-	Subjects map[string]Grants `json:"subjects" yaml:"subjects"`
-}
+type Baseline = drift.Baseline
 
 // Grants are what a subject holds or may hold.
-type Grants struct {
-	Roles       []string `json:"roles,omitempty" yaml:"roles"`
-	Permissions []string `json:"permissions,omitempty" yaml:"permissions"`
-	Groups      []string `json:"groups,omitempty" yaml:"groups"`
-}
+type Grants = drift.Grants
 
 // The kinds of grant, as named in an event's changes (attribute).
 const (
-	KindRole       = "role"
-	KindPermission = "permission"
-	KindGroup      = "group"
+	KindRole       = drift.KindRole
+	KindPermission = drift.KindPermission
+	KindGroup      = drift.KindGroup
 )
 
 // The statuses of a drift item.
 const (
 	// DriftUnapproved: the subject holds a grant the baseline does not
 	// approve. Event is the grant.
-	DriftUnapproved = "unapproved"
+	DriftUnapproved = drift.Unapproved
 	// DriftRevoked: the baseline approves a grant the subject held and no
 	// longer holds. Event is the revocation (or the account's deletion).
-	DriftRevoked = "revoked"
+	DriftRevoked = drift.Revoked
 	// DriftNeverGranted: the baseline approves a grant no event in the log
 	// gave. Event is nil.
-	DriftNeverGranted = "never-granted"
+	DriftNeverGranted = drift.NeverGranted
 )
 
 // DriftItem is one difference between the log's grants and the baseline.
@@ -61,21 +54,8 @@ type DriftReport struct {
 	Items      []DriftItem
 	// Events is how many grant events were replayed; Unreadable how many of
 	// them name no role, permission or group in their changes, so could
-	// not be replayed.
+	// not be replayed. From ServerDrift, both are the server's word.
 	Events, Unreadable int
-}
-
-// grantActions are the events that change grants: +1 gives, -1 takes.
-var grantActions = map[tlogv1.Action]struct {
-	kind string
-	sign int
-}{
-	tlogv1.Action_ACTION_ROLE_ASSIGNED:        {KindRole, +1},
-	tlogv1.Action_ACTION_ROLE_REVOKED:         {KindRole, -1},
-	tlogv1.Action_ACTION_PERMISSION_GRANTED:   {KindPermission, +1},
-	tlogv1.Action_ACTION_PERMISSION_REVOKED:   {KindPermission, -1},
-	tlogv1.Action_ACTION_GROUP_MEMBER_ADDED:   {KindGroup, +1},
-	tlogv1.Action_ACTION_GROUP_MEMBER_REMOVED: {KindGroup, -1},
 }
 
 // Drift replays every verified grant event of the baseline's tenant (see
@@ -89,21 +69,18 @@ var grantActions = map[tlogv1.Action]struct {
 // count. An account's deletion (ACTION_ACCOUNT_DELETED) takes every grant
 // of its target.
 func (c *Client) Drift(ctx context.Context, b Baseline) (*DriftReport, error) {
-	q := &tlogv1.QueryEventsRequest{Tenant: b.Tenant, Outcome: tlogv1.Outcome_OUTCOME_SUCCESS, Actions: []tlogv1.Action{tlogv1.Action_ACTION_ACCOUNT_DELETED}}
-	for a := range grantActions {
-		q.Actions = append(q.Actions, a)
-	}
-	d := newDrift()
-	r := &DriftReport{}
+	q := &tlogv1.QueryEventsRequest{Tenant: b.Tenant, Outcome: tlogv1.Outcome_OUTCOME_SUCCESS, Actions: drift.Actions()}
+	d := drift.New[*Event]()
 	for ev, err := range c.QueryEvents(ctx, q) {
 		if err != nil {
 			return nil, err
 		}
-		d.replay(r, b, ev)
+		if drift.Replayed(b.Tenant, ev.Event) { // an empty tenant filter matches every tenant
+			d.Replay(ev.Event, &ev)
+		}
 	}
-	r.Checkpoint, _ = c.Trusted()
-	r.Items = d.compare(b)
-	return r, nil
+	cp, _ := c.Trusted()
+	return report(cp, d, b), nil
 }
 
 // DriftComplete is Drift over every entry of the log's latest checkpoint,
@@ -115,130 +92,122 @@ func (c *Client) DriftComplete(ctx context.Context, b Baseline) (*DriftReport, e
 	if err != nil {
 		return nil, err
 	}
-	d := newDrift()
-	r := &DriftReport{Checkpoint: cp}
-	if cp.Size == 0 {
-		r.Items = d.compare(b)
-		return r, nil
-	}
-	for e, err := range c.Entries(ctx, cp, 0, 0, true) {
-		if err != nil {
-			return nil, err
-		}
-		if e.Erased || !isEvent(e.Entry) {
-			continue
-		}
-		ev := &tlogv1.AuditEvent{}
-		if proto.Unmarshal(e.Payload, ev) != nil {
-			return nil, verifyErr(fmt.Sprintf("entry %d", e.Index), errors.New("an event entry whose payload is no audit event"))
-		}
-		_, grant := grantActions[ev.GetAction()]
-		if ev.GetOutcome() != tlogv1.Outcome_OUTCOME_SUCCESS || (!grant && ev.GetAction() != tlogv1.Action_ACTION_ACCOUNT_DELETED) {
-			continue
-		}
-		d.replay(r, b, Event{Entry: e, Event: ev, Link: tlog.NoLink})
-	}
-	r.Items = d.compare(b)
-	return r, nil
-}
-
-// replay applies one verified grant event of any tenant to the report.
-func (d *drift) replay(r *DriftReport, b Baseline, ev Event) {
-	if ev.Event.GetTenant() != b.Tenant {
-		return // an empty tenant filter matches every tenant
-	}
-	r.Events++
-	if !d.apply(ev) {
-		r.Unreadable++
-	}
-}
-
-type grantKey struct{ subject, kind, name string }
-
-// drift is the replayed state of grants.
-type drift struct {
-	held    map[grantKey]*Event // the grant
-	revoked map[grantKey]*Event // the latest revocation of a grant not held
-}
-
-func newDrift() *drift {
-	return &drift{held: map[grantKey]*Event{}, revoked: map[grantKey]*Event{}}
-}
-
-// apply replays one event; false if it names no grant.
-func (d *drift) apply(ev Event) bool {
-	e := ev.Event
-	subject := e.GetTarget().GetId()
-	if e.GetAction() == tlogv1.Action_ACTION_ACCOUNT_DELETED {
-		for k := range d.held {
-			if k.subject == subject {
-				delete(d.held, k)
-				d.revoked[k] = &ev
+	d := drift.New[*Event]()
+	if cp.Size > 0 {
+		for e, err := range c.Entries(ctx, cp, 0, 0, true) {
+			if err != nil {
+				return nil, err
+			}
+			if e.Erased || !isEvent(e.Entry) {
+				continue
+			}
+			ev := &tlogv1.AuditEvent{}
+			if proto.Unmarshal(e.Payload, ev) != nil {
+				return nil, verifyErr(fmt.Sprintf("entry %d", e.Index), errors.New("an event entry whose payload is no audit event"))
+			}
+			if drift.Replayed(b.Tenant, ev) {
+				d.Replay(ev, &Event{Entry: e, Event: ev, Link: tlog.NoLink})
 			}
 		}
-		return true
 	}
-	ga := grantActions[e.GetAction()]
-	name := ""
-	for _, ch := range e.GetChanges() {
-		if ch.GetAttribute() != ga.kind {
-			continue
-		}
-		name = ch.GetNewValue()
-		if ga.sign < 0 || name == "" {
-			name = cmpOr(ch.GetOldValue(), ch.GetNewValue())
-		}
-	}
-	if name == "" {
-		return false
-	}
-	k := grantKey{subject, ga.kind, name}
-	if ga.sign > 0 {
-		d.held[k] = &ev
-		delete(d.revoked, k)
-	} else if _, ok := d.held[k]; ok {
-		delete(d.held, k)
-		d.revoked[k] = &ev
-	}
-	return true
+	return report(cp, d, b), nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
+func report(cp Checkpoint, d *drift.State[*Event], b Baseline) *DriftReport {
+	r := &DriftReport{Checkpoint: cp, Events: d.Events, Unreadable: d.Unreadable}
+	for _, it := range d.Compare(b) {
+		r.Items = append(r.Items, DriftItem{Subject: it.Subject, Kind: it.Kind, Name: it.Name, Status: it.Status, Event: it.Ref})
 	}
-	return b
+	return r
 }
 
-// compare lists the differences from the baseline, sorted by subject, kind
-// and name.
-func (d *drift) compare(b Baseline) []DriftItem {
-	approved := map[grantKey]bool{}
+var (
+	grantKinds  = map[tlogv1.GrantKind]string{tlogv1.GrantKind_GRANT_KIND_ROLE: KindRole, tlogv1.GrantKind_GRANT_KIND_PERMISSION: KindPermission, tlogv1.GrantKind_GRANT_KIND_GROUP: KindGroup}
+	driftStatus = map[tlogv1.DriftStatus]string{tlogv1.DriftStatus_DRIFT_STATUS_UNAPPROVED: DriftUnapproved, tlogv1.DriftStatus_DRIFT_STATUS_REVOKED: DriftRevoked, tlogv1.DriftStatus_DRIFT_STATUS_NEVER_GRANTED: DriftNeverGranted}
+)
+
+// ServerDrift asks the log for the report (GetDrift), which replays the
+// grant events at the server and reads nothing else: fast on a large log.
+// It verifies the checkpoint (signature, consistency; then trusts it) and
+// every item: its event's inclusion proof and commitment, that the event is
+// of the baseline's tenant and by itself causes the item (a grant of that
+// name to that subject for an unapproved grant, its revocation or the
+// subject's deletion for a revoked one), that the baseline approves what
+// the item says it approves, and that items come sorted, each once. A
+// server cannot show drift that is not in the log; it can leave items out,
+// which only Drift over a verified timeline or DriftComplete can rule out.
+func (c *Client) ServerDrift(ctx context.Context, b Baseline) (*DriftReport, error) {
+	req := &tlogv1.GetDriftRequest{Tenant: b.Tenant, Baseline: map[string]*tlogv1.Grants{}, PageSize: 1000}
 	for subject, g := range b.Subjects {
-		for kind, names := range map[string][]string{KindRole: g.Roles, KindPermission: g.Permissions, KindGroup: g.Groups} {
-			for _, n := range names {
-				approved[grantKey{subject, kind, n}] = true
+		req.Baseline[subject] = &tlogv1.Grants{Roles: g.Roles, Permissions: g.Permissions, Groups: g.Groups}
+	}
+	r := &DriftReport{}
+	var last *drift.Key
+	for {
+		resp, err := c.audit.GetDrift(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("client: get drift: %w", err)
+		}
+		if req.TreeSize == 0 {
+			cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+			if err != nil {
+				return nil, err
 			}
+			if err := c.accept(ctx, nil, cp, nil); err != nil {
+				return nil, err
+			}
+			r.Checkpoint, req.TreeSize = cp, cp.Size
+			r.Events, r.Unreadable = int(resp.GetEventsReplayed()), int(resp.GetUnreadableEvents())
+		} else if resp.GetCheckpoint() != string(r.Checkpoint.Note) {
+			return nil, verifyErr("drift page", fmt.Errorf("a later page is against another checkpoint than size %d", r.Checkpoint.Size))
 		}
+		for _, di := range resp.GetItems() {
+			it, err := verifyDriftItem(r.Checkpoint, b, di)
+			if err != nil {
+				return nil, err
+			}
+			k := drift.Key{Subject: it.Subject, Kind: it.Kind, Name: it.Name}
+			if last != nil && cmp.Or(cmp.Compare(k.Subject, last.Subject), cmp.Compare(k.Kind, last.Kind), cmp.Compare(k.Name, last.Name)) <= 0 {
+				return nil, verifyErr("drift report", fmt.Errorf("item %s %s %q is out of order or repeated", k.Subject, k.Kind, k.Name))
+			}
+			last = &k
+			r.Items = append(r.Items, it)
+		}
+		if resp.GetNextPageToken() == "" {
+			return r, nil
+		}
+		if len(resp.GetItems()) == 0 {
+			return nil, verifyErr("drift page", errors.New("an empty page that is not the last"))
+		}
+		req.PageToken = resp.GetNextPageToken()
 	}
-	var out []DriftItem
-	for k, ev := range d.held {
-		if !approved[k] {
-			out = append(out, DriftItem{Subject: k.subject, Kind: k.kind, Name: k.name, Status: DriftUnapproved, Event: ev})
-		}
+}
+
+// verifyDriftItem checks one item of a GetDrift report against cp and b.
+func verifyDriftItem(cp Checkpoint, b Baseline, di *tlogv1.DriftItem) (DriftItem, error) {
+	it := DriftItem{Subject: di.GetSubjectId(), Kind: grantKinds[di.GetKind()], Name: di.GetName(), Status: driftStatus[di.GetStatus()]}
+	k := drift.Key{Subject: it.Subject, Kind: it.Kind, Name: it.Name}
+	what := fmt.Sprintf("drift item %s %s %q", k.Subject, k.Kind, k.Name)
+	switch {
+	case it.Kind == "" || it.Status == "":
+		return it, verifyErr(what, fmt.Errorf("unknown kind %v or status %v", di.GetKind(), di.GetStatus()))
+	case b.Approved(k) == (it.Status == DriftUnapproved):
+		return it, verifyErr(what, fmt.Errorf("%s, but the baseline approves it: %v", it.Status, b.Approved(k)))
+	case (it.Status == DriftNeverGranted) != (di.GetEvent() == nil):
+		return it, verifyErr(what, fmt.Errorf("%s with an event: %v", it.Status, di.GetEvent() != nil))
+	case di.GetEvent() == nil:
+		return it, nil
 	}
-	for k := range approved {
-		if _, ok := d.held[k]; ok {
-			continue
-		}
-		if ev, ok := d.revoked[k]; ok {
-			out = append(out, DriftItem{Subject: k.subject, Kind: k.kind, Name: k.name, Status: DriftRevoked, Event: ev})
-		} else {
-			out = append(out, DriftItem{Subject: k.subject, Kind: k.kind, Name: k.name, Status: DriftNeverGranted})
-		}
+	ev, err := verifyProvenEvent(cp, di.GetEvent())
+	switch {
+	case err != nil:
+		return it, err
+	case ev.Erased || !isEvent(ev.Entry.Entry):
+		return it, verifyErr(what, fmt.Errorf("entry %d is not a readable audit event", ev.Index))
+	case !drift.Replayed(b.Tenant, ev.Event) || !drift.Justifies(ev.Event, k, it.Status):
+		return it, verifyErr(what, fmt.Errorf("entry %d (%s of %q in tenant %q) does not make it %s", ev.Index,
+			ev.Event.GetAction(), ev.Event.GetTarget().GetId(), ev.Event.GetTenant(), it.Status))
 	}
-	slices.SortFunc(out, func(a, b DriftItem) int {
-		return strings.Compare(fmt.Sprint(a.Subject, "\x00", a.Kind, "\x00", a.Name), fmt.Sprint(b.Subject, "\x00", b.Kind, "\x00", b.Name))
-	})
-	return out
+	it.Event = &ev
+	return it, nil
 }

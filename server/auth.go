@@ -72,6 +72,7 @@ var methodRules = map[string]Capability{
 	"/tlog.v1.AuditService/RecordEvents": CapAppend,
 	"/tlog.v1.AuditService/GetTimeline":  CapReadPayloads,
 	"/tlog.v1.AuditService/QueryEvents":  CapReadPayloads,
+	"/tlog.v1.AuditService/GetDrift":     CapReadPayloads,
 	"/tlog.v1.AuditService/EraseSubject": CapAdmin,
 
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      CapDiscover,

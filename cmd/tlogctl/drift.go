@@ -14,15 +14,22 @@ import (
 
 func driftCmd(e env, args []string) error {
 	c := newCommand("drift", "", `Reports how the grants in the log drifted from an approved baseline: it
-replays every verified role, permission and group event of the tenant (with
-their proofs; with -complete, from every entry of the log, read as verified
-ranges, so the log cannot leave one out) and lists every grant held that the baseline does not approve,
-every approved grant that was revoked, and every approved grant no event
-ever gave, each with who did it and when (the log's time). An assignment
+replays every verified role, permission and group event of the tenant and
+lists every grant held that the baseline does not approve, every approved
+grant that was revoked, and every approved grant no event ever gave, each with who did it and when (the log's time). An assignment
 adds a grant and does not take the old value away: a change of role from
 "viewer" to "admin" is an assignment of admin; the revocation of viewer is
 its own event. Erased events cannot be replayed: a grant whose events were
 erased is not seen.
+
+Where the events come from:
+  (default)  a query for them, each event with its proof; a query cannot
+             prove that it left nothing out
+  -complete  every entry of the log, read as verified ranges, so none can
+             be left out (reads the whole log)
+  -server    the server replays them (GetDrift) and cites the event behind
+             each item with its proof, which is checked: fastest, but the
+             server could leave items out
 
 The baseline is a YAML (or JSON) file:
 
@@ -42,6 +49,7 @@ whether or not there is drift (use -json to act on it).`)
 	baselineFile := c.String("baseline", "", "approved grants `file` (YAML or JSON; required)")
 	tenant := c.String("tenant", "", "the `tenant` to check (default: the baseline's)")
 	complete := c.Bool("complete", false, "read and verify every entry, so no grant event can be left out (reads the whole log)")
+	server := c.Bool("server", false, "let the server replay the events (GetDrift) and verify each item it reports; it could leave items out")
 	if err := parse(c, args, e.stdout, 0, 0); err != nil {
 		return err
 	}
@@ -67,8 +75,13 @@ whether or not there is drift (use -json to act on it).`)
 	}
 	defer done()
 	drift := cl.Drift
-	if *complete {
+	switch {
+	case *complete && *server:
+		return cli.Usagef("-complete and -server: choose one")
+	case *complete:
 		drift = cl.DriftComplete
+	case *server:
+		drift = cl.ServerDrift
 	}
 	r, err := drift(e.ctx, b)
 	if err != nil {

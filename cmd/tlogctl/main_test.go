@@ -644,6 +644,37 @@ type droppingAudit struct {
 	drop      int
 	last      bool
 	fakeErase bool // instead of dropping the event, pass it off as erased
+	// driftLie, for GetDrift: "swap" gives the first item the second's
+	// event; "status" turns a revoked item unapproved; "invent" adds an
+	// unapproved grant citing an event of another grant.
+	driftLie string
+}
+
+func (d *droppingAudit) GetDrift(ctx context.Context, req *tlogv1.GetDriftRequest) (*tlogv1.GetDriftResponse, error) {
+	resp, err := d.real.GetDrift(ctx, req)
+	if err != nil {
+		return resp, err
+	}
+	var withEvent []*tlogv1.DriftItem
+	for _, it := range resp.Items {
+		if it.Event != nil {
+			withEvent = append(withEvent, it)
+		}
+	}
+	switch d.driftLie {
+	case "swap":
+		withEvent[0].Event = withEvent[1].Event
+	case "status":
+		for _, it := range resp.Items {
+			if it.Status == tlogv1.DriftStatus_DRIFT_STATUS_REVOKED {
+				it.Status = tlogv1.DriftStatus_DRIFT_STATUS_UNAPPROVED
+			}
+		}
+	case "invent":
+		resp.Items = append(resp.Items, &tlogv1.DriftItem{SubjectId: "zoe", Kind: tlogv1.GrantKind_GRANT_KIND_ROLE, Name: "root",
+			Status: tlogv1.DriftStatus_DRIFT_STATUS_UNAPPROVED, Event: withEvent[0].Event})
+	}
+	return resp, nil
 }
 
 func (d *droppingAudit) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineRequest) (*tlogv1.GetTimelineResponse, error) {
@@ -758,25 +789,33 @@ func TestRecordAndTimeline(t *testing.T) {
 		{0, false, false, "entry 2 links back to entry 0, but no earlier event was returned"},
 		{3, false, false, "the timeline ends at entry 3, but the log says \"alice\"'s latest event is entry 4"},
 	} {
-		conn, err := grpc.NewClient(l.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		proxy := grpc.NewServer()
-		tlogv1.RegisterLogServiceServer(proxy, forwardLog{real: tlogv1.NewLogServiceClient(conn)})
-		tlogv1.RegisterAuditServiceServer(proxy, &droppingAudit{real: tlogv1.NewAuditServiceClient(conn), drop: tc.drop, last: tc.last, fakeErase: tc.fakeErase})
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go proxy.Serve(lis)
-		r := must(t, 1, "", "timeline", "-addr", lis.Addr().String(), "-vkey", k.vkey, "-tenant", "acme", "alice")
-		proxy.Stop()
+		addr := lyingProxy(t, l.addr, &droppingAudit{drop: tc.drop, last: tc.last, fakeErase: tc.fakeErase})
+		r := must(t, 1, "", "timeline", "-addr", addr, "-vkey", k.vkey, "-tenant", "acme", "alice")
 		if !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("drop %d: %s", tc.drop, r.stderr)
 		}
 	}
+}
+
+// lyingProxy serves on 127.0.0.1:0 the LogService of the server at addr,
+// unchanged, and audit, whose real is set to that server's AuditService.
+func lyingProxy(t *testing.T, addr string, audit *droppingAudit) string {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	audit.real = tlogv1.NewAuditServiceClient(conn)
+	proxy := grpc.NewServer()
+	tlogv1.RegisterLogServiceServer(proxy, forwardLog{real: tlogv1.NewLogServiceClient(conn)})
+	tlogv1.RegisterAuditServiceServer(proxy, audit)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go proxy.Serve(lis)
+	t.Cleanup(proxy.Stop)
+	return lis.Addr().String()
 }
 
 func TestDrift(t *testing.T) {
@@ -833,12 +872,32 @@ subjects:
 	if !strings.Contains(r.stdout, "UNAPPROVED: granted by admin") || !strings.Contains(r.stdout, "5 differences from the baseline") {
 		t.Fatalf("drift text: %s", r.stdout)
 	}
-	// From every entry, the same report.
-	r2 := must(t, 0, "", append([]string{"drift", "-complete", "-baseline", baseline, "-json"}, conn...)...)
-	got2 := jsonLines(t, r2.stdout)
-	for i := range got[:len(got)-1] {
-		if got[i]["subject"] != got2[i]["subject"] || got[i]["status"] != got2[i]["status"] || got[i]["index"] != got2[i]["index"] {
-			t.Fatalf("-complete differs at %d: %v vs %v", i, got[i], got2[i])
+	// From every entry, and from the server, the same report.
+	for _, mode := range []string{"-complete", "-server"} {
+		r2 := must(t, 0, "", append([]string{"drift", mode, "-baseline", baseline, "-json"}, conn...)...)
+		got2 := jsonLines(t, r2.stdout)
+		if len(got2) != len(got) {
+			t.Fatalf("%s: %d lines, want %d", mode, len(got2), len(got))
+		}
+		for i := range got {
+			for _, f := range []string{"subject", "kind", "name", "status", "index", "actor", "action", "events", "unreadable", "differences"} {
+				if got[i][f] != got2[i][f] {
+					t.Fatalf("%s differs at %d in %s: %v vs %v", mode, i, f, got[i], got2[i])
+				}
+			}
+		}
+	}
+	must(t, 2, "", append([]string{"drift", "-complete", "-server", "-baseline", baseline}, conn...)...)
+	// A server cannot show drift its events do not cause.
+	for lie, want := range map[string]string{
+		"swap":   `drift item alice role "admin" does not verify: entry 3 (ACTION_PERMISSION_REVOKED of "bob" in tenant "acme") does not make it unapproved`,
+		"status": `drift item bob permission "reports.read" does not verify: unapproved, but the baseline approves it: true`,
+		"invent": `drift item zoe role "root" does not verify: entry 1 (ACTION_ROLE_ASSIGNED of "alice" in tenant "acme") does not make it unapproved`,
+	} {
+		addr := lyingProxy(t, l.addr, &droppingAudit{drop: -1, driftLie: lie})
+		r := must(t, 1, "", "drift", "-server", "-baseline", baseline, "-addr", addr, "-vkey", k.vkey)
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: %s", lie, r.stderr)
 		}
 	}
 	os.WriteFile(baseline, []byte("tenant: acme\nsubjects:\n  alice: {rolez: [x]}\n"), 0o644)

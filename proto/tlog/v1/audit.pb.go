@@ -22,6 +22,120 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GrantKind is what a grant gives.
+type GrantKind int32
+
+const (
+	// Not used.
+	GrantKind_GRANT_KIND_UNSPECIFIED GrantKind = 0
+	// A role ("role" attribute).
+	GrantKind_GRANT_KIND_ROLE GrantKind = 1
+	// A permission ("permission" attribute).
+	GrantKind_GRANT_KIND_PERMISSION GrantKind = 2
+	// Membership of a group ("group" attribute).
+	GrantKind_GRANT_KIND_GROUP GrantKind = 3
+)
+
+// Enum value maps for GrantKind.
+var (
+	GrantKind_name = map[int32]string{
+		0: "GRANT_KIND_UNSPECIFIED",
+		1: "GRANT_KIND_ROLE",
+		2: "GRANT_KIND_PERMISSION",
+		3: "GRANT_KIND_GROUP",
+	}
+	GrantKind_value = map[string]int32{
+		"GRANT_KIND_UNSPECIFIED": 0,
+		"GRANT_KIND_ROLE":        1,
+		"GRANT_KIND_PERMISSION":  2,
+		"GRANT_KIND_GROUP":       3,
+	}
+)
+
+func (x GrantKind) Enum() *GrantKind {
+	p := new(GrantKind)
+	*p = x
+	return p
+}
+
+func (x GrantKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GrantKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tlog_v1_audit_proto_enumTypes[0].Descriptor()
+}
+
+func (GrantKind) Type() protoreflect.EnumType {
+	return &file_tlog_v1_audit_proto_enumTypes[0]
+}
+
+func (x GrantKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GrantKind.Descriptor instead.
+func (GrantKind) EnumDescriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+}
+
+// DriftStatus is how a grant differs from the baseline.
+type DriftStatus int32
+
+const (
+	// Not used.
+	DriftStatus_DRIFT_STATUS_UNSPECIFIED DriftStatus = 0
+	// The subject holds a grant the baseline does not approve.
+	DriftStatus_DRIFT_STATUS_UNAPPROVED DriftStatus = 1
+	// The baseline approves a grant the subject held and no longer holds.
+	DriftStatus_DRIFT_STATUS_REVOKED DriftStatus = 2
+	// The baseline approves a grant no event gave.
+	DriftStatus_DRIFT_STATUS_NEVER_GRANTED DriftStatus = 3
+)
+
+// Enum value maps for DriftStatus.
+var (
+	DriftStatus_name = map[int32]string{
+		0: "DRIFT_STATUS_UNSPECIFIED",
+		1: "DRIFT_STATUS_UNAPPROVED",
+		2: "DRIFT_STATUS_REVOKED",
+		3: "DRIFT_STATUS_NEVER_GRANTED",
+	}
+	DriftStatus_value = map[string]int32{
+		"DRIFT_STATUS_UNSPECIFIED":   0,
+		"DRIFT_STATUS_UNAPPROVED":    1,
+		"DRIFT_STATUS_REVOKED":       2,
+		"DRIFT_STATUS_NEVER_GRANTED": 3,
+	}
+)
+
+func (x DriftStatus) Enum() *DriftStatus {
+	p := new(DriftStatus)
+	*p = x
+	return p
+}
+
+func (x DriftStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DriftStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_tlog_v1_audit_proto_enumTypes[1].Descriptor()
+}
+
+func (DriftStatus) Type() protoreflect.EnumType {
+	return &file_tlog_v1_audit_proto_enumTypes[1]
+}
+
+func (x DriftStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DriftStatus.Descriptor instead.
+func (DriftStatus) EnumDescriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+}
+
 // ActorType says what kind of actor acted.
 type ActorType int32
 
@@ -63,11 +177,11 @@ func (x ActorType) String() string {
 }
 
 func (ActorType) Descriptor() protoreflect.EnumDescriptor {
-	return file_tlog_v1_audit_proto_enumTypes[0].Descriptor()
+	return file_tlog_v1_audit_proto_enumTypes[2].Descriptor()
 }
 
 func (ActorType) Type() protoreflect.EnumType {
-	return &file_tlog_v1_audit_proto_enumTypes[0]
+	return &file_tlog_v1_audit_proto_enumTypes[2]
 }
 
 func (x ActorType) Number() protoreflect.EnumNumber {
@@ -76,7 +190,7 @@ func (x ActorType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ActorType.Descriptor instead.
 func (ActorType) EnumDescriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
 }
 
 // TargetType says what kind of object was acted on.
@@ -136,11 +250,11 @@ func (x TargetType) String() string {
 }
 
 func (TargetType) Descriptor() protoreflect.EnumDescriptor {
-	return file_tlog_v1_audit_proto_enumTypes[1].Descriptor()
+	return file_tlog_v1_audit_proto_enumTypes[3].Descriptor()
 }
 
 func (TargetType) Type() protoreflect.EnumType {
-	return &file_tlog_v1_audit_proto_enumTypes[1]
+	return &file_tlog_v1_audit_proto_enumTypes[3]
 }
 
 func (x TargetType) Number() protoreflect.EnumNumber {
@@ -149,7 +263,7 @@ func (x TargetType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TargetType.Descriptor instead.
 func (TargetType) EnumDescriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
 }
 
 // Action is what was done.
@@ -265,11 +379,11 @@ func (x Action) String() string {
 }
 
 func (Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_tlog_v1_audit_proto_enumTypes[2].Descriptor()
+	return file_tlog_v1_audit_proto_enumTypes[4].Descriptor()
 }
 
 func (Action) Type() protoreflect.EnumType {
-	return &file_tlog_v1_audit_proto_enumTypes[2]
+	return &file_tlog_v1_audit_proto_enumTypes[4]
 }
 
 func (x Action) Number() protoreflect.EnumNumber {
@@ -278,7 +392,7 @@ func (x Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Action.Descriptor instead.
 func (Action) EnumDescriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{4}
 }
 
 // Outcome is how an action ended.
@@ -322,11 +436,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_tlog_v1_audit_proto_enumTypes[3].Descriptor()
+	return file_tlog_v1_audit_proto_enumTypes[5].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_tlog_v1_audit_proto_enumTypes[3]
+	return &file_tlog_v1_audit_proto_enumTypes[5]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -335,7 +449,343 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
+}
+
+// GetDriftRequest names the baseline to compare with.
+//
+// The convention events follow: a grant event's target is the grantee, and
+// the grant is named by a change whose attribute is "role", "permission" or
+// "group": its new_value when granted (ACTION_ROLE_ASSIGNED,
+// ACTION_PERMISSION_GRANTED, ACTION_GROUP_MEMBER_ADDED), its old_value when
+// taken (ACTION_ROLE_REVOKED, ACTION_PERMISSION_REVOKED,
+// ACTION_GROUP_MEMBER_REMOVED). ACTION_ACCOUNT_DELETED takes every grant of
+// its target. Only events with OUTCOME_SUCCESS count; erased events are not
+// replayed.
+type GetDriftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant whose events are replayed; empty is the tenant-less
+	// namespace.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The approved grants, by subject id (an actor or target id of the
+	// tenant, 1 to 256 characters): at most 10,000 subjects, each name 1 to
+	// 256 printable characters.
+	Baseline map[string]*Grants `protobuf:"bytes,2,rep,name=baseline,proto3" json:"baseline,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The tree size to answer at: a size with a signed checkpoint, 0 for the
+	// latest. Later pages must use the size of the first page's checkpoint.
+	TreeSize uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Most items to return, 1 to 1000 (default 100).
+	PageSize uint32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDriftRequest) Reset() {
+	*x = GetDriftRequest{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDriftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDriftRequest) ProtoMessage() {}
+
+func (x *GetDriftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDriftRequest.ProtoReflect.Descriptor instead.
+func (*GetDriftRequest) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetDriftRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetDriftRequest) GetBaseline() map[string]*Grants {
+	if x != nil {
+		return x.Baseline
+	}
+	return nil
+}
+
+func (x *GetDriftRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *GetDriftRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetDriftRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Grants are the roles, permissions and groups a subject may hold.
+type Grants struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Roles, as named by the "role" attribute of events' changes.
+	Roles []string `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	// Permissions, as named by the "permission" attribute.
+	Permissions []string `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// Groups, as named by the "group" attribute.
+	Groups        []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grants) Reset() {
+	*x = Grants{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grants) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grants) ProtoMessage() {}
+
+func (x *Grants) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grants.ProtoReflect.Descriptor instead.
+func (*Grants) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Grants) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *Grants) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *Grants) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GetDriftResponse is one page of a drift report.
+type GetDriftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The signed checkpoint every inclusion proof is against, and whose tree
+	// was replayed.
+	Checkpoint string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// The differences from the baseline, sorted by subject id, kind and name.
+	Items []*DriftItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// How many events were replayed.
+	EventsReplayed uint64 `protobuf:"varint,3,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
+	// How many of those were grant events that named no role, permission or
+	// group in their changes, and so changed nothing.
+	UnreadableEvents uint64 `protobuf:"varint,4,opt,name=unreadable_events,json=unreadableEvents,proto3" json:"unreadable_events,omitempty"`
+	// How many items the whole report has.
+	TotalItems uint64 `protobuf:"varint,5,opt,name=total_items,json=totalItems,proto3" json:"total_items,omitempty"`
+	// The token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,6,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDriftResponse) Reset() {
+	*x = GetDriftResponse{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDriftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDriftResponse) ProtoMessage() {}
+
+func (x *GetDriftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDriftResponse.ProtoReflect.Descriptor instead.
+func (*GetDriftResponse) Descriptor() ([]byte, []int) {
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetDriftResponse) GetCheckpoint() string {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return ""
+}
+
+func (x *GetDriftResponse) GetItems() []*DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *GetDriftResponse) GetEventsReplayed() uint64 {
+	if x != nil {
+		return x.EventsReplayed
+	}
+	return 0
+}
+
+func (x *GetDriftResponse) GetUnreadableEvents() uint64 {
+	if x != nil {
+		return x.UnreadableEvents
+	}
+	return 0
+}
+
+func (x *GetDriftResponse) GetTotalItems() uint64 {
+	if x != nil {
+		return x.TotalItems
+	}
+	return 0
+}
+
+func (x *GetDriftResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DriftItem is one difference between a subject's grants and the baseline.
+type DriftItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subject: the grantee, a target id of the tenant.
+	SubjectId string `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// What the grant gives.
+	Kind GrantKind `protobuf:"varint,2,opt,name=kind,proto3,enum=tlog.v1.GrantKind" json:"kind,omitempty"`
+	// The role, permission or group.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// How the grant differs from the baseline.
+	Status DriftStatus `protobuf:"varint,4,opt,name=status,proto3,enum=tlog.v1.DriftStatus" json:"status,omitempty"`
+	// The event behind the item, with its inclusion proof: the grant for
+	// DRIFT_STATUS_UNAPPROVED, the revocation or deletion for
+	// DRIFT_STATUS_REVOKED; absent for DRIFT_STATUS_NEVER_GRANTED.
+	Event         *ProvenEvent `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriftItem) Reset() {
+	*x = DriftItem{}
+	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriftItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriftItem) ProtoMessage() {}
+
+func (x *DriftItem) ProtoReflect() protoreflect.Message {
+	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriftItem.ProtoReflect.Descriptor instead.
+func (*DriftItem) Descriptor() ([]byte, []int) {
 	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DriftItem) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *DriftItem) GetKind() GrantKind {
+	if x != nil {
+		return x.Kind
+	}
+	return GrantKind_GRANT_KIND_UNSPECIFIED
+}
+
+func (x *DriftItem) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DriftItem) GetStatus() DriftStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DriftStatus_DRIFT_STATUS_UNSPECIFIED
+}
+
+func (x *DriftItem) GetEvent() *ProvenEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
 }
 
 // EraseSubjectRequest names the subject to erase.
@@ -354,7 +804,7 @@ type EraseSubjectRequest struct {
 
 func (x *EraseSubjectRequest) Reset() {
 	*x = EraseSubjectRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	mi := &file_tlog_v1_audit_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +816,7 @@ func (x *EraseSubjectRequest) String() string {
 func (*EraseSubjectRequest) ProtoMessage() {}
 
 func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[0]
+	mi := &file_tlog_v1_audit_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +829,7 @@ func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{0}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EraseSubjectRequest) GetTenant() string {
@@ -420,7 +870,7 @@ type EraseSubjectResponse struct {
 
 func (x *EraseSubjectResponse) Reset() {
 	*x = EraseSubjectResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	mi := &file_tlog_v1_audit_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +882,7 @@ func (x *EraseSubjectResponse) String() string {
 func (*EraseSubjectResponse) ProtoMessage() {}
 
 func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[1]
+	mi := &file_tlog_v1_audit_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +895,7 @@ func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
 func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{1}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EraseSubjectResponse) GetErasureIndex() uint64 {
@@ -484,7 +934,7 @@ type RecordEventsRequest struct {
 
 func (x *RecordEventsRequest) Reset() {
 	*x = RecordEventsRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	mi := &file_tlog_v1_audit_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +946,7 @@ func (x *RecordEventsRequest) String() string {
 func (*RecordEventsRequest) ProtoMessage() {}
 
 func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[2]
+	mi := &file_tlog_v1_audit_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +959,7 @@ func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{2}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RecordEventsRequest) GetEvents() []*AuditEvent {
@@ -549,7 +999,7 @@ type RecordEventsResponse struct {
 
 func (x *RecordEventsResponse) Reset() {
 	*x = RecordEventsResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	mi := &file_tlog_v1_audit_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +1011,7 @@ func (x *RecordEventsResponse) String() string {
 func (*RecordEventsResponse) ProtoMessage() {}
 
 func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[3]
+	mi := &file_tlog_v1_audit_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +1024,7 @@ func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{3}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecordEventsResponse) GetResults() []*EventResult {
@@ -617,7 +1067,7 @@ type EventResult struct {
 
 func (x *EventResult) Reset() {
 	*x = EventResult{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[4]
+	mi := &file_tlog_v1_audit_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +1079,7 @@ func (x *EventResult) String() string {
 func (*EventResult) ProtoMessage() {}
 
 func (x *EventResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[4]
+	mi := &file_tlog_v1_audit_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +1092,7 @@ func (x *EventResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
 func (*EventResult) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{4}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EventResult) GetResult() *AppendResult {
@@ -686,7 +1136,7 @@ type GetTimelineRequest struct {
 
 func (x *GetTimelineRequest) Reset() {
 	*x = GetTimelineRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[5]
+	mi := &file_tlog_v1_audit_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +1148,7 @@ func (x *GetTimelineRequest) String() string {
 func (*GetTimelineRequest) ProtoMessage() {}
 
 func (x *GetTimelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[5]
+	mi := &file_tlog_v1_audit_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +1161,7 @@ func (x *GetTimelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimelineRequest.ProtoReflect.Descriptor instead.
 func (*GetTimelineRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{5}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTimelineRequest) GetTenant() string {
@@ -769,7 +1219,7 @@ type GetTimelineResponse struct {
 
 func (x *GetTimelineResponse) Reset() {
 	*x = GetTimelineResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[6]
+	mi := &file_tlog_v1_audit_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +1231,7 @@ func (x *GetTimelineResponse) String() string {
 func (*GetTimelineResponse) ProtoMessage() {}
 
 func (x *GetTimelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[6]
+	mi := &file_tlog_v1_audit_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +1244,7 @@ func (x *GetTimelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimelineResponse.ProtoReflect.Descriptor instead.
 func (*GetTimelineResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{6}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetTimelineResponse) GetCheckpoint() string {
@@ -852,7 +1302,7 @@ type ProvenEvent struct {
 
 func (x *ProvenEvent) Reset() {
 	*x = ProvenEvent{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[7]
+	mi := &file_tlog_v1_audit_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1314,7 @@ func (x *ProvenEvent) String() string {
 func (*ProvenEvent) ProtoMessage() {}
 
 func (x *ProvenEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[7]
+	mi := &file_tlog_v1_audit_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1327,7 @@ func (x *ProvenEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvenEvent.ProtoReflect.Descriptor instead.
 func (*ProvenEvent) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{7}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProvenEvent) GetEntry() *Entry {
@@ -953,7 +1403,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[8]
+	mi := &file_tlog_v1_audit_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1415,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[8]
+	mi := &file_tlog_v1_audit_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1428,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{8}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuditEvent) GetEventId() string {
@@ -1099,7 +1549,7 @@ type Actor struct {
 
 func (x *Actor) Reset() {
 	*x = Actor{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[9]
+	mi := &file_tlog_v1_audit_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1561,7 @@ func (x *Actor) String() string {
 func (*Actor) ProtoMessage() {}
 
 func (x *Actor) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[9]
+	mi := &file_tlog_v1_audit_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1574,7 @@ func (x *Actor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Actor.ProtoReflect.Descriptor instead.
 func (*Actor) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{9}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Actor) GetType() ActorType {
@@ -1175,7 +1625,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[10]
+	mi := &file_tlog_v1_audit_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1637,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[10]
+	mi := &file_tlog_v1_audit_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1650,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{10}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Target) GetType() TargetType {
@@ -1232,7 +1682,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[11]
+	mi := &file_tlog_v1_audit_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1694,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[11]
+	mi := &file_tlog_v1_audit_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1707,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{11}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Change) GetAttribute() string {
@@ -1320,7 +1770,7 @@ type QueryEventsRequest struct {
 
 func (x *QueryEventsRequest) Reset() {
 	*x = QueryEventsRequest{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[12]
+	mi := &file_tlog_v1_audit_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1782,7 @@ func (x *QueryEventsRequest) String() string {
 func (*QueryEventsRequest) ProtoMessage() {}
 
 func (x *QueryEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[12]
+	mi := &file_tlog_v1_audit_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1795,7 @@ func (x *QueryEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryEventsRequest.ProtoReflect.Descriptor instead.
 func (*QueryEventsRequest) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{12}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueryEventsRequest) GetTenant() string {
@@ -1456,7 +1906,7 @@ type QueryEventsResponse struct {
 
 func (x *QueryEventsResponse) Reset() {
 	*x = QueryEventsResponse{}
-	mi := &file_tlog_v1_audit_proto_msgTypes[13]
+	mi := &file_tlog_v1_audit_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1918,7 @@ func (x *QueryEventsResponse) String() string {
 func (*QueryEventsResponse) ProtoMessage() {}
 
 func (x *QueryEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tlog_v1_audit_proto_msgTypes[13]
+	mi := &file_tlog_v1_audit_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1931,7 @@ func (x *QueryEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryEventsResponse.ProtoReflect.Descriptor instead.
 func (*QueryEventsResponse) Descriptor() ([]byte, []int) {
-	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{13}
+	return file_tlog_v1_audit_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *QueryEventsResponse) GetCheckpoint() string {
@@ -1509,7 +1959,38 @@ var File_tlog_v1_audit_proto protoreflect.FileDescriptor
 
 const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x13tlog/v1/audit.proto\x12\atlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11tlog/v1/log.proto\"d\n" +
+	"\x13tlog/v1/audit.proto\x12\atlog.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11tlog/v1/log.proto\"\x94\x02\n" +
+	"\x0fGetDriftRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12B\n" +
+	"\bbaseline\x18\x02 \x03(\v2&.tlog.v1.GetDriftRequest.BaselineEntryR\bbaseline\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x1aL\n" +
+	"\rBaselineEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12%\n" +
+	"\x05value\x18\x02 \x01(\v2\x0f.tlog.v1.GrantsR\x05value:\x028\x01\"X\n" +
+	"\x06Grants\x12\x14\n" +
+	"\x05roles\x18\x01 \x03(\tR\x05roles\x12 \n" +
+	"\vpermissions\x18\x02 \x03(\tR\vpermissions\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\"\xfb\x01\n" +
+	"\x10GetDriftResponse\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\tR\n" +
+	"checkpoint\x12(\n" +
+	"\x05items\x18\x02 \x03(\v2\x12.tlog.v1.DriftItemR\x05items\x12'\n" +
+	"\x0fevents_replayed\x18\x03 \x01(\x04R\x0eeventsReplayed\x12+\n" +
+	"\x11unreadable_events\x18\x04 \x01(\x04R\x10unreadableEvents\x12\x1f\n" +
+	"\vtotal_items\x18\x05 \x01(\x04R\n" +
+	"totalItems\x12&\n" +
+	"\x0fnext_page_token\x18\x06 \x01(\tR\rnextPageToken\"\xc0\x01\n" +
+	"\tDriftItem\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12&\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x12.tlog.v1.GrantKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12,\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x14.tlog.v1.DriftStatusR\x06status\x12*\n" +
+	"\x05event\x18\x05 \x01(\v2\x14.tlog.v1.ProvenEventR\x05event\"d\n" +
 	"\x13EraseSubjectRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
@@ -1616,7 +2097,17 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"checkpoint\x18\x01 \x01(\tR\n" +
 	"checkpoint\x12,\n" +
 	"\x06events\x18\x02 \x03(\v2\x14.tlog.v1.ProvenEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken*k\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken*m\n" +
+	"\tGrantKind\x12\x1a\n" +
+	"\x16GRANT_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fGRANT_KIND_ROLE\x10\x01\x12\x19\n" +
+	"\x15GRANT_KIND_PERMISSION\x10\x02\x12\x14\n" +
+	"\x10GRANT_KIND_GROUP\x10\x03*\x82\x01\n" +
+	"\vDriftStatus\x12\x1c\n" +
+	"\x18DRIFT_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17DRIFT_STATUS_UNAPPROVED\x10\x01\x12\x18\n" +
+	"\x14DRIFT_STATUS_REVOKED\x10\x02\x12\x1e\n" +
+	"\x1aDRIFT_STATUS_NEVER_GRANTED\x10\x03*k\n" +
 	"\tActorType\x12\x1a\n" +
 	"\x16ACTOR_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fACTOR_TYPE_USER\x10\x01\x12\x16\n" +
@@ -1660,12 +2151,13 @@ const file_tlog_v1_audit_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_SUCCESS\x10\x01\x12\x13\n" +
 	"\x0fOUTCOME_FAILURE\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_DENIED\x10\x032\xbc\x02\n" +
+	"\x0eOUTCOME_DENIED\x10\x032\xfd\x02\n" +
 	"\fAuditService\x12K\n" +
 	"\fRecordEvents\x12\x1c.tlog.v1.RecordEventsRequest\x1a\x1d.tlog.v1.RecordEventsResponse\x12H\n" +
 	"\vGetTimeline\x12\x1b.tlog.v1.GetTimelineRequest\x1a\x1c.tlog.v1.GetTimelineResponse\x12H\n" +
 	"\vQueryEvents\x12\x1b.tlog.v1.QueryEventsRequest\x1a\x1c.tlog.v1.QueryEventsResponse\x12K\n" +
-	"\fEraseSubject\x12\x1c.tlog.v1.EraseSubjectRequest\x1a\x1d.tlog.v1.EraseSubjectResponseB\x83\x01\n" +
+	"\fEraseSubject\x12\x1c.tlog.v1.EraseSubjectRequest\x1a\x1d.tlog.v1.EraseSubjectResponse\x12?\n" +
+	"\bGetDrift\x12\x18.tlog.v1.GetDriftRequest\x1a\x19.tlog.v1.GetDriftResponseB\x83\x01\n" +
 	"\vcom.tlog.v1B\n" +
 	"AuditProtoP\x01Z+github.com/tlogd/tlogd/proto/tlog/v1;tlogv1\xa2\x02\x03TXX\xaa\x02\aTlog.V1\xca\x02\aTlog\\V1\xe2\x02\x13Tlog\\V1\\GPBMetadata\xea\x02\bTlog::V1b\x06proto3"
 
@@ -1681,68 +2173,83 @@ func file_tlog_v1_audit_proto_rawDescGZIP() []byte {
 	return file_tlog_v1_audit_proto_rawDescData
 }
 
-var file_tlog_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_tlog_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_tlog_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_tlog_v1_audit_proto_goTypes = []any{
-	(ActorType)(0),                // 0: tlog.v1.ActorType
-	(TargetType)(0),               // 1: tlog.v1.TargetType
-	(Action)(0),                   // 2: tlog.v1.Action
-	(Outcome)(0),                  // 3: tlog.v1.Outcome
-	(*EraseSubjectRequest)(nil),   // 4: tlog.v1.EraseSubjectRequest
-	(*EraseSubjectResponse)(nil),  // 5: tlog.v1.EraseSubjectResponse
-	(*RecordEventsRequest)(nil),   // 6: tlog.v1.RecordEventsRequest
-	(*RecordEventsResponse)(nil),  // 7: tlog.v1.RecordEventsResponse
-	(*EventResult)(nil),           // 8: tlog.v1.EventResult
-	(*GetTimelineRequest)(nil),    // 9: tlog.v1.GetTimelineRequest
-	(*GetTimelineResponse)(nil),   // 10: tlog.v1.GetTimelineResponse
-	(*ProvenEvent)(nil),           // 11: tlog.v1.ProvenEvent
-	(*AuditEvent)(nil),            // 12: tlog.v1.AuditEvent
-	(*Actor)(nil),                 // 13: tlog.v1.Actor
-	(*Target)(nil),                // 14: tlog.v1.Target
-	(*Change)(nil),                // 15: tlog.v1.Change
-	(*QueryEventsRequest)(nil),    // 16: tlog.v1.QueryEventsRequest
-	(*QueryEventsResponse)(nil),   // 17: tlog.v1.QueryEventsResponse
-	nil,                           // 18: tlog.v1.AuditEvent.LabelsEntry
-	(*AppendResult)(nil),          // 19: tlog.v1.AppendResult
-	(*Entry)(nil),                 // 20: tlog.v1.Entry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(GrantKind)(0),                // 0: tlog.v1.GrantKind
+	(DriftStatus)(0),              // 1: tlog.v1.DriftStatus
+	(ActorType)(0),                // 2: tlog.v1.ActorType
+	(TargetType)(0),               // 3: tlog.v1.TargetType
+	(Action)(0),                   // 4: tlog.v1.Action
+	(Outcome)(0),                  // 5: tlog.v1.Outcome
+	(*GetDriftRequest)(nil),       // 6: tlog.v1.GetDriftRequest
+	(*Grants)(nil),                // 7: tlog.v1.Grants
+	(*GetDriftResponse)(nil),      // 8: tlog.v1.GetDriftResponse
+	(*DriftItem)(nil),             // 9: tlog.v1.DriftItem
+	(*EraseSubjectRequest)(nil),   // 10: tlog.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),  // 11: tlog.v1.EraseSubjectResponse
+	(*RecordEventsRequest)(nil),   // 12: tlog.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil),  // 13: tlog.v1.RecordEventsResponse
+	(*EventResult)(nil),           // 14: tlog.v1.EventResult
+	(*GetTimelineRequest)(nil),    // 15: tlog.v1.GetTimelineRequest
+	(*GetTimelineResponse)(nil),   // 16: tlog.v1.GetTimelineResponse
+	(*ProvenEvent)(nil),           // 17: tlog.v1.ProvenEvent
+	(*AuditEvent)(nil),            // 18: tlog.v1.AuditEvent
+	(*Actor)(nil),                 // 19: tlog.v1.Actor
+	(*Target)(nil),                // 20: tlog.v1.Target
+	(*Change)(nil),                // 21: tlog.v1.Change
+	(*QueryEventsRequest)(nil),    // 22: tlog.v1.QueryEventsRequest
+	(*QueryEventsResponse)(nil),   // 23: tlog.v1.QueryEventsResponse
+	nil,                           // 24: tlog.v1.GetDriftRequest.BaselineEntry
+	nil,                           // 25: tlog.v1.AuditEvent.LabelsEntry
+	(*AppendResult)(nil),          // 26: tlog.v1.AppendResult
+	(*Entry)(nil),                 // 27: tlog.v1.Entry
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_tlog_v1_audit_proto_depIdxs = []int32{
-	12, // 0: tlog.v1.RecordEventsRequest.events:type_name -> tlog.v1.AuditEvent
-	8,  // 1: tlog.v1.RecordEventsResponse.results:type_name -> tlog.v1.EventResult
-	19, // 2: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
-	11, // 3: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.ProvenEvent
-	20, // 4: tlog.v1.ProvenEvent.entry:type_name -> tlog.v1.Entry
-	12, // 5: tlog.v1.ProvenEvent.event:type_name -> tlog.v1.AuditEvent
-	21, // 6: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	13, // 7: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
-	2,  // 8: tlog.v1.AuditEvent.action:type_name -> tlog.v1.Action
-	14, // 9: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
-	3,  // 10: tlog.v1.AuditEvent.outcome:type_name -> tlog.v1.Outcome
-	15, // 11: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
-	18, // 12: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
-	0,  // 13: tlog.v1.Actor.type:type_name -> tlog.v1.ActorType
-	1,  // 14: tlog.v1.Target.type:type_name -> tlog.v1.TargetType
-	2,  // 15: tlog.v1.QueryEventsRequest.actions:type_name -> tlog.v1.Action
-	3,  // 16: tlog.v1.QueryEventsRequest.outcome:type_name -> tlog.v1.Outcome
-	21, // 17: tlog.v1.QueryEventsRequest.logged_from:type_name -> google.protobuf.Timestamp
-	21, // 18: tlog.v1.QueryEventsRequest.logged_before:type_name -> google.protobuf.Timestamp
-	21, // 19: tlog.v1.QueryEventsRequest.occurred_from:type_name -> google.protobuf.Timestamp
-	21, // 20: tlog.v1.QueryEventsRequest.occurred_before:type_name -> google.protobuf.Timestamp
-	11, // 21: tlog.v1.QueryEventsResponse.events:type_name -> tlog.v1.ProvenEvent
-	6,  // 22: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
-	9,  // 23: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
-	16, // 24: tlog.v1.AuditService.QueryEvents:input_type -> tlog.v1.QueryEventsRequest
-	4,  // 25: tlog.v1.AuditService.EraseSubject:input_type -> tlog.v1.EraseSubjectRequest
-	7,  // 26: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
-	10, // 27: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
-	17, // 28: tlog.v1.AuditService.QueryEvents:output_type -> tlog.v1.QueryEventsResponse
-	5,  // 29: tlog.v1.AuditService.EraseSubject:output_type -> tlog.v1.EraseSubjectResponse
-	26, // [26:30] is the sub-list for method output_type
-	22, // [22:26] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	24, // 0: tlog.v1.GetDriftRequest.baseline:type_name -> tlog.v1.GetDriftRequest.BaselineEntry
+	9,  // 1: tlog.v1.GetDriftResponse.items:type_name -> tlog.v1.DriftItem
+	0,  // 2: tlog.v1.DriftItem.kind:type_name -> tlog.v1.GrantKind
+	1,  // 3: tlog.v1.DriftItem.status:type_name -> tlog.v1.DriftStatus
+	17, // 4: tlog.v1.DriftItem.event:type_name -> tlog.v1.ProvenEvent
+	18, // 5: tlog.v1.RecordEventsRequest.events:type_name -> tlog.v1.AuditEvent
+	14, // 6: tlog.v1.RecordEventsResponse.results:type_name -> tlog.v1.EventResult
+	26, // 7: tlog.v1.EventResult.result:type_name -> tlog.v1.AppendResult
+	17, // 8: tlog.v1.GetTimelineResponse.events:type_name -> tlog.v1.ProvenEvent
+	27, // 9: tlog.v1.ProvenEvent.entry:type_name -> tlog.v1.Entry
+	18, // 10: tlog.v1.ProvenEvent.event:type_name -> tlog.v1.AuditEvent
+	28, // 11: tlog.v1.AuditEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	19, // 12: tlog.v1.AuditEvent.actor:type_name -> tlog.v1.Actor
+	4,  // 13: tlog.v1.AuditEvent.action:type_name -> tlog.v1.Action
+	20, // 14: tlog.v1.AuditEvent.target:type_name -> tlog.v1.Target
+	5,  // 15: tlog.v1.AuditEvent.outcome:type_name -> tlog.v1.Outcome
+	21, // 16: tlog.v1.AuditEvent.changes:type_name -> tlog.v1.Change
+	25, // 17: tlog.v1.AuditEvent.labels:type_name -> tlog.v1.AuditEvent.LabelsEntry
+	2,  // 18: tlog.v1.Actor.type:type_name -> tlog.v1.ActorType
+	3,  // 19: tlog.v1.Target.type:type_name -> tlog.v1.TargetType
+	4,  // 20: tlog.v1.QueryEventsRequest.actions:type_name -> tlog.v1.Action
+	5,  // 21: tlog.v1.QueryEventsRequest.outcome:type_name -> tlog.v1.Outcome
+	28, // 22: tlog.v1.QueryEventsRequest.logged_from:type_name -> google.protobuf.Timestamp
+	28, // 23: tlog.v1.QueryEventsRequest.logged_before:type_name -> google.protobuf.Timestamp
+	28, // 24: tlog.v1.QueryEventsRequest.occurred_from:type_name -> google.protobuf.Timestamp
+	28, // 25: tlog.v1.QueryEventsRequest.occurred_before:type_name -> google.protobuf.Timestamp
+	17, // 26: tlog.v1.QueryEventsResponse.events:type_name -> tlog.v1.ProvenEvent
+	7,  // 27: tlog.v1.GetDriftRequest.BaselineEntry.value:type_name -> tlog.v1.Grants
+	12, // 28: tlog.v1.AuditService.RecordEvents:input_type -> tlog.v1.RecordEventsRequest
+	15, // 29: tlog.v1.AuditService.GetTimeline:input_type -> tlog.v1.GetTimelineRequest
+	22, // 30: tlog.v1.AuditService.QueryEvents:input_type -> tlog.v1.QueryEventsRequest
+	10, // 31: tlog.v1.AuditService.EraseSubject:input_type -> tlog.v1.EraseSubjectRequest
+	6,  // 32: tlog.v1.AuditService.GetDrift:input_type -> tlog.v1.GetDriftRequest
+	13, // 33: tlog.v1.AuditService.RecordEvents:output_type -> tlog.v1.RecordEventsResponse
+	16, // 34: tlog.v1.AuditService.GetTimeline:output_type -> tlog.v1.GetTimelineResponse
+	23, // 35: tlog.v1.AuditService.QueryEvents:output_type -> tlog.v1.QueryEventsResponse
+	11, // 36: tlog.v1.AuditService.EraseSubject:output_type -> tlog.v1.EraseSubjectResponse
+	8,  // 37: tlog.v1.AuditService.GetDrift:output_type -> tlog.v1.GetDriftResponse
+	33, // [33:38] is the sub-list for method output_type
+	28, // [28:33] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_tlog_v1_audit_proto_init() }
@@ -1756,8 +2263,8 @@ func file_tlog_v1_audit_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tlog_v1_audit_proto_rawDesc), len(file_tlog_v1_audit_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   15,
+			NumEnums:      6,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const (
 	AuditService_GetTimeline_FullMethodName  = "/tlog.v1.AuditService/GetTimeline"
 	AuditService_QueryEvents_FullMethodName  = "/tlog.v1.AuditService/QueryEvents"
 	AuditService_EraseSubject_FullMethodName = "/tlog.v1.AuditService/EraseSubject"
+	AuditService_GetDrift_FullMethodName     = "/tlog.v1.AuditService/GetDrift"
 )
 
 // AuditServiceClient is the client API for AuditService service.
@@ -63,6 +64,19 @@ type AuditServiceClient interface {
 	// leaf hashes, checkpoints and proofs stay valid; reads of an erased event
 	// say it was erased and by which record. It needs the admin capability.
 	EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*EraseSubjectResponse, error)
+	// GetDrift compares the grants a tenant's events leave, at one
+	// checkpoint, with an approved baseline. It replays in log order every
+	// successful role, permission and group event and account deletion of the
+	// tenant (the convention is on GetDriftRequest) and lists every grant held
+	// that the baseline does not approve, every approved grant that was taken
+	// away, and every approved grant no event gave. Each item cites the event
+	// behind it with its inclusion proof, so a client can check every item it
+	// is shown; that no item was left out rests on the server (a client that
+	// must know replays every entry itself: tlogctl drift -complete). It
+	// reads every event replayed, so its cost grows with the log. It returns
+	// payloads: it needs the read_payloads capability and is recorded in the
+	// log.
+	GetDrift(ctx context.Context, in *GetDriftRequest, opts ...grpc.CallOption) (*GetDriftResponse, error)
 }
 
 type auditServiceClient struct {
@@ -113,6 +127,16 @@ func (c *auditServiceClient) EraseSubject(ctx context.Context, in *EraseSubjectR
 	return out, nil
 }
 
+func (c *auditServiceClient) GetDrift(ctx context.Context, in *GetDriftRequest, opts ...grpc.CallOption) (*GetDriftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDriftResponse)
+	err := c.cc.Invoke(ctx, AuditService_GetDrift_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
@@ -151,6 +175,19 @@ type AuditServiceServer interface {
 	// leaf hashes, checkpoints and proofs stay valid; reads of an erased event
 	// say it was erased and by which record. It needs the admin capability.
 	EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error)
+	// GetDrift compares the grants a tenant's events leave, at one
+	// checkpoint, with an approved baseline. It replays in log order every
+	// successful role, permission and group event and account deletion of the
+	// tenant (the convention is on GetDriftRequest) and lists every grant held
+	// that the baseline does not approve, every approved grant that was taken
+	// away, and every approved grant no event gave. Each item cites the event
+	// behind it with its inclusion proof, so a client can check every item it
+	// is shown; that no item was left out rests on the server (a client that
+	// must know replays every entry itself: tlogctl drift -complete). It
+	// reads every event replayed, so its cost grows with the log. It returns
+	// payloads: it needs the read_payloads capability and is recorded in the
+	// log.
+	GetDrift(context.Context, *GetDriftRequest) (*GetDriftResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -172,6 +209,9 @@ func (UnimplementedAuditServiceServer) QueryEvents(context.Context, *QueryEvents
 }
 func (UnimplementedAuditServiceServer) EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EraseSubject not implemented")
+}
+func (UnimplementedAuditServiceServer) GetDrift(context.Context, *GetDriftRequest) (*GetDriftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDrift not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -266,6 +306,24 @@ func _AuditService_EraseSubject_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuditService_GetDrift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDriftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetDrift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetDrift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetDrift(ctx, req.(*GetDriftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -288,6 +346,10 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EraseSubject",
 			Handler:    _AuditService_EraseSubject_Handler,
+		},
+		{
+			MethodName: "GetDrift",
+			Handler:    _AuditService_GetDrift_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
