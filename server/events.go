@@ -187,6 +187,9 @@ func (a *auditService) GetTimeline(ctx context.Context, req *tlogv1.GetTimelineR
 	}
 	term := subjectTerm(subjectKey(req.GetTenant(), req.GetSubjectId()))
 	resp := &tlogv1.GetTimelineResponse{Checkpoint: string(cp)}
+	// The latest event and the page agree: no erasure between the reads.
+	s.eraseMu.RLock()
+	defer s.eraseMu.RUnlock()
 	last, err := store.Postings(term, 0, size, 1, true)
 	if err != nil {
 		return nil, s.status(ctx, err)

@@ -166,7 +166,7 @@ func (c *Config) entryBudget() int {
 // Server is a running tlogd gRPC server. Call Stop to shut it down.
 type Server struct {
 	cfg      Config
-	eraseMu  sync.Mutex // one EraseSubject at a time
+	eraseMu  sync.RWMutex // one EraseSubject at a time; GetTimeline reads between them
 	log      *slog.Logger
 	grpc     *grpc.Server
 	health   *health.Server

@@ -110,8 +110,8 @@ whether or not there is drift (use -json to act on it).`)
 		}
 		fmt.Fprintln(e.stdout, line)
 	}
-	fmt.Fprintf(e.stdout, "%d differences from the baseline; replayed %d verified grant events of tenant %q in the tree of size %d",
-		len(r.Items), r.Events, b.Tenant, r.Checkpoint.Size)
+	fmt.Fprintf(e.stdout, "%s from the baseline; replayed %s of tenant %q in the tree of size %d",
+		count(len(r.Items), "difference"), count(r.Events, "verified grant event"), b.Tenant, r.Checkpoint.Size)
 	if r.Unreadable > 0 {
 		fmt.Fprintf(e.stdout, " (%d name no role, permission or group in their changes and were skipped)", r.Unreadable)
 	}

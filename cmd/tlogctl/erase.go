@@ -39,7 +39,7 @@ Events recorded while it runs are not erased.`)
 		printJSON(e.stdout, map[string]any{"erasure_index": resp.GetErasureIndex(), "erased_events": resp.GetErasedEvents(), "checkpoint": checkpointJSON(cp)})
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "erased the payloads of %d events naming %q; the erasure is recorded at entry %d, in the tree of size %d (root %s)\n",
-		resp.GetErasedEvents(), c.Args[0], resp.GetErasureIndex(), cp.Size, cp.Root)
+	fmt.Fprintf(e.stdout, "erased the payloads of %s naming %q; the erasure is recorded at entry %d, in the tree of size %d (root %s)\n",
+		count(int(resp.GetErasedEvents()), "event"), c.Args[0], resp.GetErasureIndex(), cp.Size, cp.Root)
 	return nil
 }

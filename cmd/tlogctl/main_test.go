@@ -764,7 +764,7 @@ func TestRecordAndTimeline(t *testing.T) {
 
 	// Queries, verified: alice's failed logins; admin's actions.
 	r = must(t, 0, "", append([]string{"query", "-tenant", "acme", "-subject", "alice", "-action", "login_failed"}, conn...)...)
-	if !strings.Contains(r.stdout, "LOGIN_FAILED") || !strings.Contains(r.stdout, "1 events, each verified") {
+	if !strings.Contains(r.stdout, "LOGIN_FAILED") || !strings.Contains(r.stdout, "1 event, each verified") {
 		t.Fatalf("query: %s", r.stdout)
 	}
 	r = must(t, 0, "", append([]string{"query", "-tenant", "acme", "-actor", "admin", "-json"}, conn...)...)
@@ -933,7 +933,7 @@ func TestErase(t *testing.T) {
 		t.Fatalf("erase as an auditor: %s", r.stderr)
 	}
 	r = must(t, 0, "", append([]string{"erase", "-tenant", "acme", "-reason", "request 7", "alice"}, admin...)...)
-	if !strings.Contains(r.stdout, "erased the payloads of 1 events naming \"alice\"; the erasure is recorded at entry 2") {
+	if !strings.Contains(r.stdout, "erased the payloads of 1 event naming \"alice\"; the erasure is recorded at entry 2") {
 		t.Fatalf("erase: %s", r.stdout)
 	}
 	// bob's timeline still verifies, through the erased event.

@@ -92,7 +92,7 @@ events have one. Without an id filter, no -tenant means any tenant.`)
 	if f.json {
 		printJSON(e.stdout, map[string]any{"events": n, "checkpoint": checkpointJSON(cp)})
 	} else {
-		fmt.Fprintf(e.stdout, "%d events, each verified in the tree of size %d; a query does not prove that none was left out (tlogctl timeline does, per subject)\n", n, cp.Size)
+		fmt.Fprintf(e.stdout, "%s, each verified in the tree of size %d; a query does not prove that none was left out (tlogctl timeline does, per subject)\n", count(n, "event"), cp.Size)
 	}
 	if n == 0 && q.Tenant == "" && (q.SubjectId != "" || q.ActorId != "" || q.TargetId != "") {
 		fmt.Fprintln(e.stderr, "tlogctl query: no events; ids are per tenant: if the events have one, give -tenant")

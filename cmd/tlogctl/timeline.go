@@ -57,8 +57,8 @@ the log.`)
 		printJSON(e.stdout, map[string]any{"verified": true, "subject": tl.Subject, "tenant": tl.Tenant, "events": len(tl.Events), "checkpoint": checkpointJSON(tl.Checkpoint)})
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "timeline of %q%s: %d events, verified against tree size %d (root %s); every event links back to the one before\n",
-		tl.Subject, tenantSuffix(tl.Tenant), len(tl.Events), tl.Checkpoint.Size, tl.Checkpoint.Root)
+	fmt.Fprintf(e.stdout, "timeline of %q%s: %s, verified against tree size %d (root %s); every event links back to the one before\n",
+		tl.Subject, tenantSuffix(tl.Tenant), count(len(tl.Events), "event"), tl.Checkpoint.Size, tl.Checkpoint.Root)
 	if len(tl.Events) == 0 && tl.Tenant == "" {
 		fmt.Fprintln(e.stderr, "tlogctl timeline: no events; ids are per tenant: if the events have one, give -tenant")
 	}
