@@ -595,7 +595,7 @@ func TestNotServingUntilAttached(t *testing.T) {
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "still opening") {
 		t.Fatalf("log call before the log is open: %v", err)
 	}
-	store, err := storage.Open(t.TempDir(), storage.Options{Signer: signer, VerifierKey: vkey, CacheBytes: 8 << 20, DedupKey: DedupKey})
+	store, err := storage.Open(t.TempDir(), storage.Options{Signer: signer, VerifierKey: vkey, CacheBytes: 8 << 20, Reindex: Reindex})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -809,15 +809,17 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 	return &tlogv1.EraseSubjectResponse{ErasureIndex: rec.Index, ErasedEvents: uint32(len(indexes)), Checkpoint: string(head.Checkpoint)}, nil
 }
 
-// DedupKey is the dedup key of a stored record, for storage.Options.DedupKey:
-// an audit event's is its tenant and event id, any other record's the
-// SHA-256 of its payload, as Append and RecordEvents give them.
-func DedupKey(entry, payload []byte) tlog.Hash {
+// Reindex gives a stored record what the handlers gave it when they
+// appended it, for storage.Options.Reindex: an audit event's dedup key is
+// its tenant and event id, and it has its subjects and postings; any other
+// record's dedup key is the SHA-256 of its payload.
+func Reindex(entry, payload []byte, r *storage.Record) {
 	if e, err := tlog.ParseEntry(entry); err == nil && e.Links != nil {
 		ev := &tlogv1.AuditEvent{}
 		if proto.Unmarshal(payload, ev) == nil {
-			return eventKey(ev.GetTenant(), ev.GetEventId())
+			eventRecord(r, ev)
+			return
 		}
 	}
-	return sha256.Sum256(payload)
+	r.PayloadHash = sha256.Sum256(payload)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
 )
 
@@ -327,21 +329,25 @@ func payloadReadRecordAny(p []byte) (*tlogv1.AuditEvent, bool) {
 	return &ev, proto.Unmarshal(p, &ev) == nil
 }
 
-// TestDedupKey: what Open rebuilds the dedup index with is what the
-// handlers append with.
-func TestDedupKey(t *testing.T) {
+// TestReindex: what Open rebuilds the indexes with is what the handlers
+// append with.
+func TestReindex(t *testing.T) {
 	ev := testEvent("e-7", "admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
 	rs := newRecords([][]byte{b})
 	eventRecord(&rs[0], ev)
 	entry := tlog.Entry{Commitment: rs[0].Commitment, Links: []uint64{tlog.NoLink, tlog.NoLink}}.AppendBinary(nil)
-	if got := DedupKey(entry, b); got != rs[0].PayloadHash {
-		t.Fatalf("event: DedupKey = %s, the handler used %s", got, rs[0].PayloadHash)
+	var got storage.Record
+	Reindex(entry, b, &got)
+	if got.PayloadHash != rs[0].PayloadHash || !reflect.DeepEqual(got.Subjects, rs[0].Subjects) || !reflect.DeepEqual(got.Postings, rs[0].Postings) {
+		t.Fatalf("event: Reindex gives %+v, the handler used %+v", got, rs[0])
 	}
 	plain := newRecords([][]byte{[]byte("a record")})[0]
 	entry = tlog.Entry{Commitment: plain.Commitment}.AppendBinary(nil)
-	if got := DedupKey(entry, plain.Payload); got != plain.PayloadHash {
-		t.Fatalf("record: DedupKey = %s, Append used %s", got, plain.PayloadHash)
+	got = storage.Record{}
+	Reindex(entry, plain.Payload, &got)
+	if got.PayloadHash != plain.PayloadHash || got.Subjects != nil || got.Postings != nil {
+		t.Fatalf("record: Reindex gives %+v, Append used %s", got, plain.PayloadHash)
 	}
 }
 

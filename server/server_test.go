@@ -69,7 +69,7 @@ func startLogFS(t testing.TB, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 	if fs == nil {
 		dir = t.TempDir()
 	}
-	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, DedupKey: DedupKey})
+	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 1000, Reindex: Reindex})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -200,7 +201,12 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 	if err := s.reapFlush(false); err != nil {
 		return nil, err
 	}
-	s.maybeFlush()
+	if slices.ContainsFunc(b.Records, func(r Record) bool { return r.Erases != nil }) {
+		if err := s.flushPublished(); err != nil {
+			return nil, err
+		}
+	}
+	s.maybeFlush(false)
 	first := s.tree.Size()
 	t := max(b.Time, s.lastTime)
 	results := make([]Result, len(b.Records))
@@ -283,15 +289,6 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 			}
 		}
 	}
-	if hasEvents {
-		var keys eventKeys
-		for j, i := range newPos {
-			keys.add(first+uint64(j), &b.Records[i])
-		}
-		if err := keys.write(pb); err != nil {
-			return nil, err
-		}
-	}
 	written, err := s.writeEdge(pb)
 	if err != nil {
 		return nil, err
@@ -313,6 +310,16 @@ func (s *Store) begin(b *Batch) (*Pending, error) {
 		return nil, fmt.Errorf("storage: write batch at size %d: %w", size, err)
 	}
 	closeBatch = false // Wait closes it after SyncWait
+	if hasEvents {
+		// Readers see them once the head covers them (see postRun).
+		s.idx.mu.Lock()
+		for j, i := range newPos {
+			if r := &b.Records[i]; len(r.Subjects) > 0 || len(r.Postings) > 0 {
+				s.idx.post.add(first+uint64(j), r.Subjects, r.Postings)
+			}
+		}
+		s.idx.mu.Unlock()
+	}
 	s.lastTime = t
 	p.pb, p.leaves, p.written = pb, leaves, written
 	p.head = &Head{Size: size, Root: root, Checkpoint: signed, Time: time.UnixMilli(int64(t))}

@@ -70,7 +70,12 @@ func (s *Store) eraseInto(pb *pebble.Batch, e *Erasure, by uint64, records []Rec
 	deleted := map[string]bool{}
 	var key []byte
 	for _, p := range e.Postings {
-		key = postingKey(key, p.Term, p.Index)
+		// Begin flushed every published posting to its epoch's table.
+		epoch, err := s.idx.epochOf(p.Index)
+		if err != nil {
+			return err
+		}
+		key = postingKey(key, epoch, p.Term, p.Index)
 		deleted[string(key)] = true
 		if err := pb.Delete(key, nil); err != nil {
 			return fmt.Errorf("storage: erase posting: %w", err)
@@ -97,18 +102,27 @@ func (s *Store) eraseInto(pb *pebble.Batch, e *Erasure, by uint64, records []Rec
 }
 
 // postingsLeft reports whether term's posting list has an entry whose key
-// is not in deleted.
+// is not in deleted, in memory or in an epoch's table.
 func (s *Store) postingsLeft(term []byte, deleted map[string]bool) (bool, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: postingKey(nil, term, 0), UpperBound: postingKey(nil, term, math.MaxUint64)})
-	if err != nil {
-		return false, fmt.Errorf("storage: read postings: %w", err)
+	v := s.idx.view(term, 0, math.MaxUint64)
+	if len(v.frozen) > 0 || len(v.current) > 0 {
+		return true, nil
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		if !deleted[string(it.Key())] {
-			return true, it.Close()
+	for _, epoch := range v.epochs {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: postingKey(nil, epoch, term, 0), UpperBound: postingKey(nil, epoch, term, math.MaxUint64)})
+		if err != nil {
+			return false, fmt.Errorf("storage: read postings: %w", err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			if !deleted[string(it.Key())] {
+				return true, it.Close()
+			}
+		}
+		if err := it.Close(); err != nil {
+			return false, fmt.Errorf("storage: read postings: %w", err)
 		}
 	}
-	return false, it.Close()
+	return false, nil
 }
 
 // eraseInBundle rewrites the payload bundle holding indexes[0], blanking

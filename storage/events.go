@@ -1,9 +1,9 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -11,17 +11,28 @@ import (
 	"github.com/tlogd/tlogd/tlog"
 )
 
-// Audit events carry two more kinds of keys, written in the batch that
-// sequences them:
+// Audit events carry two more kinds of keys:
 //
-//	s | subject (32)                → the index of the latest entry naming
-//	                                  the subject (8 bytes, big-endian)
-//	q | term | index (8, big-endian) → a caller-defined value
+//	s | subject (32)                     → the index of the latest entry
+//	                                       naming the subject (8 bytes)
+//	{ | epoch (8) | term | index (8)     → a caller-defined value
 //
-// The s keys give each new event its back-links (tlog.Entry.Links); they are
-// loaded into memory at Open. The q keys are posting lists: for each term
-// the caller attaches to a record (a subject, a tenant, an action), the
-// indexes of the records that carry it, in log order.
+// The s keys give each new event its back-links (tlog.Entry.Links); the
+// writer keeps every subject's latest index in memory, loaded at Open. The
+// { keys are posting lists: for each term the caller attaches to a record
+// (a subject, a tenant, an action), the indexes of the records that carry
+// it, in log order.
+//
+// Neither is written by the batch that sequences the event: inserting six
+// random keys per event into Pebble's memtable cost the writer more than
+// everything else it does. They follow the hash indexes instead (index.go):
+// the postings of the leaves since the index watermark live in memory, and
+// each flush writes an epoch's postings, sorted, as an sstable that Pebble
+// ingests into the bottom level (the { prefix sorts after every key a
+// memtable holds, and each epoch's keys after the previous epoch's), and in
+// one synced batch with the new watermark, the latest index of each subject
+// the epoch named. Open rebuilds both past the watermark from the stored
+// entries and payloads (Options.Reindex).
 
 // Posting is one posting-list entry to write with a record.
 type Posting struct {
@@ -44,12 +55,14 @@ func subjectKey(subject tlog.Hash) []byte {
 	return append([]byte{prefixSubject}, subject[:]...)
 }
 
-func postingKey(dst, term []byte, index uint64) []byte {
-	dst = append(append(dst[:0], prefixPosting), term...)
+// postingKey appends the key of a posting in the epoch's table to dst[:0].
+func postingKey(dst []byte, epoch uint64, term []byte, index uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst[:0], prefixPosting), epoch)
+	dst = append(dst, term...)
 	return binary.BigEndian.AppendUint64(dst, index)
 }
 
-// loadSubjects loads every subject's latest index.
+// loadSubjects loads every subject's latest index as of the watermark.
 func (s *Store) loadSubjects() error {
 	s.subjects = map[tlog.Hash]uint64{}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSubject}, UpperBound: prefixEnd(prefixSubject)})
@@ -71,7 +84,7 @@ func (s *Store) loadSubjects() error {
 }
 
 // links returns the back-links of a new event at index naming subjects,
-// and records index as each subject's latest. The caller writes the s keys.
+// and records index as each subject's latest.
 func (s *Store) links(index uint64, subjects []tlog.Hash) []uint64 {
 	links := make([]uint64, len(subjects))
 	for i, subj := range subjects {
@@ -90,57 +103,126 @@ func (s *Store) links(index uint64, subjects []tlog.Hash) []uint64 {
 	return links
 }
 
-// eventKeys collects the s and q keys of a batch's new events.
-type eventKeys struct {
-	arena []byte
-	kvs   []eventKV
+// postRun holds in memory the subjects and postings of the events of a run
+// of leaves from its first index on: the events past the watermark. The
+// writer appends; once frozen, a run does not change.
+type postRun struct {
+	from uint64
+	// end is where a frozen run ends; math.MaxUint64 while it grows.
+	end    uint64
+	events []runEvent
+	terms  map[string][]Hit // each list in index order
 }
 
-type eventKV struct{ key, value []byte }
-
-// add collects the keys of a new event at index.
-func (k *eventKeys) add(index uint64, r *Record) {
-	for _, subj := range r.Subjects {
-		start := len(k.arena)
-		k.arena = append(k.arena, prefixSubject)
-		k.arena = append(k.arena, subj[:]...)
-		k.arena = binary.BigEndian.AppendUint64(k.arena, index)
-		kv := k.arena[start:len(k.arena):len(k.arena)]
-		k.kvs = append(k.kvs, eventKV{kv[:1+tlog.HashSize], kv[1+tlog.HashSize:]})
-	}
-	for _, p := range r.Postings {
-		start := len(k.arena)
-		k.arena = append(k.arena, prefixPosting)
-		k.arena = append(k.arena, p.Term...)
-		k.arena = binary.BigEndian.AppendUint64(k.arena, index)
-		k.kvs = append(k.kvs, eventKV{k.arena[start:len(k.arena):len(k.arena)], p.Value})
-	}
+// runEvent is one event of a run. Its slices are the caller's Record's.
+type runEvent struct {
+	index    uint64
+	subjects []tlog.Hash
+	postings []Posting
 }
 
-// write adds the collected keys to pb in key order, each once (a subject
-// named twice keeps its latest index). Pebble inserts a batch's keys into
-// its memtable one after the other, starting each search from the last
-// one's position: in order, the random keys of an event batch cost far less
-// than in arrival order.
-func (k *eventKeys) write(pb *pebble.Batch) error {
-	// Equal keys are a subject's heads, whose values are big-endian
-	// indexes: ordering by value keeps the latest last. (A stable sort
-	// cost more than the inserts it saves.)
-	slices.SortFunc(k.kvs, func(a, b eventKV) int {
-		if c := bytes.Compare(a.key, b.key); c != 0 {
-			return c
+func newPostRun(from uint64) *postRun {
+	return &postRun{from: from, end: math.MaxUint64, terms: map[string][]Hit{}}
+}
+
+// add appends the event at index, which follows every event in the run.
+func (r *postRun) add(index uint64, subjects []tlog.Hash, postings []Posting) {
+	r.events = append(r.events, runEvent{index, subjects, postings})
+	for _, p := range postings {
+		l, ok := r.terms[string(p.Term)]
+		switch {
+		case !ok:
+			r.terms[string(p.Term)] = []Hit{{index, p.Value}}
+		case l[len(l)-1].Index == index:
+			// The same term twice in one record: one entry, the later value.
+			l[len(l)-1].Value = p.Value
+		default:
+			r.terms[string(p.Term)] = append(l, Hit{index, p.Value})
 		}
-		return bytes.Compare(a.value, b.value)
+	}
+}
+
+// split freezes r at end and returns a new run holding its events from
+// end on (those of batches still in flight).
+func (r *postRun) split(end uint64) *postRun {
+	next := newPostRun(end)
+	i, _ := slices.BinarySearchFunc(r.events, end, func(e runEvent, end uint64) int {
+		return cmpUint(e.index, end)
 	})
-	for i, kv := range k.kvs {
-		if i+1 < len(k.kvs) && bytes.Equal(k.kvs[i+1].key, kv.key) {
-			continue // a later value for the same key follows
+	for _, e := range r.events[i:] {
+		next.add(e.index, e.subjects, e.postings)
+	}
+	r.end = end
+	return next
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// hits returns the run's entries of term in [from, to), clipped to the run.
+func (r *postRun) hits(term []byte, from, to uint64) []Hit {
+	if r == nil {
+		return nil
+	}
+	from, to = max(from, r.from), min(to, r.end)
+	if from >= to {
+		return nil
+	}
+	l := r.terms[string(term)]
+	lo, _ := slices.BinarySearchFunc(l, from, func(h Hit, i uint64) int { return cmpUint(h.Index, i) })
+	hi, _ := slices.BinarySearchFunc(l, to, func(h Hit, i uint64) int { return cmpUint(h.Index, i) })
+	return l[lo:hi:hi]
+}
+
+// writePostingTable writes the postings of the run's events below end to
+// an sstable at path, keyed under the run's epoch; ok is false when there
+// are none. It also returns the latest index of each subject those events
+// name.
+func (s *Store) writePostingTable(path string, r *postRun, end uint64) (ok bool, heads map[tlog.Hash]uint64, err error) {
+	heads = map[tlog.Hash]uint64{}
+	for _, e := range r.events {
+		if e.index >= end {
+			break
 		}
-		if err := pb.Set(kv.key, kv.value, nil); err != nil {
-			return fmt.Errorf("storage: batch event keys: %w", err)
+		for _, subj := range e.subjects {
+			heads[subj] = e.index
 		}
 	}
-	return nil
+	terms := make([]string, 0, len(r.terms))
+	for t := range r.terms {
+		terms = append(terms, t)
+	}
+	slices.Sort(terms)
+	w, closeFile, err := s.newIndexTable(path)
+	if err != nil {
+		return false, nil, err
+	}
+	var key []byte
+	n := 0
+	for _, t := range terms {
+		for _, h := range r.hits([]byte(t), r.from, end) {
+			key = postingKey(key, r.from, []byte(t), h.Index)
+			if err := w.Set(key, h.Value); err != nil {
+				closeFile()
+				return false, nil, fmt.Errorf("storage: write posting table: %w", err)
+			}
+			n++
+		}
+	}
+	if err := w.Close(); err != nil {
+		return false, nil, fmt.Errorf("storage: finish posting table: %w", err)
+	}
+	if n == 0 {
+		return false, heads, s.fs.Remove(path)
+	}
+	return true, heads, nil
 }
 
 // Postings returns up to limit entries of the posting list of term with
@@ -155,19 +237,61 @@ func (s *Store) Postings(term []byte, from, to uint64, limit int, reverse bool) 
 	if from >= to || limit <= 0 {
 		return nil, nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: postingKey(nil, term, from), UpperBound: postingKey(nil, term, to)})
+	v := s.idx.view(term, from, to)
+	var out []Hit
+	take := func(hs []Hit) {
+		if reverse {
+			for i := len(hs) - 1; i >= 0 && len(out) < limit; i-- {
+				out = append(out, hs[i])
+			}
+		} else {
+			out = append(out, hs[:min(len(hs), limit-len(out))]...)
+		}
+	}
+	if reverse {
+		take(v.current)
+		take(v.frozen)
+	}
+	for i := range v.epochs {
+		if len(out) >= limit {
+			return out, nil
+		}
+		e := i
+		if reverse {
+			e = len(v.epochs) - 1 - i
+		}
+		hs, err := s.epochPostings(term, v.epochs[e], max(from, v.epochs[e]), min(to, v.epochEnd(e)), limit-len(out), reverse)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hs...)
+	}
+	if !reverse {
+		take(v.frozen)
+		take(v.current)
+	}
+	return out, nil
+}
+
+// epochPostings reads up to limit entries of term in [from, to) from the
+// table of the epoch starting at epoch.
+func (s *Store) epochPostings(term []byte, epoch, from, to uint64, limit int, reverse bool) ([]Hit, error) {
+	if from >= to {
+		return nil, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: postingKey(nil, epoch, term, from), UpperBound: postingKey(nil, epoch, term, to)})
 	if err != nil {
 		return nil, fmt.Errorf("storage: read postings: %w", err)
 	}
 	var out []Hit
-	ok := it.First()
-	next := it.Next
+	ok, next := it.First, it.Next
 	if reverse {
-		ok, next = it.Last(), it.Prev
+		ok, next = it.Last, it.Prev
 	}
-	for ; ok && len(out) < limit; ok = next() {
+	want := 1 + 8 + len(term) + 8
+	for valid := ok(); valid && len(out) < limit; valid = next() {
 		k := it.Key()
-		if len(k) != 1+len(term)+8 {
+		if len(k) != want {
 			it.Close()
 			return nil, fmt.Errorf("%w: posting key of %d bytes for a term of %d", ErrCorrupt, len(k), len(term))
 		}
@@ -177,4 +301,46 @@ func (s *Store) Postings(term []byte, from, to uint64, limit int, reverse bool) 
 		return nil, fmt.Errorf("storage: read postings: %w", err)
 	}
 	return out, nil
+}
+
+// postingView is what a read of one term sees: the epochs written to
+// Pebble below the watermark, and the hits held in memory above it.
+type postingView struct {
+	epochs          []uint64
+	watermark       uint64
+	frozen, current []Hit
+}
+
+func (v *postingView) epochEnd(i int) uint64 {
+	if i+1 < len(v.epochs) {
+		return v.epochs[i+1]
+	}
+	return v.watermark
+}
+
+// view takes a consistent view of term's postings in [from, to).
+func (x *hashIndex) view(term []byte, from, to uint64) postingView {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	v := postingView{epochs: x.epochs, watermark: x.watermark}
+	// What a finished flush wrote is read from Pebble, not from the frozen
+	// run that reapFlush has yet to drop.
+	v.frozen = x.frozenPost.hits(term, max(from, x.watermark), to)
+	v.current = x.post.hits(term, max(from, x.watermark), to)
+	return v
+}
+
+// epochOf returns the first index of the epoch holding index, which must
+// be below the watermark.
+func (x *hashIndex) epochOf(index uint64) (uint64, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	i, found := slices.BinarySearch(x.epochs, index)
+	if !found {
+		i--
+	}
+	if i < 0 || index >= x.watermark {
+		return 0, fmt.Errorf("%w: entry %d is in no index epoch below the watermark %d", ErrCorrupt, index, x.watermark)
+	}
+	return x.epochs[i], nil
 }

@@ -3,9 +3,11 @@ package storage
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -14,15 +16,33 @@ import (
 )
 
 // eventRecord is a record naming subjects, joining a posting list per
-// subject.
+// subject. What it names is remembered by payload, for reindexEvent.
 func eventRecord(payload string, subjects ...string) Record {
 	r := makeRecord([]byte(payload))
+	eventSubjects.Store(payload, subjects)
 	for _, s := range subjects {
 		h := tlog.Hash(sha256.Sum256([]byte(s)))
 		r.Subjects = append(r.Subjects, h)
 		r.Postings = append(r.Postings, Posting{Term: h[:], Value: []byte(s)})
 	}
 	return r
+}
+
+var eventSubjects sync.Map // payload → the subjects eventRecord gave it
+
+// reindexEvent is the Options.Reindex of the tests: it gives an event entry
+// the subjects and postings eventRecord gave its payload.
+func reindexEvent(entry, payload []byte, r *Record) {
+	r.PayloadHash = sha256.Sum256(payload)
+	if e, err := tlog.ParseEntry(entry); err != nil || e.Links == nil {
+		return
+	}
+	subjects, ok := eventSubjects.Load(string(payload))
+	if !ok {
+		panic(fmt.Sprintf("reindex: no event has payload %q", payload))
+	}
+	r2 := eventRecord(string(payload), subjects.([]string)...)
+	r.Subjects, r.Postings = r2.Subjects, r2.Postings
 }
 
 // newEventStore opens a store in a new directory with its model.
@@ -169,7 +189,7 @@ func TestDedupKeyRebuiltAfterCrash(t *testing.T) {
 	k := newTestKey(t, "example.com/log")
 	key := func(entry, payload []byte) tlog.Hash { return sha256.Sum256(payload[:2]) } // the "event id"
 	opts := testOptions(k, vfs.NewCrashableMem())
-	opts.DedupKey = key
+	opts.Reindex = func(entry, payload []byte, r *Record) { r.PayloadHash = key(entry, payload) }
 	s, err := Open("data", opts)
 	if err != nil {
 		t.Fatal(err)
@@ -264,4 +284,142 @@ func TestEraseCrashAtomic(t *testing.T) {
 		}
 		r.Close()
 	}
+}
+
+// TestPostingsAcrossEpochs checks every kind of posting read against a
+// model while events cross many index flushes (an epoch per 700 leaves),
+// with readers running alongside the writer, after a reopen and after a
+// crash that loses what was not synced: postings and subjects' latest
+// indexes come back from the epoch tables and the rebuilt memory.
+func TestPostingsAcrossEpochs(t *testing.T) {
+	k := newTestKey(t, "example.com/log")
+	fs := vfs.NewCrashableMem()
+	s := openStore(t, "data", fs, k)
+	r := rand.New(rand.NewPCG(3, 4))
+	users := []string{"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"}
+	model := map[string][]uint64{} // user → indexes of the events naming them
+	latest := map[string]uint64{}
+	next := uint64(0)
+	record := func(s *Store, batches int) {
+		for range batches {
+			b := &Batch{Time: next}
+			for range 1 + r.IntN(150) {
+				if r.IntN(4) == 0 {
+					b.Records = append(b.Records, makeRecord(fmt.Appendf(nil, "plain %d %d", next, r.Uint64())))
+					continue
+				}
+				a, u := users[r.IntN(len(users))], users[r.IntN(len(users))]
+				b.Records = append(b.Records, eventRecord(fmt.Sprintf("event %d %d: %s → %s", next, r.Uint64(), a, u), a, u))
+			}
+			res, _, err := s.Apply(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, rec := range b.Records {
+				if res[i].Duplicate {
+					continue
+				}
+				e, _ := tlog.ParseEntry(res[i].Entry)
+				for j, subj := range rec.Postings {
+					name := string(subj.Value)
+					if j == 1 && name == string(rec.Postings[0].Value) {
+						continue
+					}
+					want := tlog.NoLink
+					if l, ok := latest[name]; ok {
+						want = l
+					}
+					if e.Links[j] != want {
+						t.Fatalf("entry %d: link %d for %s is %d, want %d", res[i].Index, j, name, e.Links[j], want)
+					}
+					model[name] = append(model[name], res[i].Index)
+					latest[name] = res[i].Index
+				}
+			}
+			next = s.Head().Size
+		}
+	}
+	check := func(s *Store) {
+		t.Helper()
+		size := s.Head().Size
+		for _, u := range users {
+			term := sha256.Sum256([]byte(u))
+			for range 20 {
+				from, to := uint64(r.IntN(int(size)+1)), uint64(r.IntN(int(size)+10))
+				limit := 1 + r.IntN(300)
+				var want []uint64
+				for _, i := range model[u] {
+					if i >= from && i < to {
+						want = append(want, i)
+					}
+				}
+				got, err := s.Postings(term[:], from, to, limit, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if idx := hitIndexes(got); !slices.Equal(idx, want[:min(len(want), limit)]) {
+					t.Fatalf("%s in [%d, %d) limit %d: got %v, want %v", u, from, to, limit, idx, want[:min(len(want), limit)])
+				}
+				rev, err := s.Postings(term[:], from, to, limit, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slices.Reverse(want)
+				if idx := hitIndexes(rev); !slices.Equal(idx, want[:min(len(want), limit)]) {
+					t.Fatalf("%s in [%d, %d) limit %d, reversed: got %v, want %v", u, from, to, limit, idx, want[:min(len(want), limit)])
+				}
+			}
+		}
+	}
+	// Readers alongside the writer: each read is a prefix of the model's
+	// list at some size (the race detector checks the rest).
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		term := sha256.Sum256([]byte("u3"))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			hits, err := s.Postings(term[:], 0, math.MaxUint64, 1<<20, false)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if idx := hitIndexes(hits); !slices.IsSorted(idx) || len(slices.Compact(idx)) != len(hits) {
+				t.Errorf("postings out of order or repeated: %v", hitIndexes(hits))
+				return
+			}
+		}
+	}()
+	record(s, 80)
+	close(stop)
+	wg.Wait()
+	if len(s.idx.epochs) < 2 {
+		t.Fatalf("only %d epochs: the test does not cross flushes", len(s.idx.epochs))
+	}
+	check(s)
+	s.Close()
+	s = openStore(t, "data", fs, k)
+	check(s)
+	record(s, 20)
+	img := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(1, 1))})
+	s.Close()
+	s = openStore(t, "data", img, k)
+	defer s.Close()
+	check(s)      // every acknowledged batch was synced: nothing is lost
+	record(s, 20) // and the links go on from the recovered latest indexes
+	check(s)
+}
+
+func hitIndexes(hs []Hit) []uint64 {
+	out := make([]uint64, len(hs))
+	for i, h := range hs {
+		out[i] = h.Index
+	}
+	return out
 }

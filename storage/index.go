@@ -40,10 +40,13 @@ import (
 // consult memory first, then every epoch's table, newest first; each probe
 // is a bloom-filter check on one table.
 type hashIndex struct {
-	// mu guards the leaf runs, which readers consult.
+	// mu guards the leaf and posting runs, which readers consult, the
+	// epochs and the watermark.
 	mu         sync.RWMutex
 	leaf       *hashRun
 	frozenLeaf *hashRun
+	post       *postRun
+	frozenPost *postRun
 
 	// dedupMu guards the dedup runs: the writer changes them (holding it
 	// for a whole batch), the flusher reads frozenDedup, and FindPayload
@@ -53,8 +56,9 @@ type hashIndex struct {
 	frozenDedup *hashRun
 
 	// epochs are the first leaf indexes of the epochs written to Pebble,
-	// ascending; guarded by mu.
-	epochs []uint64
+	// ascending; watermark is where the last one ends.
+	epochs    []uint64
+	watermark uint64
 
 	flushRecords int
 	flushing     chan error // non-nil while a flush runs; receives its result
@@ -64,6 +68,8 @@ func newHashIndex(from uint64, flushRecords int) *hashIndex {
 	return &hashIndex{
 		leaf:         newHashRun(from, flushRecords),
 		dedup:        newHashRun(from, flushRecords),
+		post:         newPostRun(from),
+		watermark:    from,
 		flushRecords: flushRecords,
 	}
 }
@@ -122,7 +128,7 @@ func (s *Store) reapFlush(wait bool) error {
 		return err
 	}
 	x.mu.Lock()
-	x.frozenLeaf = nil
+	x.frozenLeaf, x.frozenPost = nil, nil
 	x.mu.Unlock()
 	x.dedupMu.Lock()
 	x.frozenDedup = nil
@@ -130,19 +136,21 @@ func (s *Store) reapFlush(wait bool) error {
 	return nil
 }
 
-// maybeFlush starts a background flush once enough entries are in memory and
-// no flush is running. Only published leaves are flushed: they are durable,
-// so the index never names a leaf a crash could take back. The leaf run
-// holds exactly the published leaves; the dedup run may hold more, from
-// batches in flight, which move to its successor.
-func (s *Store) maybeFlush() {
+// maybeFlush starts a background flush once enough entries are in memory
+// (or, with force, any) and no flush is running. Only published leaves are
+// flushed: they are durable, so the index never names a leaf a crash could
+// take back. The leaf run holds exactly the published leaves; the dedup and
+// posting runs may hold more, from batches in flight, which move to their
+// successors.
+func (s *Store) maybeFlush(force bool) {
 	x := s.idx
-	if x.flushing != nil || len(x.dedup.hashes) < x.flushRecords {
+	if x.flushing != nil || len(x.dedup.hashes) < x.flushRecords && !force || len(x.leaf.hashes) == 0 {
 		return
 	}
 	x.mu.Lock()
 	end := x.leaf.end()
 	x.frozenLeaf, x.leaf = x.leaf, newHashRun(end, x.flushRecords)
+	x.frozenPost, x.post = x.post, x.post.split(end)
 	x.mu.Unlock()
 	next := newHashRun(end, x.flushRecords)
 	x.dedupMu.Lock()
@@ -152,14 +160,26 @@ func (s *Store) maybeFlush() {
 	x.frozenDedup, x.dedup = x.dedup, next
 	x.dedupMu.Unlock()
 	x.flushing = make(chan error, 1)
-	leaf, dedup, done := x.frozenLeaf, x.frozenDedup, x.flushing
-	go func() { done <- s.writeIndex(leaf, dedup, end) }()
+	leaf, dedup, post, done := x.frozenLeaf, x.frozenDedup, x.frozenPost, x.flushing
+	go func() { done <- s.writeIndex(leaf, dedup, post, end) }()
 }
 
-// writeIndex writes the entries of two runs for leaves below end as the
-// sstables of a new epoch, has Pebble ingest them, and records the epoch and
-// the watermark end.
-func (s *Store) writeIndex(leaf, dedup *hashRun, end uint64) error {
+// flushPublished writes the index entries and postings of every published
+// leaf to Pebble before it returns: an erasure needs the postings it
+// deletes there.
+func (s *Store) flushPublished() error {
+	if err := s.reapFlush(true); err != nil {
+		return err
+	}
+	s.maybeFlush(true)
+	return s.reapFlush(true)
+}
+
+// writeIndex writes the entries of the runs for leaves below end as the
+// sstables of a new epoch, has Pebble ingest them, and records, in one
+// synced batch, the epoch, the watermark end and the latest index of every
+// subject the epoch's events name.
+func (s *Store) writeIndex(leaf, dedup *hashRun, post *postRun, end uint64) error {
 	epoch := leaf.from
 	var paths []string
 	for _, part := range []struct {
@@ -175,6 +195,14 @@ func (s *Store) writeIndex(leaf, dedup *hashRun, end uint64) error {
 			paths = append(paths, p)
 		}
 	}
+	p := s.fs.PathJoin(s.dir, fmt.Sprintf("index-q-%020d.sst", end))
+	ok, heads, err := s.writePostingTable(p, post, end)
+	if err != nil {
+		return err
+	}
+	if ok {
+		paths = append(paths, p)
+	}
 	if len(paths) > 0 {
 		if err := s.db.Ingest(context.Background(), paths); err != nil {
 			return fmt.Errorf("storage: ingest index up to %d: %w", end, err)
@@ -187,23 +215,40 @@ func (s *Store) writeIndex(leaf, dedup *hashRun, end uint64) error {
 		}
 	}
 	x := s.idx
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	epochs := x.epochs
+	epochs := slices.Clone(x.epochs) // only the flush changes them
 	if len(paths) > 0 && (len(epochs) == 0 || epochs[len(epochs)-1] != epoch) {
 		epochs = append(epochs, epoch)
 	}
-	var v []byte
+	v := make([]byte, 0, 8*len(epochs)+8)
 	for _, e := range epochs {
 		v = binary.BigEndian.AppendUint64(v, e)
 	}
 	v = binary.BigEndian.AppendUint64(v, end)
-	// NoSync: if this is lost, Open re-indexes from the older watermark and
-	// writes the same keys again.
-	if err := s.db.Set(metaEpochs, v, pebble.NoSync); err != nil {
+	subjects := make([]tlog.Hash, 0, len(heads))
+	for subj := range heads {
+		subjects = append(subjects, subj)
+	}
+	slices.SortFunc(subjects, func(a, b tlog.Hash) int { return bytes.Compare(a[:], b[:]) })
+	b := s.db.NewBatch()
+	defer b.Close()
+	var val [8]byte
+	for _, subj := range subjects {
+		binary.BigEndian.PutUint64(val[:], heads[subj])
+		if err := b.Set(subjectKey(subj), val[:], nil); err != nil {
+			return fmt.Errorf("storage: record subjects up to %d: %w", end, err)
+		}
+	}
+	if err := b.Set(metaEpochs, v, nil); err != nil {
 		return fmt.Errorf("storage: record index epochs up to %d: %w", end, err)
 	}
-	x.epochs = epochs
+	// Synced: past the watermark Open rebuilds postings and subjects from
+	// payloads, which an erasure (it flushes first) removes.
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("storage: record index epochs up to %d: %w", end, err)
+	}
+	x.mu.Lock()
+	x.epochs, x.watermark = epochs, end
+	x.mu.Unlock()
 	return nil
 }
 
@@ -269,11 +314,10 @@ func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *has
 		}
 		return cmp.Compare(a.index, b.index)
 	})
-	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
+	w, closeFile, err := s.newIndexTable(path)
 	if err != nil {
-		return false, fmt.Errorf("storage: create index table: %w", err)
+		return false, err
 	}
-	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.popts.MakeWriterOptions(0, s.db.TableFormat()))
 	key := make([]byte, 0, 9+tlog.HashSize)
 	var val [8]byte
 	for i, e := range es {
@@ -283,7 +327,7 @@ func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *has
 		key = indexEntryKey(key, prefix, epoch, e.hash[:])
 		binary.BigEndian.PutUint64(val[:], e.index)
 		if err := w.Set(key, val[:]); err != nil {
-			w.Close()
+			closeFile()
 			return false, fmt.Errorf("storage: write index table: %w", err)
 		}
 	}
@@ -292,6 +336,17 @@ func (s *Store) writeIndexTable(path string, prefix byte, epoch uint64, run *has
 		return false, fmt.Errorf("storage: finish index table: %w", err)
 	}
 	return true, nil
+}
+
+// newIndexTable creates an sstable at path for Pebble to ingest; closeFile
+// abandons it after an error.
+func (s *Store) newIndexTable(path string) (w *sstable.Writer, closeFile func(), err error) {
+	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage: create index table: %w", err)
+	}
+	w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.popts.MakeWriterOptions(0, s.db.TableFormat()))
+	return w, func() { w.Close() }, nil
 }
 
 // loadIndex restores the in-memory index entries past the watermark from
@@ -331,17 +386,29 @@ func (s *Store) loadIndex(size uint64) error {
 		leaves = leaves[:0]
 		for _, e := range es {
 			leaves = append(leaves, tlog.LeafHash(e.Entry))
-			var h tlog.Hash // zero: no payload to index
-			switch {
-			case e.Erased: // an erased record holds no key any more
-			case s.opts.DedupKey != nil:
-				h = s.opts.DedupKey(e.Entry, e.Payload)
-				s.filter.add(&h)
-			case len(e.Payload) > 0:
-				h = sha256.Sum256(e.Payload)
-				s.filter.add(&h)
+			if e.Erased {
+				// An erased record holds no key any more; its postings are
+				// below the watermark (an erasure flushes first).
+				s.idx.dedup.add(tlog.Hash{})
+				continue
 			}
-			s.idx.dedup.add(h)
+			var r Record
+			switch {
+			case s.opts.Reindex != nil:
+				s.opts.Reindex(e.Entry, e.Payload, &r)
+			case len(e.Payload) > 0:
+				r.PayloadHash = sha256.Sum256(e.Payload)
+			}
+			if r.PayloadHash != (tlog.Hash{}) {
+				s.filter.add(&r.PayloadHash)
+			}
+			s.idx.dedup.add(r.PayloadHash)
+			for _, subj := range r.Subjects {
+				s.subjects[subj] = e.Index
+			}
+			if len(r.Subjects) > 0 || len(r.Postings) > 0 {
+				s.idx.post.add(e.Index, r.Subjects, r.Postings)
+			}
 		}
 		s.idx.addLeaves(leaves)
 	}
@@ -360,9 +427,9 @@ func (s *Store) flushIndex() error {
 	}
 	// Nothing is in flight at Close, so every leaf is published.
 	end := x.leaf.end()
-	if err := s.writeIndex(x.leaf, x.dedup, end); err != nil {
+	if err := s.writeIndex(x.leaf, x.dedup, x.post, end); err != nil {
 		return err
 	}
-	x.leaf, x.dedup = newHashRun(end, 0), newHashRun(end, 0)
+	x.leaf, x.dedup, x.post = newHashRun(end, 0), newHashRun(end, 0), newPostRun(end)
 	return nil
 }

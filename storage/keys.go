@@ -7,7 +7,6 @@ const (
 	prefixEntries    = 'e'
 	prefixMeta       = 'm'
 	prefixPayloads   = 'p'
-	prefixPosting    = 'q'
 	prefixSubject    = 's'
 	prefixTile       = 't'
 	prefixErased     = 'z'
@@ -15,10 +14,13 @@ const (
 	// other keys can span them (see index.go).
 	prefixDedup = 'x'
 	prefixLeaf  = 'y'
+	// Posting tables sort after erasure marks, the last keys a memtable
+	// holds (see events.go).
+	prefixPosting = '{'
 )
 
 // schemaVersion is stored under m/schema; Open refuses other versions.
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 var (
 	metaOrigin   = []byte("morigin")

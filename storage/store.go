@@ -66,11 +66,13 @@ type Options struct {
 	// Logger receives Pebble's own messages (informational ones at debug
 	// level). nil discards them.
 	Logger *slog.Logger
-	// DedupKey derives a stored record's dedup key (Record.PayloadHash)
-	// from its entry and payload, for Open to rebuild the in-memory index
-	// of the records past the index watermark. It must give what the
-	// caller gave when appending. nil means SHA-256 of the payload.
-	DedupKey func(entry, payload []byte) tlog.Hash
+	// Reindex derives from a stored record's entry and payload what the
+	// caller gave when appending it: its dedup key (Record.PayloadHash),
+	// Subjects and Postings, for Open to rebuild the in-memory indexes of
+	// the records past the index watermark. It must give what the caller
+	// gave. nil means records have the SHA-256 of the payload as dedup key,
+	// and no subjects or postings.
+	Reindex func(entry, payload []byte, r *Record)
 }
 
 // Head is a published state of the log.
@@ -283,10 +285,10 @@ func (s *Store) load() error {
 		}
 		s.lastTime = e.Time
 	}
-	if err := s.loadIndex(cp.Size); err != nil {
+	if err := s.loadSubjects(); err != nil {
 		return err
 	}
-	if err := s.loadSubjects(); err != nil {
+	if err := s.loadIndex(cp.Size); err != nil {
 		return err
 	}
 	if err := s.loadErased(); err != nil {

@@ -42,7 +42,7 @@ func newTestKey(t testing.TB, origin string) testKey {
 func testOptions(k testKey, fs vfs.FS) Options {
 	// A small IndexFlushRecords makes the tests cross many background index
 	// flushes and rebuild in-memory index entries on every reopen.
-	return Options{Signer: k.signer, VerifierKey: k.vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 700}
+	return Options{Signer: k.signer, VerifierKey: k.vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 700, Reindex: reindexEvent}
 }
 
 func openStore(t testing.TB, dir string, fs vfs.FS, k testKey) *Store {

@@ -61,7 +61,7 @@ func startLogAt(t testing.TB, k testKey, dir, addr string, mod func(*server.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, CacheBytes: 16 << 20, MemTableBytes: 4 << 20, DedupKey: server.DedupKey})
+	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, CacheBytes: 16 << 20, MemTableBytes: 4 << 20, Reindex: server.Reindex})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -243,7 +243,7 @@ func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB int)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, "", fmt.Errorf("create -data-dir: %w", err)
 	}
-	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20, DedupKey: server.DedupKey})
+	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20, Reindex: server.Reindex})
 	switch {
 	case errors.Is(err, storage.ErrWrongKey):
 		return nil, nil, "", fmt.Errorf("refusing to start: %w; use the key this log was created with (-key-file)", err)
