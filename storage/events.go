@@ -103,106 +103,159 @@ func (s *Store) links(index uint64, subjects []tlog.Hash) []uint64 {
 	return links
 }
 
-// postRun holds in memory the subjects and postings of the events of a run
+// postRun holds in memory the postings and subjects of the events of a run
 // of leaves from its first index on: the events past the watermark. The
-// writer appends; once frozen, a run does not change.
+// writer appends; once frozen, a run does not change. Its arrays hold no
+// pointers, so the garbage collector does not scan them: each posting is a
+// position in the parallel arrays, chained to the previous posting of the
+// same term, and a term maps to its latest posting.
 type postRun struct {
 	from uint64
 	// end is where a frozen run ends; math.MaxUint64 while it grows.
-	end    uint64
-	events []runEvent
-	terms  map[string][]Hit // each list in index order
-}
+	end uint64
 
-// runEvent is one event of a run. Its slices are the caller's Record's.
-type runEvent struct {
-	index    uint64
-	subjects []tlog.Hash
-	postings []Posting
+	index    []uint64 // per posting: the record's index
+	prev     []int32  // per posting: the term's previous posting, or -1
+	valStart []uint32 // per posting: where its value starts in vals
+	valLen   []uint16
+	vals     []byte
+	last     map[string]int32 // term → its latest posting
+
+	subjects  []tlog.Hash // every subject named, in index order
+	subjectAt []uint64    // the index of the event naming it
 }
 
 func newPostRun(from uint64) *postRun {
-	return &postRun{from: from, end: math.MaxUint64, terms: map[string][]Hit{}}
+	return &postRun{from: from, end: math.MaxUint64, last: map[string]int32{}}
 }
 
-// add appends the event at index, which follows every event in the run.
+// add appends the postings and subjects of the event at index, which
+// follows every event in the run.
 func (r *postRun) add(index uint64, subjects []tlog.Hash, postings []Posting) {
-	r.events = append(r.events, runEvent{index, subjects, postings})
-	for _, p := range postings {
-		l, ok := r.terms[string(p.Term)]
-		switch {
-		case !ok:
-			r.terms[string(p.Term)] = []Hit{{index, p.Value}}
-		case l[len(l)-1].Index == index:
-			// The same term twice in one record: one entry, the later value.
-			l[len(l)-1].Value = p.Value
-		default:
-			r.terms[string(p.Term)] = append(l, Hit{index, p.Value})
-		}
+	for _, subj := range subjects {
+		r.subjects = append(r.subjects, subj)
+		r.subjectAt = append(r.subjectAt, index)
 	}
+	for _, p := range postings {
+		r.addPosting(index, p.Term, p.Value)
+	}
+}
+
+func (r *postRun) addPosting(index uint64, term, value []byte) {
+	prev, ok := r.last[string(term)]
+	if !ok {
+		prev = -1
+	} else if r.index[prev] == index {
+		// The same term twice in one record: one entry, the later value.
+		r.valStart[prev], r.valLen[prev] = uint32(len(r.vals)), uint16(len(value))
+		r.vals = append(r.vals, value...)
+		return
+	}
+	r.last[string(term)] = int32(len(r.index))
+	r.index = append(r.index, index)
+	r.prev = append(r.prev, prev)
+	r.valStart = append(r.valStart, uint32(len(r.vals)))
+	r.valLen = append(r.valLen, uint16(len(value)))
+	r.vals = append(r.vals, value...)
 }
 
 // split freezes r at end and returns a new run holding its events from
 // end on (those of batches still in flight).
 func (r *postRun) split(end uint64) *postRun {
 	next := newPostRun(end)
-	i, _ := slices.BinarySearchFunc(r.events, end, func(e runEvent, end uint64) int {
-		return cmpUint(e.index, end)
-	})
-	for _, e := range r.events[i:] {
-		next.add(e.index, e.subjects, e.postings)
+	i, _ := slices.BinarySearch(r.subjectAt, end)
+	next.subjects = append(next.subjects, r.subjects[i:]...)
+	next.subjectAt = append(next.subjectAt, r.subjectAt[i:]...)
+	// The postings of one event may be several, so move each term's from
+	// its tail, oldest first.
+	for term, p := range r.last {
+		var tail []int32
+		for ; p >= 0 && r.index[p] >= end; p = r.prev[p] {
+			tail = append(tail, p)
+		}
+		for k := len(tail) - 1; k >= 0; k-- {
+			q := tail[k]
+			next.addPosting(r.index[q], []byte(term), r.value(q))
+		}
 	}
 	r.end = end
 	return next
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+func (r *postRun) value(p int32) []byte {
+	start := r.valStart[p]
+	return r.vals[start : start+uint32(r.valLen[p]) : start+uint32(r.valLen[p])]
 }
 
-// hits returns the run's entries of term in [from, to), clipped to the run.
+// hits returns the run's entries of term in [from, to), clipped to the
+// run, in index order. The caller holds the lock that guards the run.
 func (r *postRun) hits(term []byte, from, to uint64) []Hit {
+	return r.snap(term).hits(from, to)
+}
+
+// runSnap is what a reader needs of a run to read one term's postings
+// without the lock: the writer only appends to the arrays, and never
+// changes a posting a reader can see (below the published head).
+type runSnap struct {
+	run postRun // a shallow copy; its map is not used
+	p   int32   // the term's latest posting, or -1
+}
+
+// snap takes the run's state for term; the caller holds the lock.
+func (r *postRun) snap(term []byte) runSnap {
 	if r == nil {
+		return runSnap{p: -1}
+	}
+	p, ok := r.last[string(term)]
+	if !ok {
+		p = -1
+	}
+	return runSnap{*r, p}
+}
+
+func (sn runSnap) hits(from, to uint64) []Hit {
+	r := &sn.run
+	if sn.p < 0 {
 		return nil
 	}
 	from, to = max(from, r.from), min(to, r.end)
 	if from >= to {
 		return nil
 	}
-	l := r.terms[string(term)]
-	lo, _ := slices.BinarySearchFunc(l, from, func(h Hit, i uint64) int { return cmpUint(h.Index, i) })
-	hi, _ := slices.BinarySearchFunc(l, to, func(h Hit, i uint64) int { return cmpUint(h.Index, i) })
-	return l[lo:hi:hi]
+	var out []Hit
+	for p := sn.p; p >= 0 && r.index[p] >= from; p = r.prev[p] {
+		if r.index[p] < to {
+			out = append(out, Hit{r.index[p], r.value(p)})
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// heads returns the latest index below end of each subject the run names.
+func (r *postRun) heads(end uint64) map[tlog.Hash]uint64 {
+	heads := map[tlog.Hash]uint64{}
+	for i, subj := range r.subjects {
+		if r.subjectAt[i] >= end {
+			break
+		}
+		heads[subj] = r.subjectAt[i]
+	}
+	return heads
 }
 
 // writePostingTable writes the postings of the run's events below end to
 // an sstable at path, keyed under the run's epoch; ok is false when there
-// are none. It also returns the latest index of each subject those events
-// name.
-func (s *Store) writePostingTable(path string, r *postRun, end uint64) (ok bool, heads map[tlog.Hash]uint64, err error) {
-	heads = map[tlog.Hash]uint64{}
-	for _, e := range r.events {
-		if e.index >= end {
-			break
-		}
-		for _, subj := range e.subjects {
-			heads[subj] = e.index
-		}
-	}
-	terms := make([]string, 0, len(r.terms))
-	for t := range r.terms {
+// are none.
+func (s *Store) writePostingTable(path string, r *postRun, end uint64) (ok bool, err error) {
+	terms := make([]string, 0, len(r.last))
+	for t := range r.last {
 		terms = append(terms, t)
 	}
 	slices.Sort(terms)
 	w, closeFile, err := s.newIndexTable(path)
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
 	var key []byte
 	n := 0
@@ -211,18 +264,18 @@ func (s *Store) writePostingTable(path string, r *postRun, end uint64) (ok bool,
 			key = postingKey(key, r.from, []byte(t), h.Index)
 			if err := w.Set(key, h.Value); err != nil {
 				closeFile()
-				return false, nil, fmt.Errorf("storage: write posting table: %w", err)
+				return false, fmt.Errorf("storage: write posting table: %w", err)
 			}
 			n++
 		}
 	}
 	if err := w.Close(); err != nil {
-		return false, nil, fmt.Errorf("storage: finish posting table: %w", err)
+		return false, fmt.Errorf("storage: finish posting table: %w", err)
 	}
 	if n == 0 {
-		return false, heads, s.fs.Remove(path)
+		return false, s.fs.Remove(path)
 	}
-	return true, heads, nil
+	return true, nil
 }
 
 // Postings returns up to limit entries of the posting list of term with
@@ -321,12 +374,13 @@ func (v *postingView) epochEnd(i int) uint64 {
 // view takes a consistent view of term's postings in [from, to).
 func (x *hashIndex) view(term []byte, from, to uint64) postingView {
 	x.mu.RLock()
-	defer x.mu.RUnlock()
 	v := postingView{epochs: x.epochs, watermark: x.watermark}
+	frozen, current := x.frozenPost.snap(term), x.post.snap(term)
+	x.mu.RUnlock()
 	// What a finished flush wrote is read from Pebble, not from the frozen
 	// run that reapFlush has yet to drop.
-	v.frozen = x.frozenPost.hits(term, max(from, x.watermark), to)
-	v.current = x.post.hits(term, max(from, x.watermark), to)
+	v.frozen = frozen.hits(max(from, v.watermark), to)
+	v.current = current.hits(max(from, v.watermark), to)
 	return v
 }
 

@@ -196,10 +196,11 @@ func (s *Store) writeIndex(leaf, dedup *hashRun, post *postRun, end uint64) erro
 		}
 	}
 	p := s.fs.PathJoin(s.dir, fmt.Sprintf("index-q-%020d.sst", end))
-	ok, heads, err := s.writePostingTable(p, post, end)
+	ok, err := s.writePostingTable(p, post, end)
 	if err != nil {
 		return err
 	}
+	heads := post.heads(end)
 	if ok {
 		paths = append(paths, p)
 	}

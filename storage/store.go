@@ -59,9 +59,11 @@ type Options struct {
 	// by every proof; leaf-level tiles are cached when written, so proofs
 	// of new records are served from memory.
 	TileCacheTiles int
-	// IndexFlushRecords is how many new leaves' hash-index entries are kept
-	// in memory before they are written to Pebble in the background; 0 means
-	// 262144 (about 40 MiB of maps). Open rebuilds at most this many.
+	// IndexFlushRecords is how many new leaves' hash-index entries (and
+	// events' postings) are kept in memory before they are written to
+	// Pebble in the background; 0 means 262144 (about 40 MiB of maps, and
+	// for audit events some 500 bytes more per event). Open rebuilds at
+	// most this many.
 	IndexFlushRecords int
 	// Logger receives Pebble's own messages (informational ones at debug
 	// level). nil discards them.
