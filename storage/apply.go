@@ -118,6 +118,13 @@ func (p *Pending) Stats() BatchStats { return p.stats }
 // After any storage error Begin and Wait return ErrFailed from then on
 // (fail-stop); restart to recover.
 func (s *Store) Begin(b *Batch) (*Pending, error) {
+	for i := range b.Records {
+		for _, p := range b.Records[i].Postings {
+			if len(p.Value) > MaxPostingValue {
+				return nil, fmt.Errorf("storage: record %d: a posting value of %d bytes exceeds %d", i, len(p.Value), MaxPostingValue)
+			}
+		}
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if err := s.rlock(); err != nil {

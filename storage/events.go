@@ -41,9 +41,12 @@ type Posting struct {
 	// of term a fixed length or a kind byte and a fixed-length hash.
 	Term []byte
 	// Value is stored with the index, for example which role a subject
-	// plays in the event.
+	// plays in the event: at most MaxPostingValue bytes.
 	Value []byte
 }
+
+// MaxPostingValue is the largest Posting.Value.
+const MaxPostingValue = 1<<16 - 1
 
 // Hit is a posting-list entry read back.
 type Hit struct {

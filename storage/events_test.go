@@ -423,3 +423,16 @@ func hitIndexes(hs []Hit) []uint64 {
 	}
 	return out
 }
+
+func TestPostingValueLimit(t *testing.T) {
+	_, _, s, _ := newEventStore(t)
+	defer s.Close()
+	r := eventRecord("big", "alice")
+	r.Postings[0].Value = make([]byte, MaxPostingValue+1)
+	if _, _, err := s.Apply(&Batch{Time: 1, Records: []Record{r}}); err == nil || errors.Is(err, ErrFailed) {
+		t.Fatalf("a posting value over the limit: %v", err)
+	}
+	if _, _, err := s.Apply(&Batch{Time: 1, Records: []Record{eventRecord("fine", "alice")}}); err != nil {
+		t.Fatalf("the store stopped after refusing a batch: %v", err)
+	}
+}
