@@ -70,7 +70,7 @@ func (s *Server) recordOwn(ctx context.Context, seq *sequencer, ev *tlogv1.Audit
 	if err != nil {
 		return storage.Result{}, storage.Head{}, fmt.Errorf("encode %s record: %w", ev.GetAction(), err)
 	}
-	records := newRecords([][]byte{b})
+	records := newRecords([][]byte{b}, false)
 	eventRecord(&records[0], ev)
 	records[0].Erases = erases
 	res, head, err := seq.submit(ctx, records)

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
@@ -135,7 +134,7 @@ func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEvent
 			return nil, invalid("events: the answer to %d events would exceed max_response_bytes (%d); send fewer or smaller events per call", i+1, s.cfg.MaxResponseBytes)
 		}
 	}
-	records := newRecords(payloads)
+	records := newRecords(payloads, false)
 	for i := range records {
 		eventRecord(&records[i], evs[i])
 	}
@@ -299,7 +298,7 @@ func validateEvent(ev *tlogv1.AuditEvent) error {
 	if ev == nil {
 		return fmt.Errorf("event_id: the event is empty")
 	}
-	if f := unknownFields(ev.ProtoReflect()); f != "" {
+	if f := unknownFields(ev); f != "" {
 		return fmt.Errorf("%s: unknown fields are not accepted (they would be stored unchecked)", f)
 	}
 	if err := checkID(ev.GetEventId(), 128, true); err != nil {
@@ -424,33 +423,29 @@ func checkID(s string, max int, required bool) error {
 	return nil
 }
 
-// unknownFields names the first message (by field path) that carries
-// fields this build does not know, or "" if none does.
-func unknownFields(m protoreflect.Message) string {
-	if len(m.GetUnknown()) > 0 {
-		return string(m.Descriptor().Name())
+// unknownFields names the first message of an event that carries fields
+// this build does not know, or "" if none does. It looks where the schema
+// has messages (occurred_at, actor, target, changes, none of which holds
+// a message; TestUnknownFieldsCoversSchema checks it) instead of walking
+// the event by reflection, which cost the handlers a twentieth of their
+// time.
+func unknownFields(ev *tlogv1.AuditEvent) string {
+	switch {
+	case len(ev.ProtoReflect().GetUnknown()) > 0:
+		return "AuditEvent"
+	case ev.GetOccurredAt() != nil && len(ev.GetOccurredAt().ProtoReflect().GetUnknown()) > 0:
+		return "occurred_at"
+	case ev.GetActor() != nil && len(ev.GetActor().ProtoReflect().GetUnknown()) > 0:
+		return "actor"
+	case ev.GetTarget() != nil && len(ev.GetTarget().ProtoReflect().GetUnknown()) > 0:
+		return "target"
 	}
-	found := ""
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.Kind() != protoreflect.MessageKind:
-		case fd.IsList():
-			for i := range v.List().Len() {
-				if f := unknownFields(v.List().Get(i).Message()); f != "" {
-					found = fmt.Sprintf("%s[%d]", fd.Name(), i)
-					return false
-				}
-			}
-		case fd.IsMap():
-		default:
-			if f := unknownFields(v.Message()); f != "" {
-				found = string(fd.Name())
-				return false
-			}
+	for i, c := range ev.GetChanges() {
+		if c != nil && len(c.ProtoReflect().GetUnknown()) > 0 {
+			return fmt.Sprintf("changes[%d]", i)
 		}
-		return true
-	})
-	return found
+	}
+	return ""
 }
 
 // checkText checks free text: at most max bytes of UTF-8; line breaks and

@@ -334,7 +334,7 @@ func payloadReadRecordAny(p []byte) (*tlogv1.AuditEvent, bool) {
 func TestReindex(t *testing.T) {
 	ev := testEvent("e-7", "admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED)
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
-	rs := newRecords([][]byte{b})
+	rs := newRecords([][]byte{b}, false)
 	eventRecord(&rs[0], ev)
 	entry := tlog.Entry{Commitment: rs[0].Commitment, Links: []uint64{tlog.NoLink, tlog.NoLink}}.AppendBinary(nil)
 	var got storage.Record
@@ -342,7 +342,7 @@ func TestReindex(t *testing.T) {
 	if got.PayloadHash != rs[0].PayloadHash || !reflect.DeepEqual(got.Subjects, rs[0].Subjects) || !reflect.DeepEqual(got.Postings, rs[0].Postings) {
 		t.Fatalf("event: Reindex gives %+v, the handler used %+v", got, rs[0])
 	}
-	plain := newRecords([][]byte{[]byte("a record")})[0]
+	plain := newRecords([][]byte{[]byte("a record")}, true)[0]
 	entry = tlog.Entry{Commitment: plain.Commitment}.AppendBinary(nil)
 	got = storage.Record{}
 	Reindex(entry, plain.Payload, &got)
@@ -398,5 +398,29 @@ func TestPagesStayWithinResponseBytes(t *testing.T) {
 		if total != 40 || pages < 3 {
 			t.Fatalf("%d events in %d pages", total, pages)
 		}
+	}
+}
+
+// TestUnknownFieldsCoversSchema: unknownFields looks only at the messages
+// an AuditEvent holds today; a new message field, or a message inside one
+// of them, must be added there.
+func TestUnknownFieldsCoversSchema(t *testing.T) {
+	var got []string
+	fields := (&tlogv1.AuditEvent{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		if f.Message() == nil || f.IsMap() {
+			continue
+		}
+		got = append(got, string(f.Name()))
+		inner := f.Message().Fields()
+		for j := range inner.Len() {
+			if inner.Get(j).Message() != nil {
+				t.Errorf("%s.%s is a message: unknownFields does not look inside it", f.Name(), inner.Get(j).Name())
+			}
+		}
+	}
+	if want := []string{"occurred_at", "actor", "target", "changes"}; !slices.Equal(got, want) {
+		t.Fatalf("the event's message fields are %v; unknownFields checks %v", got, want)
 	}
 }

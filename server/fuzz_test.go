@@ -37,7 +37,7 @@ func FuzzValidateEvent(f *testing.F) {
 		if string(again) != string(enc) {
 			t.Fatal("the deterministic encoding is not stable")
 		}
-		rs := newRecords([][]byte{enc})
+		rs := newRecords([][]byte{enc}, false)
 		eventRecord(&rs[0], ev)
 		if len(rs[0].Subjects) != 2 || len(rs[0].Postings) < 3 {
 			t.Fatalf("subjects %d, postings %d", len(rs[0].Subjects), len(rs[0].Postings))

@@ -52,7 +52,7 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 	for i, r := range recs {
 		payloads[i] = r.GetPayload()
 	}
-	out, err := s.sequence(ctx, newRecords(payloads), req.GetIncludeProofs(), req.GetConsistencyFrom())
+	out, err := s.sequence(ctx, newRecords(payloads, true), req.GetIncludeProofs(), req.GetConsistencyFrom())
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +115,10 @@ func (s *Server) sequence(ctx context.Context, records []storage.Record, include
 }
 
 // newRecords prepares payloads for the sequencer: a random salt, the
-// commitment and the dedup key for each. It runs in the calling handler,
-// in parallel across calls, so the single writer only sequences.
-func newRecords(payloads [][]byte) []storage.Record {
+// commitment and, with byPayload, the dedup key (the payload's SHA-256;
+// audit events get theirs from eventRecord). It runs in the calling
+// handler, in parallel across calls, so the single writer only sequences.
+func newRecords(payloads [][]byte, byPayload bool) []storage.Record {
 	salts := make([]byte, len(payloads)*tlog.SaltSize)
 	rand.Read(salts)
 	records := make([]storage.Record, len(payloads))
@@ -126,7 +127,9 @@ func newRecords(payloads [][]byte) []storage.Record {
 		rec.Payload = p
 		copy(rec.Salt[:], salts[i*tlog.SaltSize:])
 		rec.Commitment = tlog.Commit(rec.Salt[:], p)
-		rec.PayloadHash = sha256.Sum256(p)
+		if byPayload {
+			rec.PayloadHash = sha256.Sum256(p)
+		}
 	}
 	return records
 }

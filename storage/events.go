@@ -126,15 +126,20 @@ type postRun struct {
 
 	subjects  []tlog.Hash // every subject named, in index order
 	subjectAt []uint64    // the index of the event naming it
+
+	records int // how many records the run is expected to hold
 }
 
-func newPostRun(from uint64) *postRun {
-	return &postRun{from: from, end: math.MaxUint64, last: map[string]int32{}}
+func newPostRun(from uint64, records int) *postRun {
+	return &postRun{from: from, end: math.MaxUint64, records: records}
 }
 
 // add appends the postings and subjects of the event at index, which
 // follows every event in the run.
 func (r *postRun) add(index uint64, subjects []tlog.Hash, postings []Posting) {
+	if r.last == nil {
+		r.init(len(postings), len(subjects))
+	}
 	for _, subj := range subjects {
 		r.subjects = append(r.subjects, subj)
 		r.subjectAt = append(r.subjectAt, index)
@@ -142,6 +147,16 @@ func (r *postRun) add(index uint64, subjects []tlog.Hash, postings []Posting) {
 	for _, p := range postings {
 		r.addPosting(index, p.Term, p.Value)
 	}
+}
+
+// init sizes the run for records with as many postings and subjects each:
+// growing the arrays cost the writer more than filling them.
+func (r *postRun) init(postings, subjects int) {
+	n, m := r.records*postings, r.records*subjects
+	r.index, r.prev, r.valStart, r.valLen = make([]uint64, 0, n), make([]int32, 0, n), make([]uint32, 0, n), make([]uint16, 0, n)
+	r.vals = make([]byte, 0, 8*n)
+	r.subjects, r.subjectAt = make([]tlog.Hash, 0, m), make([]uint64, 0, m)
+	r.last = make(map[string]int32, r.records/2)
 }
 
 func (r *postRun) addPosting(index uint64, term, value []byte) {
@@ -165,7 +180,10 @@ func (r *postRun) addPosting(index uint64, term, value []byte) {
 // split freezes r at end and returns a new run holding its events from
 // end on (those of batches still in flight).
 func (r *postRun) split(end uint64) *postRun {
-	next := newPostRun(end)
+	next := newPostRun(end, r.records)
+	if r.last != nil {
+		next.init(cap(r.index)/max(r.records, 1), cap(r.subjects)/max(r.records, 1))
+	}
 	i, _ := slices.BinarySearch(r.subjectAt, end)
 	next.subjects = append(next.subjects, r.subjects[i:]...)
 	next.subjectAt = append(next.subjectAt, r.subjectAt[i:]...)

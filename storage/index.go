@@ -68,7 +68,7 @@ func newHashIndex(from uint64, flushRecords int) *hashIndex {
 	return &hashIndex{
 		leaf:         newHashRun(from, flushRecords),
 		dedup:        newHashRun(from, flushRecords),
-		post:         newPostRun(from),
+		post:         newPostRun(from, flushRecords),
 		watermark:    from,
 		flushRecords: flushRecords,
 	}
@@ -431,6 +431,6 @@ func (s *Store) flushIndex() error {
 	if err := s.writeIndex(x.leaf, x.dedup, x.post, end); err != nil {
 		return err
 	}
-	x.leaf, x.dedup, x.post = newHashRun(end, 0), newHashRun(end, 0), newPostRun(end)
+	x.leaf, x.dedup, x.post = newHashRun(end, 0), newHashRun(end, 0), newPostRun(end, 0)
 	return nil
 }
