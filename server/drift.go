@@ -14,6 +14,9 @@ import (
 // maxBaselineSubjects bounds a GetDrift baseline.
 const maxBaselineSubjects = 10000
 
+// driftSpan is the widest range of entries GetDrift reads at once.
+const driftSpan = 1024
+
 var (
 	grantKinds  = map[string]tlogv1.GrantKind{drift.KindRole: tlogv1.GrantKind_GRANT_KIND_ROLE, drift.KindPermission: tlogv1.GrantKind_GRANT_KIND_PERMISSION, drift.KindGroup: tlogv1.GrantKind_GRANT_KIND_GROUP}
 	driftStatus = map[string]tlogv1.DriftStatus{drift.Unapproved: tlogv1.DriftStatus_DRIFT_STATUS_UNAPPROVED, drift.Revoked: tlogv1.DriftStatus_DRIFT_STATUS_REVOKED, drift.NeverGranted: tlogv1.DriftStatus_DRIFT_STATUS_NEVER_GRANTED}
@@ -125,23 +128,42 @@ func (s *Server) replayGrants(ctx context.Context, store *storage.Store, tenant 
 			break
 		}
 		next = hits[len(hits)-1].Index + 1
-		for _, h := range hits {
-			if !want.matchHit(h, 0) {
+		for len(hits) > 0 {
+			if !want.matchHit(hits[0], 0) {
+				hits = hits[1:]
 				continue
 			}
-			es, err := store.Entries(h.Index, 1, true, s.cfg.entryBudget())
+			// One read for the replayed events within a span: reading
+			// them one by one cost a bundle lookup each.
+			first, last := hits[0].Index, hits[0].Index
+			for _, h := range hits {
+				if h.Index >= first+driftSpan {
+					break
+				}
+				if want.matchHit(h, 0) {
+					last = h.Index
+				}
+			}
+			es, err := store.Entries(first, int(last-first+1), true, s.cfg.entryBudget())
 			if err != nil {
 				return nil, err
 			}
-			if es[0].Erased {
-				continue
+			if len(es) == 0 {
+				return nil, fmt.Errorf("%w: no entry at %d", storage.ErrCorrupt, first)
 			}
-			ev := &tlogv1.AuditEvent{}
-			if err := proto.Unmarshal(es[0].Payload, ev); err != nil {
-				return nil, fmt.Errorf("%w: entry %d is in a tenant's posting list but holds no audit event: %w", storage.ErrCorrupt, h.Index, err)
-			}
-			if drift.Replayed(tenant, ev) {
-				state.Replay(ev, h.Index)
+			end := first + uint64(len(es)) // fewer than asked when the entries are large
+			for len(hits) > 0 && hits[0].Index < end {
+				h := hits[0]
+				hits = hits[1:]
+				if e := es[h.Index-first]; want.matchHit(h, 0) && !e.Erased {
+					ev := &tlogv1.AuditEvent{}
+					if err := proto.Unmarshal(e.Payload, ev); err != nil {
+						return nil, fmt.Errorf("%w: entry %d is in a tenant's posting list but holds no audit event: %w", storage.ErrCorrupt, h.Index, err)
+					}
+					if drift.Replayed(tenant, ev) {
+						state.Replay(ev, h.Index)
+					}
+				}
 			}
 		}
 	}
