@@ -62,7 +62,7 @@ type Options struct {
 	// IndexFlushRecords is how many new leaves' hash-index entries (and
 	// events' postings) are kept in memory before they are written to
 	// Pebble in the background; 0 means 262144 (about 40 MiB of maps, and
-	// for audit events some 500 bytes more per event). Open rebuilds at
+	// for audit events about 200 bytes more per event). Open rebuilds at
 	// most this many.
 	IndexFlushRecords int
 	// Logger receives Pebble's own messages (informational ones at debug
