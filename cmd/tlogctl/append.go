@@ -117,7 +117,7 @@ func printAppended(e env, asJSON bool, r client.Result, cp client.Checkpoint, bu
 	dup := ""
 	switch {
 	case r.Conflict:
-		fmt.Fprintf(e.stdout, "index %d: CONFLICT: this event id was recorded before with other content; nothing was recorded (the entry is in tree size %d)\n", r.Index, cp.Size)
+		fmt.Fprintf(e.stdout, "index %d: CONFLICT: this event id was recorded there before, with other content; nothing new was recorded\n", r.Index)
 		return
 	case r.Duplicate:
 		dup = " (duplicate: the payload was already in the log)"

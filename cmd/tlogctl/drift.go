@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -16,11 +18,12 @@ func driftCmd(e env, args []string) error {
 	c := newCommand("drift", "", `Reports how the grants in the log drifted from an approved baseline: it
 replays every verified role, permission and group event of the tenant and
 lists every grant held that the baseline does not approve, every approved
-grant that was revoked, and every approved grant no event ever gave, each with who did it and when (the log's time). An assignment
-adds a grant and does not take the old value away: a change of role from
-"viewer" to "admin" is an assignment of admin; the revocation of viewer is
-its own event. Erased events cannot be replayed: a grant whose events were
-erased is not seen.
+grant that was revoked, and every approved grant no event ever gave, each
+with who did it and when (the log's time). An assignment adds a grant and
+does not take the old value away: a change of role from "viewer" to "admin"
+is an assignment of admin; the revocation of viewer is its own event.
+Erased events cannot be replayed: a grant whose events were erased is not
+seen (an approved one shows as never granted).
 
 Where the events come from:
   (default)  a query for them, each event with its proof; a query cannot
@@ -63,7 +66,12 @@ whether or not there is drift (use -json to act on it).`)
 	var b client.Baseline
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 	dec.KnownFields(true)
-	if err := dec.Decode(&b); err != nil {
+	if err := dec.Decode(&b); errors.Is(err, io.EOF) {
+		return cli.Usagef("-baseline %s: the file is empty; it needs a tenant and subjects (see -help)", *baselineFile)
+	} else if err != nil {
+		return cli.Usagef("-baseline %s: %v", *baselineFile, strings.ReplaceAll(err.Error(), "drift.Grants", "a subject's grants (roles, permissions, groups)"))
+	}
+	if err := b.Check(); err != nil {
 		return cli.Usagef("-baseline %s: %v", *baselineFile, err)
 	}
 	if *tenant != "" {
@@ -110,11 +118,20 @@ whether or not there is drift (use -json to act on it).`)
 		}
 		fmt.Fprintln(e.stdout, line)
 	}
-	fmt.Fprintf(e.stdout, "%s from the baseline; replayed %s of tenant %q in the tree of size %d",
-		count(len(r.Items), "difference"), count(r.Events, "verified grant event"), b.Tenant, r.Checkpoint.Size)
-	if r.Unreadable > 0 {
-		fmt.Fprintf(e.stdout, " (%d name no role, permission or group in their changes and were skipped)", r.Unreadable)
+	replayed := "replayed " + count(r.Events, "verified grant event")
+	caveat := "; a query cannot prove that no event was left out (-complete can)"
+	switch {
+	case *complete:
+		caveat = ", read from every entry"
+	case *server:
+		replayed = "the server replayed " + count(r.Events, "grant event")
+		caveat = "; each item's event was verified, but the server could have left items out (-complete cannot be misled)"
 	}
-	fmt.Fprintln(e.stdout)
+	fmt.Fprintf(e.stdout, "%s from the baseline; %s of tenant %q in the tree of size %d",
+		count(len(r.Items), "difference"), replayed, b.Tenant, r.Checkpoint.Size)
+	if r.Unreadable > 0 {
+		fmt.Fprintf(e.stdout, " (of which %d named no role, permission or group in their changes and changed nothing)", r.Unreadable)
+	}
+	fmt.Fprintln(e.stdout, caveat)
 	return nil
 }

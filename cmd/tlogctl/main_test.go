@@ -738,7 +738,7 @@ func TestRecordAndTimeline(t *testing.T) {
 		t.Fatalf("record: %s", r.stdout)
 	}
 	// The same id with other content is a conflict, not a second event.
-	r = must(t, 0, ev("e1", "mallory", "ACTION_ACCOUNT_DELETED", "alice", ""), append([]string{"record"}, conn...)...)
+	r = must(t, 2, ev("e1", "mallory", "ACTION_ACCOUNT_DELETED", "alice", ""), append([]string{"record"}, conn...)...)
 	if !strings.Contains(r.stdout, "index 0: CONFLICT") {
 		t.Fatalf("conflicting event id: %s", r.stdout)
 	}
@@ -900,8 +900,21 @@ subjects:
 			t.Errorf("%s: %s", lie, r.stderr)
 		}
 	}
-	os.WriteFile(baseline, []byte("tenant: acme\nsubjects:\n  alice: {rolez: [x]}\n"), 0o644)
-	must(t, 2, "", append([]string{"drift", "-baseline", baseline}, conn...)...)
+	r = must(t, 0, "", append([]string{"drift", "-server", "-baseline", baseline}, conn...)...)
+	if !strings.Contains(r.stdout, "the server replayed 7 grant events") || !strings.Contains(r.stdout, "the server could have left items out") {
+		t.Fatalf("drift -server summary: %s", r.stdout)
+	}
+	for content, want := range map[string]string{
+		"tenant: acme\nsubjects:\n  alice: {rolez: [x]}\n": "field rolez not found",
+		"": "the file is empty",
+		"tenant: acme\nsubjects:\n  \"\": {roles: [x]}\n":    "an empty subject id",
+		"tenant: acme\nsubjects:\n  bob: {groups: [\"\"]}\n": `subjects["bob"].groups[0]: empty`,
+	} {
+		os.WriteFile(baseline, []byte(content), 0o644)
+		if r := must(t, 2, "", append([]string{"drift", "-baseline", baseline}, conn...)...); !strings.Contains(r.stderr, want) {
+			t.Errorf("baseline %q: %s", content, r.stderr)
+		}
+	}
 }
 
 func TestErase(t *testing.T) {

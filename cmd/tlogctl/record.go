@@ -63,6 +63,7 @@ and event_id are already in the log is a duplicate. For example:
 	for i, ev := range events {
 		sizes[i] = proto.Size(ev)
 	}
+	conflicts := 0
 	for len(events) > 0 {
 		batch := events[:batchLen(sizes, 2400, int(info.GetMaxRecordsPerAppend()), limit)]
 		events, sizes = events[len(batch):], sizes[len(batch):]
@@ -74,7 +75,13 @@ and event_id are already in the log is a duplicate. For example:
 		}
 		for _, r := range res {
 			printAppended(e, f.json, r, cp, "")
+			if r.Conflict {
+				conflicts++
+			}
 		}
+	}
+	if conflicts > 0 {
+		return cli.Usagef("%s refused: each event id was recorded before with other content (the rest were recorded)", count(conflicts, "event"))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ package drift
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
@@ -154,6 +156,23 @@ func Grant(ev *tlogv1.AuditEvent) (k Key, sign int, ok bool) {
 		}
 	}
 	return Key{ev.GetTarget().GetId(), ga.kind, name}, ga.sign, name != ""
+}
+
+// Check reports the first empty subject id or grant name in b.
+func (b Baseline) Check() error {
+	for subject, g := range b.Subjects {
+		if subject == "" {
+			return errors.New("subjects: an empty subject id")
+		}
+		for field, names := range map[string][]string{"roles": g.Roles, "permissions": g.Permissions, "groups": g.Groups} {
+			for i, n := range names {
+				if n == "" {
+					return fmt.Errorf("subjects[%q].%s[%d]: empty", subject, field, i)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Approved reports whether b approves k.

@@ -617,7 +617,8 @@ type GetDriftResponse struct {
 	// The signed checkpoint every inclusion proof is against, and whose tree
 	// was replayed.
 	Checkpoint string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	// The differences from the baseline, sorted by subject id, kind and name.
+	// The differences from the baseline, sorted by subject id, then kind by
+	// its name ("group", "permission", "role"), then name.
 	Items []*DriftItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
 	// How many events were replayed.
 	EventsReplayed uint64 `protobuf:"varint,3,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`

@@ -74,8 +74,8 @@ type AuditServiceClient interface {
 	// is shown; that no item was left out rests on the server (a client that
 	// must know replays every entry itself: tlogctl drift -complete). It
 	// reads every event replayed, so its cost grows with the log. It returns
-	// payloads: it needs the read_payloads capability and is recorded in the
-	// log.
+	// payloads: it needs the read_payloads capability, and a page that cites
+	// events is recorded in the log.
 	GetDrift(ctx context.Context, in *GetDriftRequest, opts ...grpc.CallOption) (*GetDriftResponse, error)
 }
 
@@ -185,8 +185,8 @@ type AuditServiceServer interface {
 	// is shown; that no item was left out rests on the server (a client that
 	// must know replays every entry itself: tlogctl drift -complete). It
 	// reads every event replayed, so its cost grows with the log. It returns
-	// payloads: it needs the read_payloads capability and is recorded in the
-	// log.
+	// payloads: it needs the read_payloads capability, and a page that cites
+	// events is recorded in the log.
 	GetDrift(context.Context, *GetDriftRequest) (*GetDriftResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
