@@ -149,18 +149,12 @@ func (c *Client) ServerDrift(ctx context.Context, b Baseline) (*DriftReport, err
 			return nil, fmt.Errorf("client: get drift: %w", err)
 		}
 		if req.TreeSize == 0 {
-			cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
-			if err != nil {
-				return nil, err
-			}
-			if err := c.accept(ctx, nil, cp, nil); err != nil {
-				return nil, err
-			}
-			r.Checkpoint, req.TreeSize = cp, cp.Size
 			r.Events, r.Unreadable = int(resp.GetEventsReplayed()), int(resp.GetUnreadableEvents())
-		} else if resp.GetCheckpoint() != string(r.Checkpoint.Note) {
-			return nil, verifyErr("drift page", fmt.Errorf("a later page is against another checkpoint than size %d", r.Checkpoint.Size))
 		}
+		if err := c.pageCheckpoint(ctx, "drift page", resp.GetCheckpoint(), &r.Checkpoint); err != nil {
+			return nil, err
+		}
+		req.TreeSize = r.Checkpoint.Size
 		for _, di := range resp.GetItems() {
 			it, err := verifyDriftItem(r.Checkpoint, b, di)
 			if err != nil {

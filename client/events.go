@@ -123,18 +123,10 @@ func (c *Client) Timeline(ctx context.Context, tenant, subject string, progress 
 		if err != nil {
 			return nil, fmt.Errorf("client: get timeline: %w", err)
 		}
-		if req.TreeSize == 0 {
-			cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
-			if err != nil {
-				return nil, err
-			}
-			if err := c.accept(ctx, nil, cp, nil); err != nil {
-				return nil, err
-			}
-			tl.Checkpoint, req.TreeSize = cp, cp.Size
-		} else if resp.GetCheckpoint() != string(tl.Checkpoint.Note) {
-			return nil, verifyErr("timeline page", fmt.Errorf("a later page is against another checkpoint than size %d", tl.Checkpoint.Size))
+		if err := c.pageCheckpoint(ctx, "timeline page", resp.GetCheckpoint(), &tl.Checkpoint); err != nil {
+			return nil, err
 		}
+		req.TreeSize = tl.Checkpoint.Size
 		for _, te := range resp.GetEvents() {
 			ev, err := c.verifyTimelineEvent(ctx, tl, te, prev)
 			if err != nil {
@@ -154,6 +146,28 @@ func (c *Client) Timeline(ctx context.Context, tenant, subject string, progress 
 		}
 		req.PageToken = resp.GetNextPageToken()
 	}
+}
+
+// pageCheckpoint checks the checkpoint of one page of a paged answer
+// against cp: the first page's (cp still empty) is opened, checked for
+// consistency with the trusted one and trusted; every later page must be
+// against that same checkpoint.
+func (c *Client) pageCheckpoint(ctx context.Context, what, signed string, cp *Checkpoint) error {
+	if cp.Note != nil {
+		if signed != string(cp.Note) {
+			return verifyErr(what, fmt.Errorf("a later page is against another checkpoint than size %d", cp.Size))
+		}
+		return nil
+	}
+	got, err := c.OpenCheckpoint([]byte(signed))
+	if err != nil {
+		return err
+	}
+	if err := c.accept(ctx, nil, got, nil); err != nil {
+		return err
+	}
+	*cp = got
+	return nil
 }
 
 // checkErasure checks that the entry at index was erased by a real erasure
@@ -284,19 +298,11 @@ func (c *Client) QueryEvents(ctx context.Context, q *tlogv1.QueryEventsRequest) 
 				yield(Event{}, fmt.Errorf("client: query events: %w", err))
 				return
 			}
-			if req.TreeSize == 0 {
-				if cp, err = c.OpenCheckpoint([]byte(resp.GetCheckpoint())); err == nil {
-					err = c.accept(ctx, nil, cp, nil)
-				}
-				if err != nil {
-					yield(Event{}, err)
-					return
-				}
-				req.TreeSize = cp.Size
-			} else if resp.GetCheckpoint() != string(cp.Note) {
-				yield(Event{}, verifyErr("query page", fmt.Errorf("a later page is against another checkpoint than size %d", cp.Size)))
+			if err := c.pageCheckpoint(ctx, "query page", resp.GetCheckpoint(), &cp); err != nil {
+				yield(Event{}, err)
 				return
 			}
+			req.TreeSize = cp.Size
 			for _, pe := range resp.GetEvents() {
 				ev, err := verifyProvenEvent(cp, pe)
 				what := fmt.Sprintf("query result entry %d", ev.Index)
