@@ -96,12 +96,13 @@ var (
 	descCacheMisses    = prometheus.NewDesc("tlogd_pebble_block_cache_misses_total", "Block cache misses.", nil, nil)
 	descIndexEpochs    = prometheus.NewDesc("tlogd_index_epochs", "Hash-index epochs on disk.", nil, nil)
 	descIndexPending   = prometheus.NewDesc("tlogd_index_pending_leaves", "Recent leaves indexed only in memory.", nil, nil)
+	descCorruptions    = prometheus.NewDesc("tlogd_storage_corruptions_total", "Damaged blocks found in the data directory's files since start (checksum mismatches); the reads that hit them failed.", nil, nil)
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTreeSize, descCheckpointAge, descReady, descDiskBytes, descMemtableBytes,
 		descL0Files, descL0Sublevels, descReadAmp, descCompactionDebt, descCompactions, descFlushes, descIngestions,
-		descWALBytes, descCacheBytes, descCacheHits, descCacheMisses, descIndexEpochs, descIndexPending} {
+		descWALBytes, descCacheBytes, descCacheHits, descCacheMisses, descIndexEpochs, descIndexPending, descCorruptions} {
 		ch <- d
 	}
 }
@@ -142,4 +143,5 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCacheMisses, float64(st.BlockCacheMisses))
 	gauge(descIndexEpochs, float64(st.IndexEpochs))
 	gauge(descIndexPending, float64(st.IndexPending))
+	counter(descCorruptions, float64(st.Corruptions))
 }

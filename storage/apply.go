@@ -177,6 +177,11 @@ func (p *Pending) Wait() ([]Result, Head, error) {
 		h := s.Head()
 		return p.results, h, nil
 	}
+	if err := s.guard.record(p.head.Checkpoint); err != nil {
+		s.fail(err)
+		p.err = s.failure()
+		return nil, Head{}, p.err
+	}
 	for _, w := range p.written {
 		s.tiles.put(w.id, w.tile)
 	}

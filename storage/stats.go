@@ -24,6 +24,8 @@ type DBStats struct {
 	// IndexEpochs is how many index epochs are on disk; IndexPending how
 	// many recent leaves are indexed only in memory.
 	IndexEpochs, IndexPending int64
+	// Corruptions counts the damaged blocks Pebble found since Open.
+	Corruptions int64
 }
 
 // Stats returns figures about the database. It is safe to call at any time;
@@ -48,6 +50,7 @@ func (s *Store) Stats() DBStats {
 		BlockCacheBytes:     m.BlockCache.Size,
 		BlockCacheHits:      m.BlockCache.Hits,
 		BlockCacheMisses:    m.BlockCache.Misses,
+		Corruptions:         s.corruptions.Load(),
 	}
 	x := s.idx
 	x.mu.RLock()

@@ -112,7 +112,10 @@ type Store struct {
 	anyErased atomic.Bool
 	tiles     *tileCache
 	idx       *hashIndex
-	notify    struct {
+	guard     *guard // the checkpoint record; written by Wait
+	// corruptions counts the damaged blocks Pebble found.
+	corruptions *atomic.Int64
+	notify      struct {
 		sync.Mutex
 		ch chan struct{}
 	}
@@ -134,7 +137,9 @@ type Store struct {
 
 // Open opens the log in dir, creating it if the directory holds no log. It
 // checks that the log belongs to opts.Signer, restores the tree from the
-// latest checkpoint and checks that the stored nodes reproduce its root.
+// latest checkpoint, checks that the stored nodes reproduce its root, that
+// the last entries hash to the stored leaves, and that the tree holds the
+// latest checkpoint the log published (see guardFile).
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.Signer == nil || opts.VerifierKey == "" {
 		return nil, errors.New("storage: Signer and VerifierKey are required")
@@ -175,6 +180,18 @@ func Open(dir string, opts Options) (*Store, error) {
 		L0StopWritesThreshold:       1000,
 		MemTableStopWritesThreshold: 4,
 	}
+	// Pebble's default for a damaged block is to end the process. The read
+	// that found it fails anyway, with an error naming the file; ending the
+	// process would only turn one bad block into a crash loop for every
+	// client. Log it, count it, and serve what is intact.
+	var corruptions atomic.Int64
+	po.EventListener = &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		corruptions.Add(1)
+		if opts.Logger != nil {
+			opts.Logger.Error("storage: damaged data found; the read that found it failed",
+				slog.String("file", info.Path), slog.String("error", info.Details.Error()))
+		}
+	}}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
@@ -213,6 +230,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		idx:      newHashIndex(0, opts.IndexFlushRecords),
 		opts:     opts,
 	}
+	s.corruptions = &corruptions
 	s.notify.ch = make(chan struct{})
 	if err := s.removeStaleIndexTables(); err != nil {
 		db.Close()
@@ -220,6 +238,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.load(); err != nil {
+		if s.guard != nil {
+			s.guard.f.Close()
+		}
 		db.Close()
 		cache.Unref()
 		return nil, err
@@ -276,16 +297,8 @@ func (s *Store) load() error {
 	if err := s.loadEdge(cp.Size); err != nil {
 		return err
 	}
-	if cp.Size > 0 {
-		entries, err := s.readEntries(cp.Size-1, 1, false, 0)
-		if err != nil {
-			return fmt.Errorf("storage: read last entry: %w", err)
-		}
-		e, err := tlog.ParseEntry(entries[0].Entry)
-		if err != nil {
-			return fmt.Errorf("%w: last entry: %w", ErrCorrupt, err)
-		}
-		s.lastTime = e.Time
+	if err := s.checkLastEntries(cp.Size); err != nil {
+		return err
 	}
 	if err := s.loadSubjects(); err != nil {
 		return err
@@ -301,6 +314,53 @@ func (s *Store) load() error {
 		h.Time = time.UnixMilli(int64(s.lastTime))
 	}
 	s.head.Store(h)
+	return s.loadGuard()
+}
+
+// checkLastEntries reads the entries of the last partial leaf tile (at
+// least the last entry) and checks that they hash to the stored leaves, so
+// a damaged latest batch is found at start, not by the first reader. It
+// sets lastTime from the last entry.
+func (s *Store) checkLastEntries(size uint64) error {
+	if size == 0 {
+		return nil
+	}
+	leaves := s.edge[0].rows[0] // empty when the last leaf tile is full
+	n := max(len(leaves), 1)
+	entries, err := s.readEntries(size-uint64(n), n, false, 0)
+	if err != nil {
+		return fmt.Errorf("storage: read the last entries: %w", err)
+	}
+	if len(entries) != n {
+		return fmt.Errorf("%w: %d of the last %d entries are missing", ErrCorrupt, n-len(entries), n)
+	}
+	for i, h := range leaves {
+		if tlog.LeafHash(entries[i].Entry) != h {
+			return fmt.Errorf("%w: entry %d does not hash to the stored leaf", ErrCorrupt, size-uint64(n)+uint64(i))
+		}
+	}
+	e, err := tlog.ParseEntry(entries[n-1].Entry)
+	if err != nil {
+		return fmt.Errorf("%w: last entry: %w", ErrCorrupt, err)
+	}
+	s.lastTime = e.Time
+	return nil
+}
+
+// loadGuard checks the restored tree against the checkpoint record and
+// brings the record up to date.
+func (s *Store) loadGuard() error {
+	g, rec, err := s.openGuard()
+	if err != nil {
+		return err
+	}
+	s.guard = g
+	if err := s.checkGuard(rec); err != nil {
+		return err
+	}
+	if h := s.Head(); rec == nil || rec.Size < h.Size {
+		return g.record(h.Checkpoint)
+	}
 	return nil
 }
 
@@ -343,7 +403,7 @@ func (s *Store) create() error {
 	s.tree = tree
 	s.subjects = map[tlog.Hash]uint64{}
 	s.head.Store(&Head{Size: 0, Root: tlog.EmptyRoot, Checkpoint: signed})
-	return nil
+	return s.loadGuard()
 }
 
 // loadEdge loads the right-most partial tile of every tile level.
@@ -481,12 +541,13 @@ func (s *Store) Close() error {
 	} else {
 		s.reapFlush(true)
 	}
+	gerr := s.guard.close()
 	err := s.db.Close()
 	s.cache.Unref()
 	if err != nil {
 		return fmt.Errorf("storage: close pebble: %w", err)
 	}
-	return ierr
+	return errors.Join(ierr, gerr)
 }
 
 // rlock takes the read side of closeMu; it fails after Close.
