@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
+	"syscall"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,6 +33,10 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, errStopping), errors.Is(err, storage.ErrClosed):
 		return status.Error(codes.Unavailable, "server is shutting down; retry on another replica or after restart")
+	case errors.Is(err, storage.ErrDiskFull):
+		return status.Error(codes.ResourceExhausted, strings.TrimPrefix(err.Error(), "storage: "))
+	case errors.Is(err, storage.ErrFailed) && errors.Is(err, syscall.ENOSPC):
+		return status.Error(codes.ResourceExhausted, "disk full: the log writer stopped after a write failed for lack of space; appends resume after space is freed and tlogd restarts")
 	case errors.Is(err, storage.ErrFailed):
 		return status.Error(codes.Unavailable, "log writer stopped after a storage error; appends resume after tlogd restarts")
 	}

@@ -96,13 +96,15 @@ var (
 	descCacheMisses    = prometheus.NewDesc("tlogd_pebble_block_cache_misses_total", "Block cache misses.", nil, nil)
 	descIndexEpochs    = prometheus.NewDesc("tlogd_index_epochs", "Hash-index epochs on disk.", nil, nil)
 	descIndexPending   = prometheus.NewDesc("tlogd_index_pending_leaves", "Recent leaves indexed only in memory.", nil, nil)
+	descAvailBytes     = prometheus.NewDesc("tlogd_disk_available_bytes", "Free space on the data directory's filesystem.", nil, nil)
+	descReserveBytes   = prometheus.NewDesc("tlogd_disk_reserve_bytes", "Free space appends leave on the data directory's filesystem: below it they fail with ResourceExhausted.", nil, nil)
 	descCorruptions    = prometheus.NewDesc("tlogd_storage_corruptions_total", "Damaged blocks found in the data directory's files since start (checksum mismatches); the reads that hit them failed.", nil, nil)
 )
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTreeSize, descCheckpointAge, descReady, descDiskBytes, descMemtableBytes,
 		descL0Files, descL0Sublevels, descReadAmp, descCompactionDebt, descCompactions, descFlushes, descIngestions,
-		descWALBytes, descCacheBytes, descCacheHits, descCacheMisses, descIndexEpochs, descIndexPending, descCorruptions} {
+		descWALBytes, descCacheBytes, descCacheHits, descCacheMisses, descIndexEpochs, descIndexPending, descCorruptions, descAvailBytes, descReserveBytes} {
 		ch <- d
 	}
 }
@@ -144,4 +146,8 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descIndexEpochs, float64(st.IndexEpochs))
 	gauge(descIndexPending, float64(st.IndexPending))
 	counter(descCorruptions, float64(st.Corruptions))
+	if st.AvailBytes > 0 {
+		gauge(descAvailBytes, float64(st.AvailBytes))
+	}
+	gauge(descReserveBytes, float64(st.ReserveBytes))
 }

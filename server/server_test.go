@@ -766,6 +766,42 @@ func TestWriterFailureIsFailStop(t *testing.T) {
 	}
 }
 
+// TestDiskFull: below the free-space reserve, appends fail with
+// ResourceExhausted saying so, reads go on, health stays SERVING (nothing is
+// broken), and appends resume once space is back.
+func TestDiskFull(t *testing.T) {
+	mem := vfs.NewMem()
+	plenty := vfs.DiskUsage{AvailBytes: 10 << 30, TotalBytes: 20 << 30}
+	mem.TestingSetDiskUsage(plenty)
+	tl := startLogFS(t, mem, nil)
+	first, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("before the disk filled")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 40 << 20, TotalBytes: 20 << 30})
+	time.Sleep(150 * time.Millisecond) // the store checks free space every 100 ms
+	_, err = tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("refused")})
+	if st, _ := status.FromError(err); st.Code() != codes.ResourceExhausted ||
+		st.Message() != "disk full: 40 MiB free on the data directory's filesystem, below the 256 MiB kept in reserve; appends resume once space is freed" {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	if cp, err := tl.client.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{}); err != nil || cp.GetCheckpoint() != first.GetCheckpoint() {
+		t.Fatalf("GetCheckpoint on a full disk: %v", err)
+	}
+	h, err := healthpb.NewHealthClient(tl.conn).Check(ctx(t), &healthpb.HealthCheckRequest{Service: "tlog.v1.LogService"})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health on a full disk: %v %v", h.GetStatus(), err)
+	}
+	mem.TestingSetDiskUsage(plenty)
+	r, err := tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("after space was freed")})
+	if err != nil {
+		t.Fatalf("append once space is back: %v", err)
+	}
+	if got := r.GetResults()[0].GetIndex(); got != 1 {
+		t.Fatalf("index after space came back: %d, want 1", got)
+	}
+}
+
 func TestWatchDoesNotHoldUpStop(t *testing.T) {
 	tl := startLog(t, nil)
 	w, err := healthpb.NewHealthClient(tl.conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})

@@ -138,6 +138,9 @@ func buildCorruptionLog(t *testing.T, k testKey, fs vfs.FS) *corruptionLog {
 func (l *corruptionLog) trial(k testKey, fs vfs.FS) (outcome, detail string, err error) {
 	r, err := Open("data", testOptions(k, fs))
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) && strings.Contains(err.Error(), guardFile) {
+			return "refused at start: Pebble lost published records, found by the checkpoint record", err.Error(), nil
+		}
 		if errors.Is(err, ErrCorrupt) {
 			return "refused at start by tlogd's self-check", err.Error(), nil
 		}

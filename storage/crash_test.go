@@ -2,45 +2,87 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	sumdb "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/tlogd/tlogd/tlog"
 )
 
-// TestCrashKeepsAcknowledgedRecords appends batches from one goroutine while
-// another takes crash images of the filesystem at random moments, keeping
-// only synced data or synced data plus a random share of unsynced writes.
-// Every image must open, hold every record acknowledged before the image was
-// taken at its index with the same leaf hash, and hold no checkpoint beyond
-// its durable tree; every checkpoint it holds must be one the writer signed.
-func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
-	crashes := 150
+// TestPowerLoss appends batches from one goroutine while another takes crash
+// images of the filesystem at random moments, keeping only synced data or
+// synced data plus a random share of unsynced writes (Pebble's crashable
+// in-memory filesystem). Every image must open, hold every record
+// acknowledged before the image was taken at its index with the same leaf
+// hash, and hold no checkpoint beyond its durable tree; every checkpoint it
+// holds must be one the writer signed, and every checkpoint the writer
+// published must be reproducible: the recovered log serves the same signed
+// bytes at its size and proves it consistent with the recovered head.
+//
+// TLOGD_POWERLOSS_IMAGES sets the number of crash images (default 300, 60
+// with -short); they are taken in rounds of 150 on a fresh log each.
+func TestPowerLoss(t *testing.T) {
+	images := 300
 	if testing.Short() {
-		crashes = 30
+		images = 60
 	}
+	if v := os.Getenv("TLOGD_POWERLOSS_IMAGES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("TLOGD_POWERLOSS_IMAGES: %v", err)
+		}
+		images = n
+	}
+	var total powerLossCounts
+	for round := 0; images > 0; round++ {
+		n := min(images, 150)
+		images -= n
+		c := powerLossRound(t, uint64(round), n)
+		total.images += c.images
+		total.inFlight += c.inFlight
+		total.acked += c.acked
+		total.published += c.published
+		total.unsynced += c.unsynced
+	}
+	t.Logf("%d crash images (%d keeping part of the unsynced writes), %d holding a batch in flight; the last image of each round held all of its %d acknowledged records and reproduced all of its %d published checkpoints",
+		total.images, total.unsynced, total.inFlight, total.acked, total.published)
+}
+
+type powerLossCounts struct {
+	images, inFlight, unsynced int
+	acked, published           uint64 // summed over rounds: the records and checkpoints of each round's last image
+}
+
+// powerLossRound runs one writer on a fresh log and takes n crash images.
+func powerLossRound(t *testing.T, seed uint64, crashes int) powerLossCounts {
 	k := newTestKey(t, "example.com/log")
 	fs := vfs.NewCrashableMem()
 	s := openStore(t, "data", fs, k)
 	defer s.Close()
 
 	var (
-		mu     sync.Mutex
-		leaves []tlog.Hash                                 // every leaf of every batch begun so far
-		acked  uint64                                      // leaves acknowledged (Wait returned)
-		signed = map[uint64][]byte{0: s.Head().Checkpoint} // every checkpoint signed
-		tokens = make(chan struct{}, 4)                    // one per batch the writer may begin
-		done   = make(chan error, 1)
+		mu        sync.Mutex
+		leaves    []tlog.Hash                                 // every leaf of every batch begun so far
+		acked     uint64                                      // leaves acknowledged (Wait returned)
+		signed    = map[uint64][]byte{0: s.Head().Checkpoint} // every checkpoint signed
+		published = []uint64{0}                               // the sizes of the checkpoints Wait returned
+		model     = &sumdbTree{}                              // the tree of leaves, in x/mod/sumdb/tlog's layout
+		tokens    = make(chan struct{}, 4)                    // one per batch the writer may begin
+		done      = make(chan error, 1)
 	)
 	// The writer runs the production pipeline: it begins a batch before
 	// waiting for the previous one's fsync, so two are often in flight.
 	go func() {
-		rng := rand.New(rand.NewPCG(1, 2))
+		rng := rand.New(rand.NewPCG(seed, 2))
 		next := 0
 		var queue []*Pending
 		wait := func() error {
@@ -51,6 +93,9 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 				return err
 			}
 			mu.Lock()
+			if head.Size > acked {
+				published = append(published, head.Size)
+			}
 			acked = head.Size
 			mu.Unlock()
 			return nil
@@ -66,10 +111,16 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 			for _, r := range p.results {
 				if !r.Duplicate {
 					leaves = append(leaves, r.LeafHash)
+					model.add(r.LeafHash)
 				}
 			}
 			if p.head != nil {
 				signed[p.head.Size] = p.head.Checkpoint
+				if want := model.root(p.head.Size); p.head.Root != want {
+					mu.Unlock()
+					done <- fmt.Errorf("signed root %s at size %d, sumdb says %s", p.head.Root, p.head.Size, want)
+					return
+				}
 			}
 			mu.Unlock()
 			queue = append(queue, p)
@@ -90,8 +141,8 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		done <- nil
 	}()
 
-	rng := rand.New(rand.NewPCG(3, 4))
-	inFlight := 0 // images that hold a batch not yet acknowledged when taken
+	rng := rand.New(rand.NewPCG(seed, 4))
+	var counts powerLossCounts
 	for c := range crashes {
 		// Let the writer apply one or two batches, and take the image at a
 		// random moment: often while a batch is being written or synced.
@@ -103,9 +154,14 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		}
 		mu.Lock()
 		ackedBefore := int(acked)
+		pub := append([]uint64(nil), published...)
 		mu.Unlock()
-		unsynced := []int{0, 0, 10, 50, 100}[rng.IntN(5)]
-		img := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(uint64(c), 5))})
+		unsynced := 0 // a third of the images keep only synced data
+		if rng.IntN(3) > 0 {
+			unsynced = rng.IntN(101)
+			counts.unsynced++
+		}
+		img := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(seed, uint64(c)))})
 
 		r, err := Open("data", testOptions(k, img))
 		if err != nil {
@@ -125,7 +181,7 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		// The image may hold batches in flight; their leaves were recorded
 		// when they began, before the image was taken.
 		if h.Size > uint64(ackedBefore) {
-			inFlight++
+			counts.inFlight++
 		}
 		if h.Size > uint64(len(all)) {
 			t.Fatalf("crash %d: recovered size %d, but only %d leaves were ever begun", c, h.Size, len(all))
@@ -133,6 +189,50 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		if !bytes.Equal(sig[h.Size], h.Checkpoint) {
 			t.Fatalf("crash %d: recovered checkpoint at size %d is not the one the writer signed", c, h.Size)
 		}
+		// Every checkpoint published before the image is reproducible. The
+		// recovered root equals the model's, so every leaf below it is the
+		// one the model holds, and every published root (checked against
+		// the model when signed) is the recovered tree's root at its size.
+		// The recovered log must also serve each one's exact bytes and prove
+		// it consistent with its head: all of them in the round's last
+		// image, and the latest 20 and 20 more at random in the others.
+		mu.Lock()
+		modelRoot := model.root(h.Size)
+		mu.Unlock()
+		if h.Root != modelRoot {
+			t.Fatalf("crash %d: recovered root at size %d is not the signed tree's", c, h.Size)
+		}
+		check := pub
+		if c < crashes-1 && len(pub) > 40 {
+			check = slices.Clone(pub[len(pub)-20:])
+			for range 20 {
+				check = append(check, pub[rng.IntN(len(pub)-20)])
+			}
+		}
+		for _, size := range check {
+			got, err := r.CheckpointAt(size)
+			if err != nil || !bytes.Equal(got, sig[size]) {
+				t.Fatalf("crash %d: the checkpoint published at size %d is not reproduced: %v", c, size, err)
+			}
+			if size == 0 {
+				continue
+			}
+			p, err := r.ConsistencyProof(size, h.Size)
+			if err != nil {
+				t.Fatalf("crash %d: consistency %d→%d: %v", c, size, h.Size, err)
+			}
+			cp, _, err := tlog.OpenCheckpoint(got, k.verifier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sumdb.CheckTree(sumdbHashes(p), int64(h.Size), sumdb.Hash(h.Root), int64(size), sumdb.Hash(cp.Root)); err != nil {
+				t.Fatalf("crash %d: the checkpoint published at size %d is not consistent with the recovered head: %v", c, size, err)
+			}
+		}
+		if c == crashes-1 {
+			counts.acked, counts.published = uint64(ackedBefore), uint64(len(pub))
+		}
+
 		// Spot-check records across the whole tree, always including the
 		// acknowledged edge, and a proof against the recovered checkpoint.
 		var idx []uint64
@@ -197,9 +297,10 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		}
 		r.Close()
 	}
-	t.Logf("%d crash images, %d of them held a batch that was in flight", crashes, inFlight)
 	close(tokens)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	counts.images = crashes
+	return counts
 }

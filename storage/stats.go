@@ -26,6 +26,10 @@ type DBStats struct {
 	IndexEpochs, IndexPending int64
 	// Corruptions counts the damaged blocks Pebble found since Open.
 	Corruptions int64
+	// AvailBytes is the free space on the data directory's filesystem,
+	// and ReserveBytes the part of it appends leave free (Options).
+	// AvailBytes is 0 if the filesystem cannot report it.
+	AvailBytes, ReserveBytes uint64
 }
 
 // Stats returns figures about the database. It is safe to call at any time;
@@ -51,6 +55,10 @@ func (s *Store) Stats() DBStats {
 		BlockCacheHits:      m.BlockCache.Hits,
 		BlockCacheMisses:    m.BlockCache.Misses,
 		Corruptions:         s.corruptions.Load(),
+		ReserveBytes:        s.opts.ReserveBytes,
+	}
+	if u, err := s.fs.GetDiskUsage(s.dir); err == nil {
+		st.AvailBytes = u.AvailBytes
 	}
 	x := s.idx
 	x.mu.RLock()

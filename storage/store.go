@@ -38,6 +38,10 @@ var (
 	// ErrLocked is returned by Open when another process has the data
 	// directory open.
 	ErrLocked = errors.New("storage: data directory is locked by another process")
+	// ErrDiskFull is returned by Begin while the filesystem of the data
+	// directory has less free space than Options.ReserveBytes. Nothing was
+	// written; the writer goes on once space is freed.
+	ErrDiskFull = errors.New("storage: disk full")
 )
 
 // Options configures a Store.
@@ -65,6 +69,13 @@ type Options struct {
 	// for audit events about 200 bytes more per event). Open rebuilds at
 	// most this many.
 	IndexFlushRecords int
+	// ReserveBytes is the free space Begin keeps on the data directory's
+	// filesystem: below it, batches are refused with ErrDiskFull before
+	// anything is written, so that Pebble's flushes and compactions still
+	// have room and the log never meets a full disk mid-write. 0 means
+	// 256 MiB. Filesystems that cannot report their free space are not
+	// checked.
+	ReserveBytes uint64
 	// Logger receives Pebble's own messages (informational ones at debug
 	// level). nil discards them.
 	Logger *slog.Logger
@@ -133,6 +144,9 @@ type Store struct {
 	filter   dedupFilter          // every payload hash in the log, approximately
 	subjects map[tlog.Hash]uint64 // every event subject's latest index
 	full     []fullTile           // edge tiles that filled up during the current batch
+	space    struct {
+		checked time.Time // when the free space was last found above the reserve
+	}
 }
 
 // Open opens the log in dir, creating it if the directory holds no log. It
@@ -165,6 +179,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.FS == nil {
 		opts.FS = vfs.Default
+	}
+	if opts.ReserveBytes == 0 {
+		opts.ReserveBytes = 256 << 20
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	po := &pebble.Options{

@@ -28,6 +28,11 @@ func newTestKey(t testing.TB, origin string) testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseTestKey(t, skey)
+}
+
+func parseTestKey(t testing.TB, skey string) testKey {
+	t.Helper()
 	s, vkey, err := tlog.ParseSignerKey(skey)
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	maxPayload := c.Int("max-payload-bytes", 64<<10, "largest record payload in `bytes`, 1 to 1048576")
 	maxRecords := c.Int("max-records-per-append", 1000, "most records in one Append `call`, 1 to 10000")
 	cacheMiB := c.Int("cache-mib", 1024, "Pebble block cache size in `MiB` (the tree tiles of a 10-million-record log take about 600 MiB)")
+	reserveMiB := c.Int("reserve-mib", 256, "free space in `MiB` to keep on the data directory's filesystem: below it appends fail with ResourceExhausted, before anything is written, and resume once space is freed")
 	maxCall := c.Duration("max-call-duration", time.Minute, "longest a unary call may run, whatever deadline the client sets")
 	drain := c.Duration("drain-timeout", 15*time.Second, "how long to let running calls finish on shutdown")
 	cpuProfile := c.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance work)")
@@ -76,6 +77,8 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		return cli.Usagef("-max-records-per-append %d: want 1 to 10000", *maxRecords)
 	case *cacheMiB < 8:
 		return cli.Usagef("-cache-mib %d: want at least 8", *cacheMiB)
+	case *reserveMiB < 1:
+		return cli.Usagef("-reserve-mib %d: want at least 1", *reserveMiB)
 	case *drain < 0 || *maxCall <= 0:
 		return cli.UsageError{Msg: "-drain-timeout must not be negative and -max-call-duration must be positive"}
 	case *rateLimit < 0 || *rateBurst < 0:
@@ -170,7 +173,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		defer metricsSrv.Close()
 	}
 
-	store, signer, vkey, err := openLog(logger, *dataDir, *keyFile, *origin, *cacheMiB)
+	store, signer, vkey, err := openLog(logger, *dataDir, *keyFile, *origin, *cacheMiB, *reserveMiB)
 	if err != nil {
 		stopServer(0)
 		return err
@@ -220,7 +223,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 }
 
 // openLog loads or creates the signing key and opens the store.
-func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB int) (*storage.Store, note.Signer, string, error) {
+func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB, reserveMiB int) (*storage.Store, note.Signer, string, error) {
 	if keyFile == "" {
 		keyFile = filepath.Join(dataDir, "log.key")
 	}
@@ -243,7 +246,7 @@ func openLog(logger *slog.Logger, dataDir, keyFile, origin string, cacheMiB int)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, nil, "", fmt.Errorf("create -data-dir: %w", err)
 	}
-	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20, Reindex: server.Reindex})
+	store, err := storage.Open(dataDir, storage.Options{Signer: signer, VerifierKey: vkey, Logger: logger, CacheBytes: int64(cacheMiB) << 20, ReserveBytes: uint64(reserveMiB) << 20, Reindex: server.Reindex})
 	switch {
 	case errors.Is(err, storage.ErrWrongKey):
 		return nil, nil, "", fmt.Errorf("refusing to start: %w; use the key this log was created with (-key-file)", err)
