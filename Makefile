@@ -10,7 +10,9 @@ FUZZTIME    ?= 20000x
 FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof tlog:FuzzVerifyInclusion \
 	tlog:FuzzVerifyConsistency server:FuzzValidateEvent client:FuzzVerifyEvidence client:FuzzVerifyExport
 
-.PHONY: build run gen check-gen lint test bench fuzz ci
+SOAK        ?= 10m
+
+.PHONY: build run gen check-gen lint test bench fuzz soak ci
 
 ## build: compile tlogd, tlogctl and tlogbench into ./bin
 build:
@@ -48,6 +50,11 @@ fuzz:
 		echo "fuzz $$p $$t for $(FUZZTIME)"; \
 		$(GO) test ./$$p -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+
+## soak: run tlogd for SOAK (default 10m) under steady load while readers
+## verify proofs; fails on any verification failure or growing memory
+soak:
+	TLOGD_SOAK=$(SOAK) $(GO) test -count=1 -timeout 3h -run '^TestSoak$$' -v ./cmd/tlogd
 
 ## bench: in-process benchmarks (sequencer alone, tree, proofs)
 bench:

@@ -111,9 +111,9 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	return d
 }
 
-// startDaemonTLS starts tlogd with TLS flags; it waits for the gRPC address
-// and, with -metrics-listen, for the metrics address in the JSON log.
-func startDaemonTLS(t *testing.T, bin, certs string, args ...string) *daemon {
+// startDaemonMetrics starts tlogd with -metrics-listen and JSON logs among
+// args; it waits for the gRPC address and the metrics address.
+func startDaemonMetrics(t *testing.T, bin string, args ...string) *daemon {
 	t.Helper()
 	d := startDaemon(t, bin, args...)
 	deadline := time.Now().Add(30 * time.Second)
@@ -341,7 +341,7 @@ func TestServeWithMutualTLSAndTokens(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "tokens"), []byte(line+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("principals:\n  spiffe://tlogd.local/billing: [appender]\n  spiffe://tlogd.local/alice: [auditor]\n  bob: [reader]\n"), 0o644)
 
-	d := startDaemonTLS(t, bin, certs, "-data-dir", filepath.Join(dir, "data"),
+	d := startDaemonMetrics(t, bin, "-data-dir", filepath.Join(dir, "data"),
 		"-tls-cert", filepath.Join(certs, "server.pem"), "-tls-key", filepath.Join(certs, "server-key.pem"),
 		"-tls-client-ca", filepath.Join(certs, "ca.pem"), "-token-file", filepath.Join(dir, "tokens"),
 		"-policy", filepath.Join(dir, "policy.yaml"), "-metrics-listen", "127.0.0.1:0")
