@@ -8,7 +8,8 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # deadline although nothing was found (golang/go#75804, fixed in Go 1.27).
 FUZZTIME    ?= 20000x
 FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof tlog:FuzzVerifyInclusion \
-	tlog:FuzzVerifyConsistency server:FuzzValidateEvent client:FuzzVerifyEvidence client:FuzzVerifyExport
+	tlog:FuzzVerifyConsistency server:FuzzValidateEvent server:FuzzRequests server:FuzzParsePolicy \
+	server:FuzzParseTokenLine client:FuzzVerifyEvidence client:FuzzVerifyExport cmd/tlogctl:FuzzParseBaseline
 
 SOAK        ?= 10m
 

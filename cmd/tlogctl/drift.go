@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -63,15 +64,8 @@ whether or not there is drift (use -json to act on it).`)
 	if err != nil {
 		return fmt.Errorf("read -baseline: %w", err)
 	}
-	var b client.Baseline
-	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&b); errors.Is(err, io.EOF) {
-		return cli.Usagef("-baseline %s: the file is empty; it needs a tenant and subjects (see -help)", *baselineFile)
-	} else if err != nil {
-		return cli.Usagef("-baseline %s: %v", *baselineFile, strings.ReplaceAll(err.Error(), "drift.Grants", "a subject's grants (roles, permissions, groups)"))
-	}
-	if err := b.Check(); err != nil {
+	b, err := parseBaseline(raw)
+	if err != nil {
 		return cli.Usagef("-baseline %s: %v", *baselineFile, err)
 	}
 	if *tenant != "" {
@@ -134,4 +128,18 @@ whether or not there is drift (use -json to act on it).`)
 	}
 	fmt.Fprintln(e.stdout, caveat)
 	return nil
+}
+
+// parseBaseline parses and checks a baseline file (YAML or JSON), strictly:
+// unknown fields are errors.
+func parseBaseline(raw []byte) (client.Baseline, error) {
+	var b client.Baseline
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&b); errors.Is(err, io.EOF) {
+		return b, errors.New("the file is empty; it needs a tenant and subjects (see -help)")
+	} else if err != nil {
+		return b, errors.New(strings.ReplaceAll(err.Error(), "drift.Grants", "a subject's grants (roles, permissions, groups)"))
+	}
+	return b, b.Check()
 }
