@@ -13,7 +13,7 @@ FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof
 
 SOAK        ?= 10m
 
-.PHONY: build run gen check-gen lint test bench fuzz soak ci
+.PHONY: build run gen check-gen lint test bench bench-report fuzz soak ci
 
 ## build: compile tlogd, tlogctl and tlogbench into ./bin
 build:
@@ -56,6 +56,11 @@ fuzz:
 ## verify proofs; fails on any verification failure or growing memory
 soak:
 	TLOGD_SOAK=$(SOAK) $(GO) test -count=1 -timeout 3h -run '^TestSoak$$' -v ./cmd/tlogd
+
+## bench-report: run every benchmark behind a performance target (about 25
+## minutes; nothing else should run) and rewrite the table in BENCHMARKS.md
+bench-report: build
+	bin/tlogbench report -out BENCHMARKS.md
 
 ## bench: in-process benchmarks (sequencer alone, tree, proofs)
 bench:

@@ -6,6 +6,7 @@
 // Usage:
 //
 //	tlogbench [flags]
+//	tlogbench report [flags]
 package main
 
 import (
@@ -30,6 +31,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "report" {
+		return report(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tlogbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "127.0.0.1:7400", "tlogd gRPC `address`")
@@ -53,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&creds.KeyFile, "tls-key", "", "client key `file` (PEM)")
 	fs.StringVar(&creds.TokenFile, "token-file", "", "`file` holding a bearer token")
 	usage := func(w io.Writer) {
-		fmt.Fprint(w, "Usage: tlogbench [flags]\n\nLoads a tlogd server and reports records or proofs per second, latency\npercentiles and CPU use of the client (and of the server with -server-pid).\n\nFlags:\n")
+		fmt.Fprint(w, "Usage: tlogbench [flags]\n       tlogbench report [flags]   (BENCHMARKS.md: see tlogbench report -help)\n\nLoads a tlogd server and reports records or proofs per second, latency\npercentiles and CPU use of the client (and of the server with -server-pid).\n\nFlags:\n")
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
