@@ -8,7 +8,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"maps"
 	"os"
+	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +61,7 @@ func TestCorruptionTrials(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(7, uint64(trials)))
 	outcomes := map[string]int{}
+	byKind := map[string]int{} // "file kind: outcome" → trials
 	examples := map[string]string{}
 	for trial := range trials {
 		img := copyDir(t, base, "data")
@@ -70,6 +74,7 @@ func TestCorruptionTrials(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		outcomes[outcome]++
+		byKind[fileKind(name)+": "+outcome]++
 		if _, ok := examples[outcome]; !ok && detail != "" {
 			examples[outcome] = what + ": " + detail
 		}
@@ -87,6 +92,30 @@ func TestCorruptionTrials(t *testing.T) {
 			t.Logf("e.g. %s", e)
 		}
 	}
+	kinds := slices.Sorted(maps.Keys(byKind))
+	for _, k := range kinds {
+		t.Logf("%5d  %s", byKind[k], k)
+	}
+}
+
+// fileKind names the kind of a file of the data directory.
+func fileKind(name string) string {
+	base := path.Base(name)
+	switch {
+	case strings.HasPrefix(base, "index-"):
+		return "index table"
+	case base == guardFile:
+		return "checkpoint record"
+	case strings.HasPrefix(base, "MANIFEST"), strings.HasPrefix(base, "OPTIONS"), strings.HasPrefix(base, "marker"):
+		return strings.SplitN(base, "-", 2)[0]
+	case strings.HasSuffix(base, ".log"):
+		return "WAL"
+	case strings.HasSuffix(base, ".sst"):
+		return "sstable"
+	case strings.HasSuffix(base, ".blob"):
+		return "blob file"
+	}
+	return base
 }
 
 // corruptionLog is what the log held before the damage.
