@@ -375,7 +375,12 @@ func (s *Store) loadGuard() error {
 	if err := s.checkGuard(rec); err != nil {
 		return err
 	}
-	if h := s.Head(); rec == nil || rec.Size < h.Size {
+	h := s.Head()
+	if rec == nil && h.Size > 0 && s.opts.Logger != nil {
+		s.opts.Logger.Warn("storage: the checkpoint record was missing; it is written again from the log's latest checkpoint, which could not be checked against it",
+			slog.String("file", guardFile), slog.Uint64("size", h.Size))
+	}
+	if rec == nil || rec.Size < h.Size {
 		return g.record(h.Checkpoint)
 	}
 	return nil

@@ -1,0 +1,103 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// TestCheckpointRecord: Open refuses a log that does not reach the
+// checkpoint recorded outside Pebble, or has another root at its size;
+// survives one damaged slot; and writes a missing record again, saying so.
+func TestCheckpointRecord(t *testing.T) {
+	k := newTestKey(t, "example.com/log")
+	mem := vfs.NewMem()
+	s := openStore(t, "data", mem, k)
+	m := &sumdbTree{}
+	apply(t, s, m, makeBatch(1, 0, 100))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	at100 := copyDir(t, mem, "data")
+	s = openStore(t, "data", mem, k)
+	apply(t, s, m, makeBatch(2, 100, 100))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	record200 := readAll(t, mem, "data/"+guardFile)
+
+	// Another history of the same size, signed by the same key.
+	other := vfs.NewMem()
+	s = openStore(t, "data", other, k)
+	apply(t, s, &sumdbTree{}, makeBatch(1, 1000, 100))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	otherRecord := readAll(t, other, "data/"+guardFile)
+
+	for _, c := range []struct {
+		name   string
+		record []byte
+		want   string
+	}{
+		{"the record is ahead of Pebble", record200, "published a checkpoint of size 200"},
+		{"the record has another root", otherRecord, "the checkpoint recorded in " + guardFile + " says"},
+		{"both slots are damaged", bytes.Repeat([]byte{0xff}, 2*guardSlot), "holds no valid checkpoint of this log"},
+	} {
+		fs := copyDir(t, at100, "data")
+		writeFile(t, fs, "data/"+guardFile, c.record)
+		_, err := Open("data", testOptions(k, fs))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Open gave %v, want ErrCorrupt saying %q", c.name, err, c.want)
+		}
+	}
+
+	// One damaged slot: the other is used.
+	fs := copyDir(t, mem, "data")
+	rec := bytes.Clone(record200)
+	rec[10] ^= 1 // inside slot 0's checkpoint; slot 1 is intact
+	writeFile(t, fs, "data/"+guardFile, rec)
+	r, err := Open("data", testOptions(k, fs))
+	if err != nil {
+		t.Fatalf("one damaged slot: %v", err)
+	}
+	r.Close()
+
+	// A missing record is written again, with a warning.
+	fs = copyDir(t, mem, "data")
+	if err := fs.Remove("data/" + guardFile); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	opts := testOptions(k, fs)
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	r, err = Open("data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if !strings.Contains(logs.String(), "the checkpoint record was missing") {
+		t.Fatalf("no warning: %s", logs.String())
+	}
+	if got := readAll(t, fs, "data/"+guardFile); len(got) < guardSlot {
+		t.Fatalf("the record was not written again: %d bytes", len(got))
+	}
+}
+
+func writeFile(t *testing.T, fs vfs.FS, name string, b []byte) {
+	t.Helper()
+	f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
