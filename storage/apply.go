@@ -193,27 +193,6 @@ func (p *Pending) Wait() ([]Result, Head, error) {
 	return p.results, *p.head, nil
 }
 
-// checkSpace returns ErrDiskFull if the data directory's filesystem has
-// less free space than the reserve. Space found sufficient is checked again
-// after 100 ms: the reserve covers what a writer can add in that time.
-func (s *Store) checkSpace() error {
-	now := time.Now()
-	if now.Sub(s.space.checked) < 100*time.Millisecond {
-		return nil
-	}
-	u, err := s.fs.GetDiskUsage(s.dir)
-	if err != nil {
-		s.space.checked = now // not reported here (ErrUnsupported): nothing to check
-		return nil
-	}
-	if u.AvailBytes < s.opts.ReserveBytes {
-		return fmt.Errorf("%w: %d MiB free on the data directory's filesystem, below the %d MiB kept in reserve; appends resume once space is freed",
-			ErrDiskFull, u.AvailBytes>>20, s.opts.ReserveBytes>>20)
-	}
-	s.space.checked = now
-	return nil
-}
-
 // fail records the first storage error; the writer stops for good.
 func (s *Store) fail(err error) {
 	s.failMu.Lock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,6 +56,60 @@ func TestDiskFullReserve(t *testing.T) {
 	mem.TestingSetDiskUsage(plenty)
 	apply(t, s, m, makeBatch(3, 10, 5))
 	checkStore(t, s, k, m, []uint64{0, 10, 15})
+}
+
+// TestDiskFullBallast: a write that finds the disk full although the
+// free-space check let its batch in (another process filled the disk)
+// deletes the ballast and is retried, so its batch completes; appends are
+// then refused until space is back, when the ballast is made again and
+// appends resume, without a restart and with every record in place.
+func TestDiskFullBallast(t *testing.T) {
+	k := newTestKey(t, "example.com/log")
+	mem := vfs.NewMem()
+	plenty := vfs.DiskUsage{AvailBytes: 10 << 30, TotalBytes: 20 << 30}
+	mem.TestingSetDiskUsage(plenty)
+	// The disk is full while full is set and the ballast exists: deleting
+	// the ballast frees the space the writes need.
+	var full atomic.Bool
+	ballast := "data/" + ballastFile
+	fs := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) {
+			if _, err := mem.Stat(ballast); err == nil {
+				return fmt.Errorf("injected on %s: %w", op.Path, syscall.ENOSPC)
+			}
+		}
+		return nil
+	}))
+	s := openStore(t, "data", fs, k)
+	defer s.Close()
+	if _, err := mem.Stat(ballast); err != nil {
+		t.Fatalf("no ballast after Open: %v", err)
+	}
+	m := &sumdbTree{}
+	apply(t, s, m, makeBatch(1, 0, 10))
+
+	// Another process fills the disk between two free-space checks.
+	full.Store(true)
+	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 1 << 20, TotalBytes: 20 << 30})
+	apply(t, s, m, makeBatch(2, 10, 10)) // completes on the ballast's space
+	if _, err := mem.Stat(ballast); err == nil {
+		t.Fatal("the ballast was not deleted")
+	}
+	for range 2 {
+		_, _, err := s.Apply(makeBatch(3, 20, 5))
+		if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "a write found the filesystem of the data directory full; 1 MiB free now, appends resume once 320 MiB are") {
+			t.Fatalf("Apply after the disk filled: %v", err)
+		}
+	}
+
+	// Space comes back: the ballast is made again and appends resume.
+	full.Store(false)
+	mem.TestingSetDiskUsage(plenty)
+	apply(t, s, m, makeBatch(4, 20, 5))
+	if _, err := mem.Stat(ballast); err != nil {
+		t.Fatalf("the ballast was not made again: %v", err)
+	}
+	checkStore(t, s, k, m, []uint64{10, 20, 25})
 }
 
 // TestWriteFaults injects a failure into one kind of write with Pebble's

@@ -107,7 +107,8 @@ type Store struct {
 	db       *pebble.DB
 	opts     Options
 	popts    *pebble.Options
-	fs       vfs.FS
+	fs       vfs.FS // Options.FS, behind the disk-full handler (see ballastFile)
+	rawFS    vfs.FS // Options.FS
 	dir      string
 	cache    *pebble.Cache
 	origin   string
@@ -144,9 +145,7 @@ type Store struct {
 	filter   dedupFilter          // every payload hash in the log, approximately
 	subjects map[tlog.Hash]uint64 // every event subject's latest index
 	full     []fullTile           // edge tiles that filled up during the current batch
-	space    struct {
-		checked time.Time // when the free space was last found above the reserve
-	}
+	space    space
 }
 
 // Open opens the log in dir, creating it if the directory holds no log. It
@@ -183,9 +182,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.ReserveBytes == 0 {
 		opts.ReserveBytes = 256 << 20
 	}
+	// Writes that find the disk full free the ballast and retry once; the
+	// handler needs the Store, which exists only once Pebble is open.
+	var opened atomic.Pointer[Store]
+	fs := vfs.OnDiskFull(opts.FS, func() {
+		if s := opened.Load(); s != nil {
+			s.onDiskFull()
+		}
+	})
 	cache := pebble.NewCache(opts.CacheBytes)
 	po := &pebble.Options{
-		FS:                 opts.FS,
+		FS:                 fs,
 		Cache:              cache,
 		MemTableSize:       opts.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -236,7 +243,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		db:       db,
 		popts:    po,
-		fs:       opts.FS,
+		fs:       fs,
+		rawFS:    opts.FS,
 		dir:      dir,
 		cache:    cache,
 		origin:   opts.Signer.Name(),
@@ -262,6 +270,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		cache.Unref()
 		return nil, err
 	}
+	if u, err := s.fs.GetDiskUsage(dir); err == nil && u.AvailBytes < opts.ReserveBytes+s.ballastBytes() {
+		s.logger().Warn("storage: too little free space to make the ballast; a full disk will stop the writer", slog.Uint64("free_mib", u.AvailBytes>>20))
+	} else if err := s.makeBallast(); err != nil {
+		s.logger().Warn("storage: no ballast; a full disk will stop the writer", slog.String("error", err.Error()))
+	}
+	opened.Store(s)
 	return s, nil
 }
 
