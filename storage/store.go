@@ -39,7 +39,8 @@ var (
 	// directory open.
 	ErrLocked = errors.New("storage: data directory is locked by another process")
 	// ErrDiskFull is returned by Begin while the filesystem of the data
-	// directory has less free space than Options.ReserveBytes. Nothing was
+	// directory has less free space than Options.ReserveBytes, or after a
+	// write found it full until space is back (see ballastFile). Nothing was
 	// written; the writer goes on once space is freed.
 	ErrDiskFull = errors.New("storage: disk full")
 )
@@ -72,9 +73,9 @@ type Options struct {
 	// ReserveBytes is the free space Begin keeps on the data directory's
 	// filesystem: below it, batches are refused with ErrDiskFull before
 	// anything is written, so that Pebble's flushes and compactions still
-	// have room and the log never meets a full disk mid-write. 0 means
-	// 256 MiB. Filesystems that cannot report their free space are not
-	// checked.
+	// have room. A quarter of it is held in a ballast file for writes that
+	// find the disk full anyway (see ballastFile). 0 means 256 MiB.
+	// Filesystems that cannot report their free space are not checked.
 	ReserveBytes uint64
 	// Logger receives Pebble's own messages (informational ones at debug
 	// level). nil discards them.
@@ -390,8 +391,8 @@ func (s *Store) loadGuard() error {
 		return err
 	}
 	h := s.Head()
-	if rec == nil && h.Size > 0 && s.opts.Logger != nil {
-		s.opts.Logger.Warn("storage: the checkpoint record was missing; it is written again from the log's latest checkpoint, which could not be checked against it",
+	if rec == nil && h.Size > 0 {
+		s.logger().Warn("storage: the checkpoint record was missing; it is written again from the log's latest checkpoint, which could not be checked against it",
 			slog.String("file", guardFile), slog.Uint64("size", h.Size))
 	}
 	if rec == nil || rec.Size < h.Size {
