@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -33,6 +34,8 @@ func TestToStatus(t *testing.T) {
 		{errStopping, codes.Unavailable, false, ""},
 		{wrap(storage.ErrClosed), codes.Unavailable, false, ""},
 		{wrap(storage.ErrFailed), codes.Unavailable, false, ""},
+		{fmt.Errorf("%w: write WAL: %w", storage.ErrFailed, syscall.ENOSPC), codes.ResourceExhausted, false, ""},
+		{fmt.Errorf("%w: 5 MiB free", storage.ErrDiskFull), codes.ResourceExhausted, false, ""},
 		{wrap(storage.ErrCorrupt), codes.Internal, true, "read node 3/7"},
 		{errors.New("pebble: disk on fire at /var/lib/tlogd"), codes.Internal, true, "disk on fire"},
 	} {

@@ -69,7 +69,7 @@ func startLogFS(t testing.TB, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 	if fs == nil {
 		dir = t.TempDir()
 	}
-	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 1000, Reindex: Reindex})
+	store, err := storage.Open(dir, storage.Options{Signer: signer, VerifierKey: vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 1000, ReserveBytes: 8 << 20, Reindex: Reindex})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -778,11 +778,11 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 40 << 20, TotalBytes: 20 << 30})
+	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 5 << 20, TotalBytes: 20 << 30})
 	time.Sleep(150 * time.Millisecond) // the store checks free space every 100 ms
 	_, err = tl.client.Append(ctx(t), &tlogv1.AppendRequest{Records: records("refused")})
 	if st, _ := status.FromError(err); st.Code() != codes.ResourceExhausted ||
-		st.Message() != "disk full: 40 MiB free on the data directory's filesystem, below the 256 MiB kept in reserve; appends resume once space is freed" {
+		st.Message() != "disk full: 5 MiB free on the data directory's filesystem, below the 8 MiB kept in reserve; appends resume once space is freed" {
 		t.Fatalf("append on a full disk: %v", err)
 	}
 	if cp, err := tl.client.GetCheckpoint(ctx(t), &tlogv1.GetCheckpointRequest{}); err != nil || cp.GetCheckpoint() != first.GetCheckpoint() {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
@@ -60,6 +61,11 @@ func TestCorruptionTrials(t *testing.T) {
 	l := buildCorruptionLog(t, k, base)
 
 	rng := rand.New(rand.NewPCG(7, uint64(trials)))
+	// A control: the undamaged copy must come out harmless, or the trials
+	// below would count a broken Open or a wrong check as detection.
+	if outcome, detail, err := l.trial(k, copyDir(t, base, "data"), rng); err != nil || outcome != "harmless" {
+		t.Fatalf("the undamaged copy: %s %s %v", outcome, detail, err)
+	}
 	outcomes := map[string]int{}
 	byKind := map[string]int{} // "file kind: outcome" → trials
 	examples := map[string]string{}
@@ -69,7 +75,7 @@ func TestCorruptionTrials(t *testing.T) {
 		bit := byte(1) << rng.IntN(8)
 		flipBit(t, img, name, off, bit)
 		what := fmt.Sprintf("trial %d: bit %#x at offset %d of %s", trial, bit, off, name)
-		outcome, detail, err := l.trial(k, img)
+		outcome, detail, err := l.trial(k, img, rng)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -121,9 +127,10 @@ func fileKind(name string) string {
 // corruptionLog is what the log held before the damage.
 type corruptionLog struct {
 	m        *sumdbTree
-	head     Head
-	records  []Result            // by index
-	postings map[string][]uint64 // subject → its events' indexes
+	head        Head
+	records     []Result            // by index
+	postings    map[string][]uint64 // subject → its events' indexes
+	checkpoints map[uint64][]byte   // every checkpoint published
 }
 
 // buildCorruptionLog writes a log of about 3,000 records, a third of them
@@ -132,7 +139,7 @@ type corruptionLog struct {
 // and a WAL tail, and closes it.
 func buildCorruptionLog(t *testing.T, k testKey, fs vfs.FS) *corruptionLog {
 	s := openStore(t, "data", fs, k)
-	l := &corruptionLog{m: &sumdbTree{}, postings: map[string][]uint64{}}
+	l := &corruptionLog{m: &sumdbTree{}, postings: map[string][]uint64{}, checkpoints: map[uint64][]byte{}}
 	rng := rand.New(rand.NewPCG(1, 1))
 	subjects := []string{"alice", "bob", "carol", "dave"}
 	for b := 0; len(l.records) < 3000; b++ {
@@ -149,6 +156,7 @@ func buildCorruptionLog(t *testing.T, k testKey, fs vfs.FS) *corruptionLog {
 			}
 		}
 		l.records = append(l.records, apply(t, s, l.m, batch)...)
+		l.checkpoints[s.Head().Size] = s.Head().Checkpoint
 		if b == 10 {
 			if err := s.db.Flush(); err != nil {
 				t.Fatal(err)
@@ -164,8 +172,11 @@ func buildCorruptionLog(t *testing.T, k testKey, fs vfs.FS) *corruptionLog {
 
 // trial opens a damaged copy and classifies what happens. err is a failure
 // of the test: data lost, changed or re-signed without an error.
-func (l *corruptionLog) trial(k testKey, fs vfs.FS) (outcome, detail string, err error) {
+func (l *corruptionLog) trial(k testKey, fs vfs.FS, rng *rand.Rand) (outcome, detail string, err error) {
 	r, err := Open("data", testOptions(k, fs))
+	if err != nil && !errors.Is(err, ErrCorrupt) && !pebble.IsCorruptionError(err) {
+		return "refused at start by Pebble, not as corruption", err.Error(), nil
+	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) && strings.Contains(err.Error(), guardFile) {
 			return "refused at start: Pebble lost published records, found by the checkpoint record", err.Error(), nil
@@ -210,7 +221,7 @@ func (l *corruptionLog) trial(k testKey, fs vfs.FS) (outcome, detail string, err
 		return "", "", fmt.Errorf("entry %d was served changed, and it verifies", i)
 	}
 
-	for _, i := range append(sampleIndexes(n), uint64(rand.IntN(int(n)))) {
+	for _, i := range append(sampleIndexes(n), uint64(rng.IntN(int(n)))) {
 		p, err := r.InclusionProof(i, n)
 		if err != nil {
 			return readErr("inclusion proof", err)
@@ -246,11 +257,36 @@ func (l *corruptionLog) trial(k testKey, fs vfs.FS) (outcome, detail string, err
 		}
 	}
 
-	// The log goes on from where it was: a new checkpoint must extend the
-	// old tree, never replace it.
-	_, nh, err := r.Apply(makeBatch(1<<40, 1<<30, 5))
+	for size, want := range l.checkpoints {
+		got, err := r.CheckpointAt(size)
+		if err != nil {
+			return readErr("checkpoint", err)
+		}
+		if !bytes.Equal(got, want) {
+			return "", "", fmt.Errorf("the checkpoint of size %d changed without an error", size)
+		}
+	}
+
+	// The log goes on from where it was: an event of each subject links to
+	// the subject's latest event, and a new checkpoint must extend the old
+	// tree, never replace it.
+	batch := &Batch{Time: 1 << 40}
+	subjects := slices.Sorted(maps.Keys(l.postings))
+	for _, sub := range subjects {
+		batch.Records = append(batch.Records, eventRecord(fmt.Sprintf("after the damage: %s %d", sub, rng.Uint64()), sub))
+	}
+	res, nh, err := r.Apply(batch)
 	if err != nil {
 		return "an error on write", err.Error(), nil
+	}
+	for i, sub := range subjects {
+		e, err := tlog.ParseEntry(res[i].Entry)
+		if err != nil {
+			return "", "", err
+		}
+		if want := l.postings[sub][len(l.postings[sub])-1]; len(e.Links) != 1 || e.Links[0] != want {
+			return "", "", fmt.Errorf("a new event of %s links to %v, want %d", sub, e.Links, want)
+		}
 	}
 	p, err := r.ConsistencyProof(n, nh.Size)
 	if err != nil {
@@ -303,7 +339,7 @@ func readAll(t *testing.T, fs vfs.FS, name string) []byte {
 	return b
 }
 
-// pickOffset picks a file and an offset in it: half the time a file chosen
+// pickOffset picks a data file and an offset in it: half the time a file chosen
 // uniformly (so that small files such as the MANIFEST are hit often), half
 // the time a byte chosen uniformly over all files.
 func pickOffset(t *testing.T, rng *rand.Rand, fs vfs.FS, dir string) (string, int64) {
@@ -321,7 +357,7 @@ func pickOffset(t *testing.T, rng *rand.Rand, fs vfs.FS, dir string) (string, in
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Size() > 0 {
+		if st.Size() > 0 && name != ballastFile { // the ballast holds no data
 			files = append(files, name)
 			sizes = append(sizes, st.Size())
 			total += st.Size()

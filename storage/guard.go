@@ -147,3 +147,25 @@ func (g *guard) close() error {
 	}
 	return nil
 }
+
+// syncGuard syncs the record and, for a new one, its directory.
+func (s *Store) syncGuard(created bool) error {
+	if err := s.guard.f.Sync(); err != nil {
+		return fmt.Errorf("storage: sync checkpoint record: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	d, err := s.fs.OpenDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
+	}
+	return nil
+}

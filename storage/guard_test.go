@@ -41,19 +41,30 @@ func TestCheckpointRecord(t *testing.T) {
 
 	for _, c := range []struct {
 		name   string
+		dir    vfs.FS
 		record []byte
 		want   string
 	}{
-		{"the record is ahead of Pebble", record200, "published a checkpoint of size 200"},
-		{"the record has another root", otherRecord, "the checkpoint recorded in " + guardFile + " says"},
-		{"both slots are damaged", bytes.Repeat([]byte{0xff}, 2*guardSlot), "holds no valid checkpoint of this log"},
+		{"the record is ahead of Pebble", at100, record200, "published a checkpoint of size 200"},
+		{"the record has another root at the tree's size", at100, otherRecord, "stored nodes give root"},
+		{"the record has another root at a smaller size", mem, otherRecord, "stored nodes give root"},
+		{"both slots are damaged", at100, bytes.Repeat([]byte{0xff}, 2*guardSlot), "holds no valid checkpoint of this log"},
 	} {
-		fs := copyDir(t, at100, "data")
+		fs := copyDir(t, c.dir, "data")
 		writeFile(t, fs, "data/"+guardFile, c.record)
 		_, err := Open("data", testOptions(k, fs))
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: Open gave %v, want ErrCorrupt saying %q", c.name, err, c.want)
 		}
+	}
+
+	// A record behind the tree, with the tree's root at its size: accepted.
+	fs0 := copyDir(t, mem, "data")
+	writeFile(t, fs0, "data/"+guardFile, readAll(t, at100, "data/"+guardFile))
+	if r, err := Open("data", testOptions(k, fs0)); err != nil {
+		t.Fatalf("a record behind the tree: %v", err)
+	} else {
+		r.Close()
 	}
 
 	// One damaged slot: the other is used.

@@ -271,11 +271,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		cache.Unref()
 		return nil, err
 	}
-	if u, err := s.fs.GetDiskUsage(dir); err == nil && u.AvailBytes < opts.ReserveBytes+s.ballastBytes() {
-		s.logger().Warn("storage: too little free space to make the ballast; a full disk will stop the writer", slog.Uint64("free_mib", u.AvailBytes>>20))
-	} else if err := s.makeBallast(); err != nil {
-		s.logger().Warn("storage: no ballast; a full disk will stop the writer", slog.String("error", err.Error()))
-	}
+	// The ballast, if there is room for it; otherwise a later free-space
+	// check makes it.
+	u, err := s.fs.GetDiskUsage(dir)
+	s.makeBallast(err != nil || u.AvailBytes >= opts.ReserveBytes+s.ballastBytes())
 	opened.Store(s)
 	return s, nil
 }
@@ -357,8 +356,15 @@ func (s *Store) checkLastEntries(size uint64) error {
 	if size == 0 {
 		return nil
 	}
-	leaves := s.edge[0].rows[0] // empty when the last leaf tile is full
-	n := max(len(leaves), 1)
+	leaves := s.edge[0].rows[0]
+	if len(leaves) == 0 { // the last leaf tile is full: check the last leaf
+		h, err := s.readHashes([]tlog.NodeID{{Level: 0, Index: size - 1}})
+		if err != nil {
+			return fmt.Errorf("storage: read the last leaf: %w", err)
+		}
+		leaves = h
+	}
+	n := len(leaves)
 	entries, err := s.readEntries(size-uint64(n), n, false, 0)
 	if err != nil {
 		return fmt.Errorf("storage: read the last entries: %w", err)
@@ -395,8 +401,23 @@ func (s *Store) loadGuard() error {
 		s.logger().Warn("storage: the checkpoint record was missing; it is written again from the log's latest checkpoint, which could not be checked against it",
 			slog.String("file", guardFile), slog.Uint64("size", h.Size))
 	}
-	if rec == nil || rec.Size < h.Size {
-		return g.record(h.Checkpoint)
+	switch {
+	case rec == nil:
+		// A new record: both slots, synced with the directory entry, so
+		// that a power loss cannot leave a file of the right size whose
+		// blocks were never written.
+		if err := g.record(h.Checkpoint); err != nil {
+			return err
+		}
+		if err := g.record(h.Checkpoint); err != nil {
+			return err
+		}
+		return s.syncGuard(true)
+	case rec.Size < h.Size:
+		if err := g.record(h.Checkpoint); err != nil {
+			return err
+		}
+		return s.syncGuard(false)
 	}
 	return nil
 }
@@ -582,9 +603,9 @@ func (s *Store) Close() error {
 	err := s.db.Close()
 	s.cache.Unref()
 	if err != nil {
-		return fmt.Errorf("storage: close pebble: %w", err)
+		err = fmt.Errorf("storage: close pebble: %w", err)
 	}
-	return errors.Join(ierr, gerr)
+	return errors.Join(err, ierr, gerr)
 }
 
 // rlock takes the read side of closeMu; it fails after Close.

@@ -47,7 +47,7 @@ func parseTestKey(t testing.TB, skey string) testKey {
 func testOptions(k testKey, fs vfs.FS) Options {
 	// A small IndexFlushRecords makes the tests cross many background index
 	// flushes and rebuild in-memory index entries on every reopen.
-	return Options{Signer: k.signer, VerifierKey: k.vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 700, Reindex: reindexEvent}
+	return Options{Signer: k.signer, VerifierKey: k.vkey, FS: fs, CacheBytes: 8 << 20, MemTableBytes: 4 << 20, IndexFlushRecords: 700, ReserveBytes: 8 << 20, Reindex: reindexEvent}
 }
 
 func openStore(t testing.TB, dir string, fs vfs.FS, k testKey) *Store {
