@@ -126,7 +126,7 @@ func fileKind(name string) string {
 
 // corruptionLog is what the log held before the damage.
 type corruptionLog struct {
-	m        *sumdbTree
+	m           *sumdbTree
 	head        Head
 	records     []Result            // by index
 	postings    map[string][]uint64 // subject → its events' indexes
