@@ -7,9 +7,12 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # fuzz coordinator can fail a target with "context deadline exceeded" at the
 # deadline although nothing was found (golang/go#75804, fixed in Go 1.27).
 FUZZTIME    ?= 20000x
-FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof tlog:FuzzVerifyInclusion \
-	tlog:FuzzVerifyConsistency server:FuzzValidateEvent server:FuzzRequests server:FuzzParsePolicy \
-	server:FuzzParseTokenLine client:FuzzVerifyEvidence client:FuzzVerifyExport cmd/tlogctl:FuzzParseBaseline
+FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof tlog:FuzzParseRecordExtra \
+	tlog:FuzzParseSignerKey tlog:FuzzVerifyInclusion tlog:FuzzVerifyConsistency \
+	storage:FuzzCheckpointRecord storage:FuzzDecodeEdgeTile \
+	server:FuzzValidateEvent server:FuzzRequests server:FuzzParsePolicy server:FuzzParseTokenLine \
+	client:FuzzVerifyEvidence client:FuzzVerifyExport client:FuzzVerifyProvenEvent \
+	cmd/tlogctl:FuzzParseBaseline cmd/tlogctl:FuzzReadJSONLines cmd/tlogctl:FuzzParseTreeState
 
 SOAK        ?= 10m
 

@@ -117,6 +117,11 @@ func ParseRecordExtra(extra []byte) (entry, salt []byte, err error) {
 	if k <= 0 || n > uint64(len(extra)-k) {
 		return nil, nil, fmt.Errorf("%w: extra does not hold an entry", ErrMalformedProof)
 	}
+	if k != len(binary.AppendUvarint(nil, n)) {
+		// One encoding per bundle: a padded length would give the same
+		// record another extra.
+		return nil, nil, fmt.Errorf("%w: extra's entry length is not minimally encoded", ErrMalformedProof)
+	}
 	entry, salt = extra[k:k+int(n)], extra[k+int(n):]
 	if len(salt) != SaltSize {
 		return nil, nil, fmt.Errorf("%w: extra holds a %d-byte salt, want %d", ErrMalformedProof, len(salt), SaltSize)

@@ -2,9 +2,12 @@ package tlog_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"slices"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tlogd/tlogd/tlog"
 )
@@ -306,6 +309,50 @@ func FuzzVerifyConsistency(f *testing.F) {
 			if err != nil && !errors.Is(err, tlog.ErrProof) {
 				t.Fatalf("VerifyConsistency(%d, %d, junk) = %v, not ErrProof", args[0], args[1], err)
 			}
+		}
+	})
+}
+
+// FuzzParseSignerKey: any key file text is parsed without a panic, and a key
+// that parses signs notes its own verifier key accepts.
+func FuzzParseSignerKey(f *testing.F) {
+	skey, _, err := note.GenerateKey(rand.Reader, "example.com/log")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(skey)
+	f.Add("PRIVATE+KEY+example.com/log+00000000+AAAA")
+	f.Fuzz(func(t *testing.T, text string) {
+		signer, vkey, err := tlog.ParseSignerKey(text)
+		if err != nil {
+			return
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil || v.Name() != signer.Name() || v.KeyHash() != signer.KeyHash() {
+			t.Fatalf("the verifier key %q does not match the signer: %v", vkey, err)
+		}
+		msg, err := note.Sign(&note.Note{Text: "x\n"}, signer)
+		if err != nil {
+			t.Fatalf("a parsed key does not sign: %v", err)
+		}
+		if _, err := note.Open(msg, note.VerifierList(v)); err != nil {
+			t.Fatalf("a parsed key signs what its verifier rejects: %v", err)
+		}
+	})
+}
+
+// FuzzParseRecordExtra: any proof bundle's extra data is parsed without a
+// panic, and what parses encodes back to the same bytes.
+func FuzzParseRecordExtra(f *testing.F) {
+	f.Add(tlog.RecordExtra([]byte("entry bytes"), bytes.Repeat([]byte{7}, tlog.SaltSize)))
+	f.Add([]byte{50, 1, 2})
+	f.Fuzz(func(t *testing.T, extra []byte) {
+		entry, salt, err := tlog.ParseRecordExtra(extra)
+		if err != nil {
+			return
+		}
+		if got := tlog.RecordExtra(entry, salt); !bytes.Equal(got, extra) {
+			t.Fatalf("round trip: %x → %x", extra, got)
 		}
 	})
 }

@@ -173,21 +173,27 @@ func loadTree(path string) (*tlog.Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read tree state: %w", err)
 	}
-	var st treeState
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("tree state %s: %w", path, err)
-	}
-	hs := make([]tlog.Hash, len(st.Hashes))
-	for i, h := range st.Hashes {
-		if hs[i], err = tlog.ParseHash(h); err != nil {
-			return nil, fmt.Errorf("tree state %s: %w", path, err)
-		}
-	}
-	t, err := tlog.NewTree(st.Size, hs)
+	t, err := parseTreeState(b)
 	if err != nil {
 		return nil, fmt.Errorf("tree state %s: %w", path, err)
 	}
 	return t, nil
+}
+
+// parseTreeState parses a -full state file.
+func parseTreeState(b []byte) (*tlog.Tree, error) {
+	var st treeState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	hs := make([]tlog.Hash, len(st.Hashes))
+	for i, h := range st.Hashes {
+		var err error
+		if hs[i], err = tlog.ParseHash(h); err != nil {
+			return nil, err
+		}
+	}
+	return tlog.NewTree(st.Size, hs)
 }
 
 func saveTree(path string, t *tlog.Tree) error {
