@@ -23,6 +23,12 @@ import (
 	"github.com/tlogd/tlogd/tlog"
 )
 
+// crashIndexFlush is the -index-flush-records of the kill -9 runs: index
+// flushes every 20,000 leaves, so that kills land during and between them
+// often, and a restart rebuilds at most 20,000 leaves' indexes, not the
+// default 262,144 (which took most of a cycle's 4 s).
+const crashIndexFlush = "20000"
+
 // TestKillNine runs tlogd as a child process under load from concurrent
 // appenders (records and audit events), kills it with SIGKILL at a random
 // moment, restarts it and checks with an oracle: every acknowledged record
@@ -54,7 +60,7 @@ func TestKillNine(t *testing.T) {
 	var verifier note.Verifier
 	lost := 0
 	for cycle := range cycles {
-		d := startDaemon(t, bin, "-data-dir", data, "-origin", "crash.example/log", "-log-level", "warn")
+		d := startDaemon(t, bin, "-data-dir", data, "-origin", "crash.example/log", "-log-level", "warn", "-index-flush-records", crashIndexFlush)
 		if verifier == nil {
 			var err error
 			if verifier, err = note.NewVerifier(d.vkey); err != nil {
@@ -136,7 +142,7 @@ func TestKillNine(t *testing.T) {
 		}
 	}
 	// The last restart checks everything ever acknowledged.
-	d := startDaemon(t, bin, "-data-dir", data, "-log-level", "warn")
+	d := startDaemon(t, bin, "-data-dir", data, "-log-level", "warn", "-index-flush-records", crashIndexFlush)
 	c, _ := d.client(t)
 	lost += checkOracle(t, cycles, c, verifier, leaves, signed)
 	d.stop(t)
