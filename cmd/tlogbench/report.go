@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -79,7 +80,8 @@ Flags:
 		return 1
 	}
 	defer os.RemoveAll(work)
-	r := &reporter{bin: *bin, work: work, runs: *runs, dur: *dur, big: *big, medium: *medium, log: stderr}
+	// tlogd's stderr is copied to the same writer from other goroutines.
+	r := &reporter{bin: *bin, work: work, runs: *runs, dur: *dur, big: *big, medium: *medium, log: &lockedWriter{w: stderr}}
 	rows, err := r.all()
 	if err != nil {
 		fmt.Fprintf(stderr, "tlogbench report: %v\n", err)
@@ -608,4 +610,16 @@ func writeReport(path, header string, rows []row) error {
 		text += "\n" + b.String()
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
