@@ -18,13 +18,17 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
+	"google.golang.org/grpc"
 
+	"github.com/tlogd/tlogd/internal/loadgen"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/tlog"
 )
 
 // TestSoak runs tlogd as a child process for TLOGD_SOAK (a duration; the
-// test is skipped without it: make soak) under a steady load: 4 writers
+// test is skipped without it: make soak) under a steady load, after filling
+// the log with TLOGD_SOAK_FILL records (default 1,200,000) so that its
+// bounded caches are full: 4 writers
 // appending records and audit events at TLOGD_SOAK_RATE records per second
 // in total (default 2000), one goroutine moving a shared checkpoint forward
 // every 250 ms after checking the log's consistency proof from the previous
@@ -58,6 +62,22 @@ func TestSoak(t *testing.T) {
 	verifier, err := note.NewVerifier(d.vkey)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Memory is watched at a steady state: first fill the log past the
+	// point where the bounded caches (the 65,536 tiles of the tile cache
+	// hold about a million leaves) are full.
+	fill := int64(1_200_000)
+	if v := os.Getenv("TLOGD_SOAK_FILL"); v != "" {
+		if fill, err = strconv.ParseInt(v, 10, 64); err != nil || fill < 0 {
+			t.Fatalf("TLOGD_SOAK_FILL=%q", v)
+		}
+	}
+	if fill > 0 {
+		res, err := loadgen.Run(context.Background(), loadgen.Config{Conns: []*grpc.ClientConn{conn}, Mode: "append", Clients: 8, Batch: 1000, PayloadBytes: 256, Records: fill})
+		if err != nil || res.Errors > 0 {
+			t.Fatalf("fill: %v %s", err, res.FirstError)
+		}
+		t.Logf("filled the log with %d records at %.0f/s", res.Items, res.ItemsPerSec)
 	}
 
 	type acked struct {
