@@ -399,8 +399,11 @@ func TestPostingsAcrossEpochs(t *testing.T) {
 	record(s, 80)
 	close(stop)
 	wg.Wait()
-	if len(s.idx.epochs) < 2 {
-		t.Fatalf("only %d epochs: the test does not cross flushes", len(s.idx.epochs))
+	s.idx.mu.RLock()
+	epochs := len(s.idx.epochs) // a flush may still be running
+	s.idx.mu.RUnlock()
+	if epochs < 2 {
+		t.Fatalf("only %d epochs: the test does not cross flushes", epochs)
 	}
 	check(s)
 	s.Close()

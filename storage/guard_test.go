@@ -105,7 +105,7 @@ func writeFile(t *testing.T, fs vfs.FS, name string, b []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.Write(bytes.Clone(b)); err != nil { // vfs.File.Write may modify what it is given
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
