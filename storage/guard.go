@@ -34,36 +34,78 @@ type guard struct {
 	next int64 // the slot to write next
 }
 
-// openGuard opens the checkpoint record of the log in dir and returns the
-// latest valid checkpoint it holds, or nil if there is none yet.
-func (s *Store) openGuard() (*guard, *tlog.Checkpoint, error) {
+// readRecord returns the latest valid checkpoint in the checkpoint record
+// and its slot, or nil if there is no record.
+func (s *Store) readRecord() (*tlog.Checkpoint, int64, error) {
 	name := s.fs.PathJoin(s.dir, guardFile)
-	var latest *tlog.Checkpoint
-	g := &guard{}
-	if b, err := s.readGuard(name); err == nil && len(b) > 0 {
-		slots := 0
-		for i := int64(0); i < 2; i++ {
-			cp, ok := s.parseSlot(b, i)
-			if !ok {
-				continue
-			}
-			slots++
-			if latest == nil || cp.Size > latest.Size {
-				latest, g.next = cp, 1-i
-			}
-		}
-		if slots == 0 {
-			return nil, nil, fmt.Errorf("%w: %s holds no valid checkpoint of this log", ErrCorrupt, name)
-		}
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("storage: read %s: %w", name, err)
+	b, err := s.readGuard(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
 	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: read %s: %w", name, err)
+	}
+	latest, slot := s.latestSlot(b)
+	if latest == nil {
+		return nil, 0, fmt.Errorf("%w: %s holds no valid checkpoint of this log", ErrCorrupt, name)
+	}
+	return latest, slot, nil
+}
+
+// latestSlot returns the latest valid checkpoint in b and its slot.
+func (s *Store) latestSlot(b []byte) (*tlog.Checkpoint, int64) {
+	var latest *tlog.Checkpoint
+	slot := int64(0)
+	for i := range int64(2) {
+		if cp, ok := s.parseSlot(b, i); ok && (latest == nil || cp.Size > latest.Size) {
+			latest, slot = cp, i
+		}
+	}
+	return latest, slot
+}
+
+// createRecord makes a new checkpoint record holding signed in both slots,
+// whole or not at all: written under a temporary name, synced, renamed into
+// place, and the directory synced.
+func (s *Store) createRecord(signed []byte) error {
+	name := s.fs.PathJoin(s.dir, guardFile)
+	tmp := name + ".tmp"
+	f, err := s.fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("storage: create checkpoint record: %w", err)
+	}
+	g := &guard{f: f}
+	err = g.record(signed)
+	if err == nil {
+		err = g.record(signed)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fs.Rename(tmp, name)
+	}
+	if err == nil {
+		err = s.syncDir()
+	}
+	if err != nil {
+		s.fs.Remove(tmp)
+		return fmt.Errorf("storage: create checkpoint record: %w", err)
+	}
+	return nil
+}
+
+// openRecord opens the checkpoint record for writing, next into slot next.
+func (s *Store) openRecord(next int64) (*guard, error) {
+	name := s.fs.PathJoin(s.dir, guardFile)
 	f, err := s.fs.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return nil, nil, fmt.Errorf("storage: open %s: %w", name, err)
+		return nil, fmt.Errorf("storage: open %s: %w", name, err)
 	}
-	g.f = f
-	return g, latest, nil
+	return &guard{f: f, next: next}, nil
 }
 
 func (s *Store) readGuard(name string) ([]byte, error) {
@@ -148,24 +190,15 @@ func (g *guard) close() error {
 	return nil
 }
 
-// syncGuard syncs the record and, for a new one, its directory.
-func (s *Store) syncGuard(created bool) error {
-	if err := s.guard.f.Sync(); err != nil {
-		return fmt.Errorf("storage: sync checkpoint record: %w", err)
-	}
-	if !created {
-		return nil
-	}
+// syncDir syncs the data directory.
+func (s *Store) syncDir() error {
 	d, err := s.fs.OpenDir(s.dir)
 	if err != nil {
-		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
+		return err
 	}
 	err = d.Sync()
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
-	}
-	return nil
+	return err
 }

@@ -388,36 +388,35 @@ func (s *Store) checkLastEntries(size uint64) error {
 // loadGuard checks the restored tree against the checkpoint record and
 // brings the record up to date.
 func (s *Store) loadGuard() error {
-	g, rec, err := s.openGuard()
+	rec, slot, err := s.readRecord()
 	if err != nil {
 		return err
 	}
-	s.guard = g
 	if err := s.checkGuard(rec); err != nil {
 		return err
 	}
 	h := s.Head()
-	if rec == nil && h.Size > 0 {
-		s.logger().Warn("storage: the checkpoint record was missing; it is written again from the log's latest checkpoint, which could not be checked against it",
-			slog.String("file", guardFile), slog.Uint64("size", h.Size))
+	if rec == nil {
+		if h.Size > 0 {
+			s.logger().Warn("storage: the checkpoint record was missing; it is written again from the log's latest checkpoint, which could not be checked against it",
+				slog.String("file", guardFile), slog.Uint64("size", h.Size))
+		}
+		if err := s.createRecord(h.Checkpoint); err != nil {
+			return err
+		}
 	}
-	switch {
-	case rec == nil:
-		// A new record: both slots, synced with the directory entry, so
-		// that a power loss cannot leave a file of the right size whose
-		// blocks were never written.
+	g, err := s.openRecord(1 - slot) // a new record: both slots hold the head
+	if err != nil {
+		return err
+	}
+	s.guard = g
+	if rec != nil && rec.Size < h.Size {
 		if err := g.record(h.Checkpoint); err != nil {
 			return err
 		}
-		if err := g.record(h.Checkpoint); err != nil {
-			return err
+		if err := g.f.Sync(); err != nil {
+			return fmt.Errorf("storage: sync checkpoint record: %w", err)
 		}
-		return s.syncGuard(true)
-	case rec.Size < h.Size:
-		if err := g.record(h.Checkpoint); err != nil {
-			return err
-		}
-		return s.syncGuard(false)
 	}
 	return nil
 }
