@@ -38,7 +38,8 @@ import (
 // count and heap from its metrics. It requires no verification failure and
 // no failed call, and that goroutines and heap stay flat: the median over
 // the last third of the run no more than the median over the middle third
-// plus a margin (8 goroutines; 25% and 32 MiB of heap).
+// plus a margin (8 goroutines; 25% and 32 MiB of heap, in runs of 5 minutes
+// or more).
 func TestSoak(t *testing.T) {
 	v := os.Getenv("TLOGD_SOAK")
 	if v == "" {
@@ -268,8 +269,11 @@ func TestSoak(t *testing.T) {
 	if last > mid+8 {
 		t.Errorf("daemon goroutines grew: a median of %.0f in the middle third of the run, %.0f in the last", mid, last)
 	}
+	// The heap moves with the in-memory index (up to 262,144 leaves, about
+	// 40 MiB, between flushes): thirds of a short run hold a few samples of
+	// one part of that cycle, so only runs of 5 minutes or more judge it.
 	mid, last = median(heap[n/3:2*n/3]), median(heap[2*n/3:])
-	if last > mid*1.25+32<<20 {
+	if dur >= 5*time.Minute && last > mid*1.25+32<<20 {
 		t.Errorf("daemon heap grew: a median of %.0f MiB in the middle third of the run, %.0f MiB in the last", mid/(1<<20), last/(1<<20))
 	}
 }
