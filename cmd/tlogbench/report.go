@@ -234,31 +234,37 @@ func (r *reporter) load(s *server, creds client.Credentials, cfg loadgen.Config)
 func (r *reporter) repeat(name string, s *server, extra []string, creds client.Credentials, cfg loadgen.Config) ([]loadgen.Result, error) {
 	var out []loadgen.Result
 	for i := range r.runs {
-		srv := s
-		if srv == nil {
-			var err error
-			if srv, err = r.start(extra...); err != nil {
-				return nil, err
-			}
-		}
-		c := cfg
-		if c.Duration == 0 {
-			c.Duration = r.dur
-		}
-		if c.Warmup == 0 {
-			c.Warmup = min(3*time.Second, r.dur)
-		}
-		res, err := r.load(srv, creds, c)
-		if s == nil {
-			srv.stop()
-		}
+		res, err := r.runOnce(fmt.Sprintf("%s run %d", name, i+1), s, extra, creds, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
-		fmt.Fprintf(r.log, "%s run %d: %s\n", name, i+1, strings.ReplaceAll(res.String(), "\n", "; "))
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// runOnce runs cfg once, on a fresh server unless s is given.
+func (r *reporter) runOnce(name string, s *server, extra []string, creds client.Credentials, cfg loadgen.Config) (loadgen.Result, error) {
+	srv := s
+	if srv == nil {
+		var err error
+		if srv, err = r.start(extra...); err != nil {
+			return loadgen.Result{}, err
+		}
+		defer srv.stop()
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = r.dur
+	}
+	if cfg.Warmup == 0 {
+		cfg.Warmup = min(3*time.Second, r.dur)
+	}
+	res, err := r.load(srv, creds, cfg)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", name, err)
+	}
+	fmt.Fprintf(r.log, "%s: %s\n", name, strings.ReplaceAll(res.String(), "\n", "; "))
+	return res, nil
 }
 
 // fill appends n records (or events) in calls of 1,000 from 8 clients.
@@ -328,11 +334,11 @@ func (r *reporter) mtls() ([]row, error) {
 	cfg := loadgen.Config{Mode: "append", Clients: 64, Batch: 1}
 	var open, secure []loadgen.Result
 	for range r.runs { // alternate, so that both see the same drift of the machine
-		r1, err := r.repeatOnce("open 64×1", nil, client.Credentials{}, cfg)
+		r1, err := r.runOnce("open 64×1", nil, nil, client.Credentials{}, cfg)
 		if err != nil {
 			return nil, err
 		}
-		r2, err := r.repeatOnce("mTLS 64×1", tls, creds, cfg)
+		r2, err := r.runOnce("mTLS 64×1", nil, tls, creds, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -348,17 +354,6 @@ func (r *reporter) mtls() ([]row, error) {
 		runs:     "open " + list(open, itemsPerSec, kilo) + "; mTLS " + list(secure, itemsPerSec, kilo),
 		verdict:  verdict(cost <= 15),
 	}}, nil
-}
-
-func (r *reporter) repeatOnce(name string, extra []string, creds client.Credentials, cfg loadgen.Config) (loadgen.Result, error) {
-	saved := r.runs
-	r.runs = 1
-	defer func() { r.runs = saved }()
-	res, err := r.repeat(name, nil, extra, creds, cfg)
-	if err != nil {
-		return loadgen.Result{}, err
-	}
-	return res[0], nil
 }
 
 func (r *reporter) events() ([]row, error) {
