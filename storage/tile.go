@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/tlogd/tlogd/tlog"
@@ -172,4 +173,72 @@ func (c *tileCache) put(id tileID, tile []byte) {
 		c.lru.Remove(e)
 		delete(c.items, e.Value.(*cacheItem).id)
 	}
+}
+
+// HashTile returns the first width hashes (1 to 256) of C2SP tlog-tiles
+// hash tile (level, index), concatenated: the nodes of tree level 8·level
+// from 256·index on. They are row 0 of up to 16 consecutive stored tiles of
+// level 2·level. ErrBeyondTree unless the published tree holds them all.
+func (s *Store) HashTile(level int, index uint64, width int) ([]byte, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.closeMu.RUnlock()
+	if err := s.checkTileRange(8*level, index, width); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, width*tlog.HashSize)
+	const per = tlog.TileWidth / tileWidth // stored tiles per hash tile
+	for j := uint64(0); len(out) < cap(out); j++ {
+		n := min(tileWidth, (cap(out)-len(out))/tlog.HashSize)
+		id := tileID{uint8(2 * level), index*per + j}
+		t, err := s.tile(id, 0, uint64(n))
+		if err != nil {
+			return nil, err
+		}
+		if !tileCoversRow(t, 0, uint64(n)) {
+			return nil, fmt.Errorf("%w: tile %d/%d holds %d nodes, want %d", ErrCorrupt, id.level, id.index, tileWidthOf(t), n)
+		}
+		out = append(out, t[2:2+n*tlog.HashSize]...)
+	}
+	return out, nil
+}
+
+// EntryBundle returns C2SP tlog-tiles entry bundle index of width entries (1
+// to 256): entries 256·index on, each as a big-endian uint16 length and the
+// entry. ErrBeyondTree unless the published tree holds them all.
+func (s *Store) EntryBundle(index uint64, width int) ([]byte, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.closeMu.RUnlock()
+	if err := s.checkTileRange(0, index, width); err != nil {
+		return nil, err
+	}
+	es, err := s.readEntries(index*tlog.TileWidth, width, false, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, e := range es {
+		if len(e.Entry) > math.MaxUint16 {
+			return nil, fmt.Errorf("%w: entry %d of %d bytes", ErrCorrupt, e.Index, len(e.Entry))
+		}
+		out = binary.BigEndian.AppendUint16(out, uint16(len(e.Entry)))
+		out = append(out, e.Entry...)
+	}
+	return out, nil
+}
+
+// checkTileRange checks that the published tree holds the width nodes of
+// tree level from 256·index on.
+func (s *Store) checkTileRange(level int, index uint64, width int) error {
+	if width < 1 || width > tlog.TileWidth {
+		return fmt.Errorf("storage: tile width %d, want 1 to %d", width, tlog.TileWidth)
+	}
+	size := s.head.Load().Size
+	if level >= 64 || index > (size>>level)/tlog.TileWidth || index*tlog.TileWidth+uint64(width) > size>>level {
+		return fmt.Errorf("%w: %d nodes of level %d from %d, published size %d", ErrBeyondTree, width, level, index*tlog.TileWidth, size)
+	}
+	return nil
 }

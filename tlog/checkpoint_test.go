@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -40,8 +41,12 @@ func newKey(t *testing.T, name string) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
+	testVkeys.Store(s, vkey)
 	return s, v
 }
+
+// testVkeys maps the signers made by newKey to their verifier key texts.
+var testVkeys sync.Map
 
 func TestCheckpointMarshalGolden(t *testing.T) {
 	want := testOrigin + "\n8\n" + rootB64 + "\n"

@@ -356,3 +356,72 @@ func FuzzParseRecordExtra(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseTilePath(f *testing.F) {
+	for _, p := range []string{"tile/0/000", "/tile/entries/x001/x234/067.p/5", "tile/63/x018/x446/x744/x073/x709/x551/615", "tile/0/x000/001", "tile/0/001.p/256"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		tp, err := tlog.ParseTilePath(p)
+		if err != nil {
+			if !errors.Is(err, tlog.ErrMalformedTilePath) {
+				t.Fatalf("ParseTilePath(%q) = %v, not ErrMalformedTilePath", p, err)
+			}
+			return
+		}
+		// Only the canonical path of a tile parses.
+		if got := tp.String(); got != p && "/"+got != p {
+			t.Fatalf("ParseTilePath(%q) = %+v, whose path is %q", p, tp, got)
+		}
+	})
+}
+
+func FuzzParseWitnessPolicy(f *testing.F) {
+	_, logVkey, _ := note.GenerateKey(rand.Reader, "log.example/1")
+	_, w1, _ := tlog.GenerateCosignerKey("w1.example", rand.Reader)
+	_, w2, _ := tlog.GenerateCosignerKey("w2.example", rand.Reader)
+	f.Add([]byte("log " + logVkey + "\nquorum none\n"))
+	f.Add([]byte("log " + logVkey + " https://log.example/\n# c\nwitness A " + w1 + "\n\twitness B " + w2 + " https://b/\ngroup G 2 A B\ngroup H any G\nquorum H\n"))
+	f.Add([]byte("witness A " + w1 + "\ngroup G all A\nquorum G\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		p, err := tlog.ParsePolicy(text)
+		if err != nil {
+			if !errors.Is(err, tlog.ErrMalformedPolicy) {
+				t.Fatalf("ParsePolicy = %v, not ErrMalformedPolicy", err)
+			}
+			return
+		}
+		// Quorum evaluation terminates and is monotone: every witness
+		// meets whatever a subset meets.
+		all := p.Witnesses()
+		if p.Met(nil) && !p.Met(all) {
+			t.Fatal("the empty set meets the quorum but all witnesses do not")
+		}
+		if len(all) > 0 && p.Met(all[:1]) && !p.Met(all) {
+			t.Fatal("one witness meets the quorum but all witnesses do not")
+		}
+	})
+}
+
+func FuzzNewCosignatureVerifier(f *testing.F) {
+	_, w1, _ := tlog.GenerateCosignerKey("w1.example", rand.Reader)
+	_, logVkey, _ := note.GenerateKey(rand.Reader, "log.example/1")
+	f.Add(w1)
+	f.Add(logVkey)
+	f.Add("a+00000000+BA==")
+	f.Fuzz(func(t *testing.T, vkey string) {
+		v, err := tlog.NewCosignatureVerifier(vkey)
+		if err != nil {
+			if !errors.Is(err, tlog.ErrMalformedKey) {
+				t.Fatalf("NewCosignatureVerifier(%q) = %v, not ErrMalformedKey", vkey, err)
+			}
+			return
+		}
+		if v.String() != vkey {
+			t.Fatalf("NewCosignatureVerifier(%q).String() = %q", vkey, v.String())
+		}
+		if v.Verify([]byte("o\n1\n"), make([]byte, 72)) {
+			t.Fatal("a zero signature verified")
+		}
+	})
+}

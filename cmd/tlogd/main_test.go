@@ -58,6 +58,7 @@ func (d *daemon) stderrText() string { return d.stderr.String() }
 var (
 	serveLine   = regexp.MustCompile(`tlogd serving log \S+ on (\S+)`)
 	metricsLine = regexp.MustCompile(`"msg":"serving metrics","addr":"([^"]+)"`)
+	tilesLine   = regexp.MustCompile(`"msg":"serving tlog-tiles","addr":"([^"]+)","tls":true`)
 )
 
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {
@@ -344,7 +345,7 @@ func TestServeWithMutualTLSAndTokens(t *testing.T) {
 	d := startDaemonMetrics(t, bin, "-data-dir", filepath.Join(dir, "data"),
 		"-tls-cert", filepath.Join(certs, "server.pem"), "-tls-key", filepath.Join(certs, "server-key.pem"),
 		"-tls-client-ca", filepath.Join(certs, "ca.pem"), "-token-file", filepath.Join(dir, "tokens"),
-		"-policy", filepath.Join(dir, "policy.yaml"), "-metrics-listen", "127.0.0.1:0")
+		"-policy", filepath.Join(dir, "policy.yaml"), "-metrics-listen", "127.0.0.1:0", "-http-listen", "127.0.0.1:0")
 	client := func(name string) tlogv1.LogServiceClient {
 		return tlogv1.NewLogServiceClient(d.dialTLS(t, certs, name))
 	}
@@ -381,6 +382,31 @@ func TestServeWithMutualTLSAndTokens(t *testing.T) {
 	for _, want := range []string{"tlogd_tree_size 2", "tlogd_payload_reads_total 1", `grpc_server_handled_total{grpc_code="PermissionDenied",grpc_method="Append"`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// The tlog-tiles API is served over TLS with the same certificate and
+	// without credentials: it holds no personal data.
+	tm := tilesLine.FindStringSubmatch(d.stderrText())
+	if tm == nil {
+		t.Fatalf("no tlog-tiles address in the log:\n%s", d.stderrText())
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(certs, "ca.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	cp, err := client("alice").GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/checkpoint": cp.GetCheckpoint(), "/tile/0/000.p/2": ""} {
+		r, err := hc.Get("https://" + tm[1] + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK || (want != "" && string(body) != want) || (want == "" && len(body) != 64) {
+			t.Errorf("GET %s: %d %q", path, r.StatusCode, body)
 		}
 	}
 	d.stop(t)

@@ -52,6 +52,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	insecure := c.Bool("insecure", false, "allow listening on a non-loopback address without TLS")
 	rateLimit := c.Float64("rate-limit", 5000, "calls per second allowed to each principal (0: no limit; not applied without authentication)")
 	rateBurst := c.Int("rate-burst", 0, "calls a principal may make in a burst (default: twice -rate-limit)")
+	httpListen := c.String("http-listen", "", "`address` to serve the C2SP tlog-tiles read API on (/checkpoint, /tile/…), for the tools of the transparency ecosystem; over TLS with -tls-cert; it needs no credentials, since checkpoints, tiles and entries hold no personal data (default: off)")
 	metricsListen := c.String("metrics-listen", "", "`address` to serve Prometheus metrics on, at /metrics (default: off)")
 	logLevel := c.String("log-level", "info", "log `level`: debug, info, warn or error (successful calls are logged at debug)")
 	logFormat := c.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
@@ -97,6 +98,9 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	}
 	if *tlsCert == "" && !*insecure && !isLoopback(*listen) {
 		return cli.Usagef("-listen %s is not a loopback address: serve TLS (-tls-cert, -tls-key) or pass -insecure", *listen)
+	}
+	if *tlsCert == "" && !*insecure && *httpListen != "" && !isLoopback(*httpListen) {
+		return cli.Usagef("-http-listen %s is not a loopback address: serve TLS (-tls-cert, -tls-key) or pass -insecure", *httpListen)
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -150,30 +154,27 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 			f.Close()
 		}()
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(lis) }()
 	stopServer := func(timeout time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		srv.Stop(ctx)
 	}
-	var metricsSrv *http.Server
+	var metricsSrv, tilesSrv *http.Server
 	if *metricsListen != "" {
-		mlis, err := net.Listen("tcp", *metricsListen)
-		if err != nil {
+		if metricsSrv, err = startHTTP(logger, "metrics", *metricsListen, metricsMux(srv), nil, errc); err != nil {
 			stopServer(0)
-			return fmt.Errorf("metrics: listen on %s: %w", *metricsListen, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", srv.MetricsHandler())
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := metricsSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("metrics: %w", err)
-			}
-		}()
-		logger.Info("serving metrics", slog.String("addr", mlis.Addr().String()))
 		defer metricsSrv.Close()
+	}
+	if *httpListen != "" {
+		if tilesSrv, err = startHTTP(logger, "tlog-tiles", *httpListen, srv.HTTPHandler(), cfg.TLS, errc); err != nil {
+			stopServer(0)
+			return err
+		}
+		defer tilesSrv.Close()
 	}
 
 	store, signer, vkey, err := openLog(logger, *dataDir, *keyFile, *origin, storage.Options{CacheBytes: int64(*cacheMiB) << 20, ReserveBytes: uint64(*reserveMiB) << 20, IndexFlushRecords: *indexFlush})
@@ -218,8 +219,10 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	stop() // a second signal kills the process at once
 	logger.Info("shutting down", slog.Duration("drain_timeout", *drain))
 	stopServer(*drain)
-	if metricsSrv != nil {
-		metricsSrv.Close()
+	for _, hs := range []*http.Server{metricsSrv, tilesSrv} {
+		if hs != nil {
+			hs.Close()
+		}
 	}
 	logger.Info("stopped", slog.Uint64("tree_size", store.Head().Size))
 	return nil
@@ -285,6 +288,35 @@ func loadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+func metricsMux(srv *server.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", srv.MetricsHandler())
+	return mux
+}
+
+// startHTTP serves h on addr, over TLS with tlsCfg when it is set (without
+// asking for client certificates), until the returned server is closed. A
+// failure to serve is sent to errc.
+func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *tls.Config, errc chan<- error) (*http.Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	if tlsCfg != nil {
+		hs.TLSConfig = tlsCfg.Clone()
+		hs.TLSConfig.ClientAuth, hs.TLSConfig.ClientCAs = tls.NoClientCert, nil
+		lis = tls.NewListener(lis, hs.TLSConfig)
+	}
+	go func() {
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("%s: %w", what, err)
+		}
+	}()
+	logger.Info("serving "+what, slog.String("addr", lis.Addr().String()), slog.Bool("tls", tlsCfg != nil))
+	return hs, nil
 }
 
 // isLoopback reports whether a listen address only accepts local
