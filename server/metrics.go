@@ -21,6 +21,7 @@ type metrics struct {
 	fsync          prometheus.Histogram
 	appendDuration prometheus.Histogram
 	payloadReads   prometheus.Counter
+	witness        *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -53,9 +54,13 @@ func newMetrics(s *Server) *metrics {
 			Name: "tlogd_payload_reads_total",
 			Help: "Reads that returned payloads; each is recorded in the log.",
 		}),
+		witness: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tlogd_witness_requests_total",
+			Help: "add-checkpoint requests to the witness, by HTTP status (Unprocessable Entity: a signed checkpoint inconsistent with the cosigned one, maybe a fork).",
+		}, []string{"status"}),
 	}
 	m.reg.MustRegister(
-		m.grpc, m.batchRecords, m.batchSequence, m.fsync, m.appendDuration, m.payloadReads,
+		m.grpc, m.batchRecords, m.batchSequence, m.fsync, m.appendDuration, m.payloadReads, m.witness,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&logCollector{s},
 	)

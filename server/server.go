@@ -94,6 +94,10 @@ type Config struct {
 	QueueDepth int
 	// Now is the clock for log time; default time.Now.
 	Now func() time.Time
+
+	// Witness, if set, makes the server a C2SP tlog-witness of other logs
+	// on its HTTP handler.
+	Witness *WitnessConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -175,11 +179,15 @@ type Server struct {
 	store    atomic.Pointer[storage.Store]
 	seq      atomic.Pointer[sequencer]
 	stopping chan struct{}
-	stopOnce sync.Once
-	failOnce sync.Once
+	// witnessMu makes a witness's check against the latest cosigned
+	// checkpoint and its update one step.
+	witnessMu sync.Mutex
+	stopOnce  sync.Once
+	failOnce  sync.Once
 	// writerStopped is set once the store refuses batches.
 	writerStopped atomic.Bool
-	// testHook, if set by a test, runs innermost, just before a handler.
+	// testHook, if set by a test, runs innermost, just before a handler,
+	// and in add-checkpoint between the check and the update.
 	testHook func(ctx context.Context, method string)
 }
 

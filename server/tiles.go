@@ -23,6 +23,9 @@ func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /checkpoint", s.serveCheckpoint)
 	mux.HandleFunc("GET /tile/", s.serveTile)
+	if s.cfg.Witness != nil {
+		mux.HandleFunc("POST /add-checkpoint", s.addCheckpoint)
+	}
 	return mux
 }
 

@@ -9,6 +9,7 @@ const (
 	prefixPayloads   = 'p'
 	prefixSubject    = 's'
 	prefixTile       = 't'
+	prefixWitness    = 'w'
 	prefixErased     = 'z'
 	// The hash indexes sort after every other key, so that no table of
 	// other keys can span them (see index.go).

@@ -425,3 +425,24 @@ func FuzzNewCosignatureVerifier(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseAddCheckpoint(f *testing.F) {
+	f.Add([]byte(specExample))
+	f.Add([]byte("old 0\n\no\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n— o AAAA\n"))
+	f.Add([]byte("old 01\n\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := tlog.ParseAddCheckpoint(body)
+		if err != nil {
+			if !errors.Is(err, tlog.ErrMalformedRequest) {
+				t.Fatalf("ParseAddCheckpoint = %v, not ErrMalformedRequest", err)
+			}
+			return
+		}
+		if got := r.Marshal(); !bytes.Equal(got, body) {
+			t.Fatalf("Marshal(ParseAddCheckpoint(%q)) = %q", body, got)
+		}
+		if len(r.Proof) > 63 || len(r.Checkpoint) == 0 {
+			t.Fatalf("accepted %d proof lines and a checkpoint of %d bytes", len(r.Proof), len(r.Checkpoint))
+		}
+	})
+}

@@ -53,6 +53,8 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	rateLimit := c.Float64("rate-limit", 5000, "calls per second allowed to each principal (0: no limit; not applied without authentication)")
 	rateBurst := c.Int("rate-burst", 0, "calls a principal may make in a burst (default: twice -rate-limit)")
 	httpListen := c.String("http-listen", "", "`address` to serve the C2SP tlog-tiles read API on (/checkpoint, /tile/…), for the tools of the transparency ecosystem; over TLS with -tls-cert; it needs no credentials, since checkpoints, tiles and entries hold no personal data (default: off)")
+	witnessKey := c.String("witness-key", "", "cosigner key `file` (tlogd keygen -cosigner); with -witness-logs, tlogd also serves the C2SP tlog-witness POST /add-checkpoint on -http-listen and cosigns the checkpoints of those logs")
+	witnessLogs := c.String("witness-logs", "", "C2SP tlog-policy `file` whose log lines are the logs to witness (its witness, group and quorum lines are not used here)")
 	metricsListen := c.String("metrics-listen", "", "`address` to serve Prometheus metrics on, at /metrics (default: off)")
 	logLevel := c.String("log-level", "info", "log `level`: debug, info, warn or error (successful calls are logged at debug)")
 	logFormat := c.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
@@ -93,6 +95,10 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		return cli.UsageError{Msg: "-tls-client-ca needs -tls-cert and -tls-key: client certificates need TLS"}
 	case (*tlsClientCA != "" || *tokenFile != "") && *policyFile == "":
 		return cli.UsageError{Msg: "-policy is required with -tls-client-ca or -token-file: it says what each principal may do"}
+	case (*witnessKey == "") != (*witnessLogs == ""):
+		return cli.UsageError{Msg: "-witness-key and -witness-logs go together"}
+	case *witnessKey != "" && *httpListen == "":
+		return cli.UsageError{Msg: "-witness-key needs -http-listen: the witness answers over HTTP"}
 	case *policyFile != "" && *tlsClientCA == "" && *tokenFile == "":
 		return cli.UsageError{Msg: "-policy needs -tls-client-ca or -token-file: without authentication there are no principals"}
 	}
@@ -128,6 +134,13 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		if cfg.Policy, err = server.LoadPolicy(*policyFile); err != nil {
 			return err
 		}
+	}
+	if *witnessKey != "" {
+		if cfg.Witness, err = loadWitness(*witnessKey, *witnessLogs); err != nil {
+			return err
+		}
+		logger.Info("witnessing", slog.String("cosigner", cfg.Witness.Cosigner.Name()),
+			slog.String("cosigner_verifier_key", cfg.Witness.Cosigner.VerifierKey()), slog.Int("logs", len(cfg.Witness.Logs.Logs())))
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -288,6 +301,30 @@ func loadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+// loadWitness reads the witness's cosigner key and the logs it witnesses.
+func loadWitness(keyFile, logsFile string) (*server.WitnessConfig, error) {
+	skey, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read -witness-key: %w", err)
+	}
+	cosigner, err := tlog.ParseCosignerKey(string(skey), nil)
+	if err != nil {
+		return nil, fmt.Errorf("-witness-key %s: %w (make one with tlogd keygen -cosigner)", keyFile, err)
+	}
+	text, err := os.ReadFile(logsFile)
+	if err != nil {
+		return nil, fmt.Errorf("read -witness-logs: %w", err)
+	}
+	logs, err := tlog.ParsePolicy(text)
+	if err != nil {
+		return nil, fmt.Errorf("-witness-logs %s: %w", logsFile, err)
+	}
+	if len(logs.Logs()) == 0 {
+		return nil, fmt.Errorf("-witness-logs %s lists no log (a line \"log <verifier key>\")", logsFile)
+	}
+	return &server.WitnessConfig{Cosigner: cosigner, Logs: logs}, nil
 }
 
 func metricsMux(srv *server.Server) http.Handler {
