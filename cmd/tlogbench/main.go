@@ -37,7 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tlogbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "127.0.0.1:7400", "tlogd gRPC `address`")
-	mode := fs.String("mode", "append", "`mode`: append (durable appends), events (durable RecordEvents of generated user-management events), prove (inclusion proofs of random leaves at the latest size) or timeline (GetTimeline of -subject, 1,000 events a page, with proofs)")
+	mode := fs.String("mode", "append", "`mode`: append (durable appends), events (durable RecordEvents of generated user-management events), prove (inclusion proofs of random leaves at the latest size) timeline (GetTimeline of -subject, 1,000 events a page, with proofs) or tiles (random full level-0 tiles from -tiles-url)")
+	tilesURL := fs.String("tiles-url", "", "tiles mode: base `URL` of tlogd's tlog-tiles API (tlogd serve -http-listen)")
 	clients := fs.Int("clients", 8, "concurrent callers")
 	conns := fs.Int("conns", 0, "gRPC connections shared by the callers (default: one per caller, at most 16)")
 	batch := fs.Int("batch", 100, "records per Append")
@@ -98,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	cfg := loadgen.Config{
 		Conns: cc, Mode: *mode, Clients: *clients, Batch: *batch, PayloadBytes: *payload, Proofs: *proofs,
-		Rate: *rate, Duration: *duration, Warmup: *warmup, Records: *records, ServerPID: *pid, Tenant: *tenant, Subject: *subject,
+		Rate: *rate, Duration: *duration, Warmup: *warmup, Records: *records, ServerPID: *pid, Tenant: *tenant, Subject: *subject, TilesURL: *tilesURL,
 		Progress: func(done int64) {
 			el := time.Since(start).Seconds()
 			if *records > 0 {

@@ -129,7 +129,7 @@ func (r *reporter) header() string {
 func (r *reporter) all() ([]row, error) {
 	r.started = time.Now()
 	var rows []row
-	for _, f := range []func() ([]row, error){r.appends, r.proofs, r.mtls, r.events, r.timeline, r.tlogctl} {
+	for _, f := range []func() ([]row, error){r.appends, r.proofs, r.mtls, r.events, r.timeline, r.tlogctl, r.tiles} {
 		rs, err := f()
 		if err != nil {
 			return nil, err
@@ -137,8 +137,7 @@ func (r *reporter) all() ([]row, error) {
 		rows = append(rows, rs...)
 	}
 	rows = append(rows,
-		row{"a replica keeps up with 100,000 appended records/s (issue 7)", "—", "—", "not built yet", "", "not measured"},
-		row{"tile reads ≥ 20,000/s (issue 7)", "—", "—", "not built yet", "", "not measured"})
+		row{"a replica keeps up with 100,000 appended records/s (issue 7)", "—", "—", "not built yet", "", "not measured"})
 	r.took = time.Since(r.started)
 	return rows, nil
 }
@@ -148,7 +147,10 @@ type server struct {
 	cmd  *exec.Cmd
 	addr string
 	vkey string
-	done chan error
+	// tiles is the base URL of the tlog-tiles API, when started with
+	// -http-listen.
+	tiles string
+	done  chan error
 }
 
 func (r *reporter) start(extra ...string) (*server, error) {
@@ -177,7 +179,12 @@ func (r *reporter) start(extra ...string) (*server, error) {
 			}
 			if v, ok := strings.CutPrefix(l, "verifier key: "); ok {
 				s.vkey = v
-				close(ready)
+			}
+			if v, ok := strings.CutPrefix(l, "tlog-tiles: "); ok {
+				s.tiles = v
+			}
+			if strings.HasPrefix(l, "authentication: ") {
+				close(ready) // the last line of the banner
 			}
 		}
 		s.done <- cmd.Wait()
@@ -484,6 +491,26 @@ func (r *reporter) tlogctl() ([]row, error) {
 		{target: "`tlogctl verify-export` of 1,000,000 records < 10 s", scenario: fmt.Sprintf("an export with payloads of a %s-record log, offline", count(r.medium)),
 			command: "`tlogctl export … -out F` then `tlogctl verify-export -vkey-file … F`", measured: fmt.Sprintf("**%.2f s** per million records", perMillion), runs: secs(verify), verdict: verdict(perMillion < 10)},
 	}, nil
+}
+
+func (r *reporter) tiles() ([]row, error) {
+	s, err := r.start("-http-listen", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	if s.tiles == "" {
+		return nil, errors.New("tlogd printed no tlog-tiles URL")
+	}
+	if err := r.fill(s, "append", r.medium); err != nil {
+		return nil, err
+	}
+	res, err := r.repeat("tiles", s, nil, client.Credentials{}, loadgen.Config{Mode: "tiles", Clients: 16, TilesURL: s.tiles})
+	if err != nil {
+		return nil, err
+	}
+	return []row{atLeast("C2SP tlog-tiles reads ≥ 20,000 tiles/s", fmt.Sprintf("random full level-0 tiles (8 KiB) of a %s-record log, 16 clients over HTTP/1.1 on loopback", count(r.medium)), 20_000, "tiles/s", res,
+		fmt.Sprintf("`tlogd serve -http-listen …`, `tlogbench -records %d -batch 1000 -duration 0`, then `tlogbench -mode tiles -tiles-url … -clients 16`", r.medium))}, nil
 }
 
 func timed(name string, args ...string) (float64, error) {

@@ -175,15 +175,16 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		srv.Stop(ctx)
 	}
 	var metricsSrv, tilesSrv *http.Server
+	var tilesURL string
 	if *metricsListen != "" {
-		if metricsSrv, err = startHTTP(logger, "metrics", *metricsListen, metricsMux(srv), nil, errc); err != nil {
+		if metricsSrv, _, err = startHTTP(logger, "metrics", *metricsListen, metricsMux(srv), nil, errc); err != nil {
 			stopServer(0)
 			return err
 		}
 		defer metricsSrv.Close()
 	}
 	if *httpListen != "" {
-		if tilesSrv, err = startHTTP(logger, "tlog-tiles", *httpListen, srv.HTTPHandler(), cfg.TLS, errc); err != nil {
+		if tilesSrv, tilesURL, err = startHTTP(logger, "tlog-tiles", *httpListen, srv.HTTPHandler(), cfg.TLS, errc); err != nil {
 			stopServer(0)
 			return err
 		}
@@ -212,8 +213,12 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	case cfg.Tokens != nil:
 		mode = "bearer tokens, with a policy"
 	}
-	fmt.Fprintf(stdout, "tlogd serving log %s on %s\norigin: %s\nverifier key: %s\ntree size: %d\nauthentication: %s\n",
-		signer.Name(), lis.Addr(), signer.Name(), vkey, head.Size, mode)
+	fmt.Fprintf(stdout, "tlogd serving log %s on %s\norigin: %s\nverifier key: %s\ntree size: %d\n",
+		signer.Name(), lis.Addr(), signer.Name(), vkey, head.Size)
+	if tilesURL != "" {
+		fmt.Fprintf(stdout, "tlog-tiles: %s\n", tilesURL)
+	}
+	fmt.Fprintf(stdout, "authentication: %s\n", mode) // the banner's last line
 	logger.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("origin", signer.Name()),
 		slog.String("verifier_key", vkey), slog.Uint64("tree_size", head.Size), slog.String("data_dir", *dataDir),
 		slog.Bool("tls", cfg.TLS != nil), slog.String("authentication", mode))
@@ -334,18 +339,20 @@ func metricsMux(srv *server.Server) http.Handler {
 }
 
 // startHTTP serves h on addr, over TLS with tlsCfg when it is set (without
-// asking for client certificates), until the returned server is closed. A
-// failure to serve is sent to errc.
-func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *tls.Config, errc chan<- error) (*http.Server, error) {
+// asking for client certificates), until the returned server is closed. It
+// returns the server's base URL. A failure to serve is sent to errc.
+func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *tls.Config, errc chan<- error) (*http.Server, string, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+		return nil, "", fmt.Errorf("%s: listen on %s: %w", what, addr, err)
 	}
+	url := "http://" + lis.Addr().String()
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	if tlsCfg != nil {
 		hs.TLSConfig = tlsCfg.Clone()
 		hs.TLSConfig.ClientAuth, hs.TLSConfig.ClientCAs = tls.NoClientCert, nil
 		lis = tls.NewListener(lis, hs.TLSConfig)
+		url = "https://" + lis.Addr().String()
 	}
 	go func() {
 		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -353,7 +360,7 @@ func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *t
 		}
 	}()
 	logger.Info("serving "+what, slog.String("addr", lis.Addr().String()), slog.Bool("tls", tlsCfg != nil))
-	return hs, nil
+	return hs, url, nil
 }
 
 // isLoopback reports whether a listen address only accepts local

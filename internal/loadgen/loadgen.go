@@ -1,6 +1,7 @@
-// Package loadgen drives a tlogd server over gRPC for benchmarks: durable
-// appends (closed loop, or paced at a fixed rate to measure latency without
-// coordinated omission) and inclusion-proof reads.
+// Package loadgen drives a tlogd server for benchmarks: durable appends over
+// gRPC (closed loop, or paced at a fixed rate to measure latency without
+// coordinated omission), inclusion-proof and timeline reads, and tile reads
+// over the C2SP tlog-tiles HTTP API.
 package loadgen
 
 import (
@@ -9,7 +10,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -23,15 +26,19 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
 )
 
 // Config describes one load run.
 type Config struct {
 	// Conns are the client connections; clients use them round-robin.
 	Conns []*grpc.ClientConn
-	// Mode is "append", "events", "prove", or "timeline" (GetTimeline of
-	// Subject in Tenant, pages of 1,000 events with their proofs).
+	// Mode is "append", "events", "prove", "timeline" (GetTimeline of
+	// Subject in Tenant, pages of 1,000 events with their proofs) or
+	// "tiles" (random full level-0 C2SP tiles from TilesURL).
 	Mode string
+	// TilesURL is the base URL of the tlog-tiles API, for tiles mode.
+	TilesURL string
 	// Tenant and Subject name the subject of timeline mode.
 	Tenant, Subject string
 	// Clients is the number of concurrent callers.
@@ -86,6 +93,8 @@ func (r Result) String() string {
 		unit = "proofs"
 	case "timeline":
 		unit = "events"
+	case "tiles":
+		unit = "tiles"
 	}
 	s := fmt.Sprintf("%s: %d clients, batch %d, %d-byte payloads: %.0f %s/s (%.0f calls/s) over %v\n"+
 		"latency p50 %v p90 %v p99 %v max %v; errors %d; cpu: client %.2f cores",
@@ -124,6 +133,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if size, err = strconv.ParseUint(lines[1], 10, 64); err != nil || size == 0 {
 			return Result{}, errors.New("loadgen: the log is empty; fill it first")
 		}
+	} else if cfg.Mode == "tiles" {
+		var err error
+		if size, err = tilesLogSize(ctx, cfg.TilesURL); err != nil {
+			return Result{}, err
+		}
 	} else if cfg.Mode == "timeline" && cfg.Subject == "" {
 		return Result{}, errors.New("loadgen: timeline mode needs a subject")
 	} else if cfg.Mode != "append" && cfg.Mode != "events" && cfg.Mode != "timeline" {
@@ -143,6 +157,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	run := runID()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
 	interval := time.Duration(0)
 	if cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(cfg.Clients) / cfg.Rate)
@@ -185,6 +200,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					var r *tlogv1.GetTimelineResponse
 					r, err = audit.GetTimeline(runCtx, &tlogv1.GetTimelineRequest{Tenant: cfg.Tenant, SubjectId: cfg.Subject, PageSize: 1000})
 					n = int64(len(r.GetEvents()))
+				case "tiles":
+					err = getTile(runCtx, hc, cfg.TilesURL, rng.Uint64N(size/tlog.TileWidth))
+					n = 1
 				case "events":
 					for i, ev := range evReq.Events {
 						ev.EventId = fmt.Sprintf("%x-%d-%d-%d", run, c, seq, i)
@@ -280,7 +298,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		P50: pct(0.50), P90: pct(0.90), P99: pct(0.99),
 		ClientCPU: (cpu1 - cpu0).Seconds() / elapsed.Seconds(),
 	}
-	if cfg.Mode == "prove" || cfg.Mode == "timeline" {
+	if cfg.Mode == "prove" || cfg.Mode == "timeline" || cfg.Mode == "tiles" {
 		r.Batch = 1
 	}
 	if len(all) > 0 {
@@ -293,6 +311,54 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		r.FirstError = e
 	}
 	return r, nil
+}
+
+// tilesLogSize reads the tree size from a tlog-tiles checkpoint; the log
+// must hold at least one full tile.
+func tilesLogSize(ctx context.Context, base string) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/checkpoint", nil)
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: tiles mode needs the tlog-tiles URL: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: checkpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("loadgen: checkpoint: %s %v", resp.Status, err)
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if len(lines) < 3 {
+		return 0, errors.New("loadgen: malformed checkpoint")
+	}
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || size < tlog.TileWidth {
+		return 0, fmt.Errorf("loadgen: the log holds %s leaves; fill it with at least one tile's worth first", lines[1])
+	}
+	return size, nil
+}
+
+// getTile reads full level-0 tile n and checks its length.
+func getTile(ctx context.Context, hc *http.Client, base string, n uint64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/"+tlog.TilePath{Level: 0, Index: n, Width: tlog.TileWidth}.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || len(b) != tlog.TileWidth*tlog.HashSize {
+		return fmt.Errorf("tile %d: %s, %d bytes", n, resp.Status, len(b))
+	}
+	return nil
 }
 
 // runID makes this run's payloads distinct from every other run's, so no
