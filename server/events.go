@@ -138,7 +138,7 @@ func (a *auditService) RecordEvents(ctx context.Context, req *tlogv1.RecordEvent
 	for i := range records {
 		eventRecord(&records[i], evs[i])
 	}
-	out, err := s.sequence(ctx, records, req.GetIncludeProofs(), req.GetConsistencyFrom())
+	out, err := s.sequence(ctx, records, req.GetIncludeProofs(), req.GetConsistencyFrom(), false)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,10 @@ func (l *logService) Append(ctx context.Context, req *tlogv1.AppendRequest) (*tl
 	for i, r := range recs {
 		payloads[i] = r.GetPayload()
 	}
-	out, err := s.sequence(ctx, newRecords(payloads, true), req.GetIncludeProofs(), req.GetConsistencyFrom())
+	if req.GetWaitForWitnesses() && s.cosign == nil {
+		return nil, status.Error(codes.FailedPrecondition, "wait_for_witnesses: this log has no witness policy (tlogd serve -witness-policy)")
+	}
+	out, err := s.sequence(ctx, newRecords(payloads, true), req.GetIncludeProofs(), req.GetConsistencyFrom(), req.GetWaitForWitnesses())
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +73,10 @@ type sequenced struct {
 // sequence appends prepared records and builds the answer: per record its
 // result (with its inclusion proof if asked), the checkpoint, and the
 // consistency proof from consistencyFrom when it is not 0.
-func (s *Server) sequence(ctx context.Context, records []storage.Record, includeProofs bool, from uint64) (*sequenced, error) {
+//
+// With waitWitnesses, it then waits for a checkpoint covering the records
+// whose cosignatures meet the witness policy, and answers with that one.
+func (s *Server) sequence(ctx context.Context, records []storage.Record, includeProofs bool, from uint64, waitWitnesses bool) (*sequenced, error) {
 	store, seq, err := s.attached()
 	if err != nil {
 		return nil, err
@@ -85,6 +91,28 @@ func (s *Server) sequence(ctx context.Context, records []storage.Record, include
 		return nil, s.status(ctx, err)
 	}
 	s.metrics.appendDuration.Observe(time.Since(start).Seconds())
+	if waitWitnesses {
+		var last uint64
+		for _, r := range results {
+			last = max(last, r.Index)
+		}
+		// Give up a little before the caller's deadline, so that the
+		// answer saying why reaches it.
+		waitCtx := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			waitCtx, cancel = context.WithDeadline(ctx, dl.Add(-min(time.Second, time.Until(dl)/10)))
+			defer cancel()
+		}
+		cs, err := s.cosign.wait(waitCtx, last+1)
+		if errors.Is(err, context.Canceled) {
+			return nil, status.FromContextError(err).Err()
+		}
+		if err != nil {
+			return nil, status.Errorf(codes.DeadlineExceeded, "the records are durable, at indexes up to %d, but no checkpoint covering them met the witness quorum before the deadline; the same call again returns them as duplicates", last)
+		}
+		head = storage.Head{Size: cs.size, Checkpoint: cs.note}
+	}
 	out := &sequenced{results: make([]*tlogv1.AppendResult, len(results)), stored: results, checkpoint: string(head.Checkpoint)}
 	all := make([]tlogv1.AppendResult, len(results))
 	for i := range results {
@@ -171,7 +199,13 @@ func (l *logService) GetCheckpoint(ctx context.Context, req *tlogv1.GetCheckpoin
 	if err != nil {
 		return nil, l.srv.status(ctx, err)
 	}
-	return &tlogv1.GetCheckpointResponse{Checkpoint: string(cp)}, nil
+	resp := &tlogv1.GetCheckpointResponse{Checkpoint: string(cp)}
+	if c := l.srv.cosign; c != nil && req.GetTreeSize() == 0 {
+		if cs := c.latest.Load(); cs != nil {
+			resp.CosignedCheckpoint = string(cs.note)
+		}
+	}
+	return resp, nil
 }
 
 func (l *logService) GetInclusionProof(ctx context.Context, req *tlogv1.GetInclusionProofRequest) (*tlogv1.GetInclusionProofResponse, error) {

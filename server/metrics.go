@@ -22,6 +22,8 @@ type metrics struct {
 	appendDuration prometheus.Histogram
 	payloadReads   prometheus.Counter
 	witness        *prometheus.CounterVec
+	cosignatures   *prometheus.CounterVec
+	cosignedSize   prometheus.Gauge
 }
 
 func newMetrics(s *Server) *metrics {
@@ -58,9 +60,17 @@ func newMetrics(s *Server) *metrics {
 			Name: "tlogd_witness_requests_total",
 			Help: "add-checkpoint requests to the witness, by HTTP status (Unprocessable Entity: a signed checkpoint inconsistent with the cosigned one, maybe a fork).",
 		}, []string{"status"}),
+		cosignatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tlogd_cosignature_requests_total",
+			Help: "Requests to the witnesses of the log's witness policy to cosign its checkpoint, by witness and result (ok or error).",
+		}, []string{"witness", "result"}),
+		cosignedSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tlogd_cosigned_tree_size",
+			Help: "Size of the newest checkpoint whose cosignatures meet the witness policy's quorum.",
+		}),
 	}
 	m.reg.MustRegister(
-		m.grpc, m.batchRecords, m.batchSequence, m.fsync, m.appendDuration, m.payloadReads, m.witness,
+		m.grpc, m.batchRecords, m.batchSequence, m.fsync, m.appendDuration, m.payloadReads, m.witness, m.cosignatures, m.cosignedSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&logCollector{s},
 	)

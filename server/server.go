@@ -98,6 +98,9 @@ type Config struct {
 	// Witness, if set, makes the server a C2SP tlog-witness of other logs
 	// on its HTTP handler.
 	Witness *WitnessConfig
+	// Cosigning, if set, makes the log collect cosignatures of its
+	// checkpoints from the witnesses of a policy.
+	Cosigning *CosigningConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -179,6 +182,9 @@ type Server struct {
 	store    atomic.Pointer[storage.Store]
 	seq      atomic.Pointer[sequencer]
 	stopping chan struct{}
+	// cosign collects cosignatures of the log's checkpoints; nil without
+	// Config.Cosigning.
+	cosign *cosigning
 	// witnessMu makes a witness's check against the latest cosigned
 	// checkpoint and its update one step.
 	witnessMu sync.Mutex
@@ -209,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.auth = &authenticator{tokens: cfg.Tokens, policy: cfg.Policy, mtls: cfg.TLS != nil && cfg.TLS.ClientCAs != nil}
 	s.metrics = newMetrics(s)
+	if cfg.Cosigning != nil {
+		s.cosign = newCosigning(s, cfg.Cosigning)
+	}
 
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
@@ -284,6 +293,9 @@ func (s *Server) Attach(store *storage.Store) {
 	s.seq.Store(newSequencer(store, s.cfg.MaxBatchRecords, s.cfg.QueueDepth, s.cfg.Now, s.writerFailed, s.metrics.batch))
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(tlogv1.LogService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if s.cosign != nil {
+		go s.cosign.run(store)
+	}
 }
 
 // errNotReady is returned by log calls before Attach.

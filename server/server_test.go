@@ -40,6 +40,7 @@ type testLog struct {
 	conn     *grpc.ClientConn
 	client   tlogv1.LogServiceClient
 	verifier note.Verifier
+	vkey     string
 	logs     *testutil.SyncBuffer
 	// storeMayFail is set by tests that break the store on purpose.
 	storeMayFail bool
@@ -57,6 +58,12 @@ func startLogFS(t testing.TB, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startLogKey(t, fs, skey, mod, setup...)
+}
+
+// startLogKey is startLogFS with the given signing key.
+func startLogKey(t testing.TB, fs vfs.FS, skey string, mod func(*Config), setup ...func(*Server)) *testLog {
+	t.Helper()
 	signer, vkey, err := tlog.ParseSignerKey(skey)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +107,7 @@ func startLogFS(t testing.TB, fs vfs.FS, mod func(*Config), setup ...func(*Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &testLog{srv: srv, store: store, conn: conn, client: tlogv1.NewLogServiceClient(conn), verifier: verifier, logs: logs}
+	tl := &testLog{srv: srv, store: store, conn: conn, client: tlogv1.NewLogServiceClient(conn), verifier: verifier, vkey: vkey, logs: logs}
 	t.Cleanup(func() {
 		conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

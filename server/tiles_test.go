@@ -24,6 +24,12 @@ func (tl *testLog) serveHTTP(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tl.serveHTTPOn(t, lis)
+}
+
+// serveHTTPOn serves tl's HTTP handler on lis and returns its base URL.
+func (tl *testLog) serveHTTPOn(t *testing.T, lis net.Listener) string {
+	t.Helper()
 	hs := &http.Server{Handler: tl.srv.HTTPHandler()}
 	go hs.Serve(lis)
 	t.Cleanup(func() { hs.Close() })

@@ -33,6 +33,7 @@ const (
 type Policy struct {
 	logs      []note.Verifier
 	witnesses []*CosignatureVerifier
+	urls      map[*CosignatureVerifier]string
 	quorum    *quorumNode // nil for "quorum none"
 }
 
@@ -46,7 +47,7 @@ type quorumNode struct {
 // ParsePolicy parses a C2SP tlog-policy file: log, witness, group and quorum
 // lines, comments and empty lines. Errors name the line.
 func ParsePolicy(text []byte) (*Policy, error) {
-	p := &Policy{}
+	p := &Policy{urls: map[*CosignatureVerifier]string{}}
 	names := map[string]*quorumNode{}
 	keys := map[string]bool{} // public keys, to refuse duplicates
 	groups := 0
@@ -104,6 +105,9 @@ func ParsePolicy(text []byte) (*Policy, error) {
 				return nil, fail("more than %d witnesses", maxPolicyWitnesses)
 			}
 			p.witnesses = append(p.witnesses, v)
+			if len(args) == 3 {
+				p.urls[v] = args[2]
+			}
 			names[name] = &quorumNode{w: v}
 		case "group":
 			if len(args) < 3 {
@@ -177,6 +181,10 @@ func (p *Policy) Logs() []note.Verifier { return p.logs }
 
 // Witnesses returns the verifiers of the policy's witnesses.
 func (p *Policy) Witnesses() []*CosignatureVerifier { return p.witnesses }
+
+// WitnessURL returns the URL the policy gives for a witness (its
+// tlog-witness submission prefix), or "" when it gives none.
+func (p *Policy) WitnessURL(w *CosignatureVerifier) string { return p.urls[w] }
 
 // Log returns the verifier of the log with the given origin, if the policy
 // lists it.

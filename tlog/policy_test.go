@@ -63,6 +63,9 @@ func TestPolicyQuorum(t *testing.T) {
 	if len(p.Logs()) != 1 || len(p.Witnesses()) != 6 {
 		t.Fatalf("policy has %d logs and %d witnesses, want 1 and 6", len(p.Logs()), len(p.Witnesses()))
 	}
+	if got, none := p.WitnessURL(p.Witnesses()[3]), p.WitnessURL(p.Witnesses()[0]); got != "https://Y1.example/" || none != "" {
+		t.Errorf("witness URLs %q and %q, want https://Y1.example/ and none", got, none)
+	}
 	body := testCheckpoint(t).Marshal()
 	for _, tc := range []struct {
 		cosigners string

@@ -53,6 +53,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	rateLimit := c.Float64("rate-limit", 5000, "calls per second allowed to each principal (0: no limit; not applied without authentication)")
 	rateBurst := c.Int("rate-burst", 0, "calls a principal may make in a burst (default: twice -rate-limit)")
 	httpListen := c.String("http-listen", "", "`address` to serve the C2SP tlog-tiles read API on (/checkpoint, /tile/…), for the tools of the transparency ecosystem; over TLS with -tls-cert; it needs no credentials, since checkpoints, tiles and entries hold no personal data (default: off)")
+	witnessPolicy := c.String("witness-policy", "", "C2SP tlog-policy `file` whose witness lines (each with its URL, the witness's tlog-witness submission prefix) this log asks to cosign its checkpoints, and whose quorum GetCheckpoint's cosigned_checkpoint and Append's wait_for_witnesses meet")
 	witnessKey := c.String("witness-key", "", "cosigner key `file` (tlogd keygen -cosigner); with -witness-logs, tlogd also serves the C2SP tlog-witness POST /add-checkpoint on -http-listen and cosigns the checkpoints of those logs")
 	witnessLogs := c.String("witness-logs", "", "C2SP tlog-policy `file` whose log lines are the logs to witness (its witness, group and quorum lines are not used here)")
 	metricsListen := c.String("metrics-listen", "", "`address` to serve Prometheus metrics on, at /metrics (default: off)")
@@ -142,6 +143,11 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		logger.Info("witnessing", slog.String("cosigner", cfg.Witness.Cosigner.Name()),
 			slog.String("cosigner_verifier_key", cfg.Witness.Cosigner.VerifierKey()), slog.Int("logs", len(cfg.Witness.Logs.Logs())))
 	}
+	if *witnessPolicy != "" {
+		if cfg.Cosigning, err = loadCosigning(*witnessPolicy); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -201,6 +207,12 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 			logger.Error("close store", slog.String("error", err.Error()))
 		}
 	}()
+	if cfg.Cosigning != nil && len(cfg.Cosigning.Policy.Logs()) > 0 {
+		if v, ok := cfg.Cosigning.Policy.Log(signer.Name()); !ok || v.KeyHash() != signer.KeyHash() {
+			stopServer(0)
+			return fmt.Errorf("-witness-policy %s lists logs, but not this one (%s)", *witnessPolicy, vkey)
+		}
+	}
 	srv.Attach(store)
 
 	head := store.Head()
@@ -306,6 +318,28 @@ func loadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+// loadCosigning reads the policy of the witnesses this log asks for
+// cosignatures; every witness needs its URL.
+func loadCosigning(file string) (*server.CosigningConfig, error) {
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read -witness-policy: %w", err)
+	}
+	p, err := tlog.ParsePolicy(text)
+	if err != nil {
+		return nil, fmt.Errorf("-witness-policy %s: %w", file, err)
+	}
+	if len(p.Witnesses()) == 0 {
+		return nil, fmt.Errorf("-witness-policy %s lists no witness (a line \"witness <name> <cosigner verifier key> <url>\")", file)
+	}
+	for _, w := range p.Witnesses() {
+		if u := p.WitnessURL(w); !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("-witness-policy %s: witness %s needs an http:// or https:// URL, its tlog-witness submission prefix", file, w.Name())
+		}
+	}
+	return &server.CosigningConfig{Policy: p}, nil
 }
 
 // loadWitness reads the witness's cosigner key and the logs it witnesses.

@@ -89,8 +89,16 @@ type AppendRequest struct {
 	// trusted without another call (and without the read capability). It must
 	// not exceed the latest tree size (OutOfRange, and nothing is appended).
 	ConsistencyFrom uint64 `protobuf:"varint,3,opt,name=consistency_from,json=consistencyFrom,proto3" json:"consistency_from,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When true, the call returns only once a checkpoint covering the records
+	// carries cosignatures meeting the quorum of the log's witness policy
+	// (tlogd serve -witness-policy); the response's checkpoint is that
+	// cosigned one, and proofs are against it. FailedPrecondition when the log
+	// has no witness policy. If the deadline passes first, the call fails with
+	// DeadlineExceeded, but the records are durable: the same call again
+	// returns them as duplicates.
+	WaitForWitnesses bool `protobuf:"varint,4,opt,name=wait_for_witnesses,json=waitForWitnesses,proto3" json:"wait_for_witnesses,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
@@ -142,6 +150,13 @@ func (x *AppendRequest) GetConsistencyFrom() uint64 {
 		return x.ConsistencyFrom
 	}
 	return 0
+}
+
+func (x *AppendRequest) GetWaitForWitnesses() bool {
+	if x != nil {
+		return x.WaitForWitnesses
+	}
+	return false
 }
 
 // AppendResult is the outcome for one record, in request order.
@@ -356,9 +371,14 @@ func (x *GetCheckpointRequest) GetTreeSize() uint64 {
 type GetCheckpointResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// C2SP tlog-checkpoint signed note.
-	Checkpoint    string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Checkpoint string `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// For the latest checkpoint (tree_size 0), when the log has a witness
+	// policy: the newest checkpoint whose cosignatures (C2SP
+	// tlog-cosignature) meet the policy's quorum, with them; it may be
+	// smaller than checkpoint. Empty before the first such one.
+	CosignedCheckpoint string `protobuf:"bytes,2,opt,name=cosigned_checkpoint,json=cosignedCheckpoint,proto3" json:"cosigned_checkpoint,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetCheckpointResponse) Reset() {
@@ -394,6 +414,13 @@ func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
 func (x *GetCheckpointResponse) GetCheckpoint() string {
 	if x != nil {
 		return x.Checkpoint
+	}
+	return ""
+}
+
+func (x *GetCheckpointResponse) GetCosignedCheckpoint() string {
+	if x != nil {
+		return x.CosignedCheckpoint
 	}
 	return ""
 }
@@ -1265,11 +1292,12 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"\x11tlog/v1/log.proto\x12\atlog.v1\"\"\n" +
 	"\x06Record\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"\x8c\x01\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\"\xba\x01\n" +
 	"\rAppendRequest\x12)\n" +
 	"\arecords\x18\x01 \x03(\v2\x0f.tlog.v1.RecordR\arecords\x12%\n" +
 	"\x0einclude_proofs\x18\x02 \x01(\bR\rincludeProofs\x12)\n" +
-	"\x10consistency_from\x18\x03 \x01(\x04R\x0fconsistencyFrom\"\xb2\x01\n" +
+	"\x10consistency_from\x18\x03 \x01(\x04R\x0fconsistencyFrom\x12,\n" +
+	"\x12wait_for_witnesses\x18\x04 \x01(\bR\x10waitForWitnesses\"\xb2\x01\n" +
 	"\fAppendResult\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\tleaf_hash\x18\x02 \x01(\fR\bleafHash\x12\x14\n" +
@@ -1284,11 +1312,12 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"checkpoint\x12+\n" +
 	"\x11consistency_proof\x18\x03 \x03(\fR\x10consistencyProof\"3\n" +
 	"\x14GetCheckpointRequest\x12\x1b\n" +
-	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"7\n" +
+	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\"h\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\tR\n" +
-	"checkpoint\"v\n" +
+	"checkpoint\x12/\n" +
+	"\x13cosigned_checkpoint\x18\x02 \x01(\tR\x12cosignedCheckpoint\"v\n" +
 	"\x18GetInclusionProofRequest\x12\x16\n" +
 	"\x05index\x18\x01 \x01(\x04H\x00R\x05index\x12\x1d\n" +
 	"\tleaf_hash\x18\x02 \x01(\fH\x00R\bleafHash\x12\x1b\n" +
