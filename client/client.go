@@ -31,6 +31,13 @@ type Config struct {
 	// StatePath, if set, is a file where the latest trusted checkpoint is
 	// kept across runs (written atomically: temp file, fsync, rename).
 	StatePath string
+	// Policy, if set, is a C2SP tlog-policy listing this log and its
+	// witnesses: the latest checkpoint the client trusts (Update, and
+	// CheckpointAt with size 0) is then the log's newest cosigned one, whose
+	// cosignatures must meet the policy's quorum; Append waits for such a
+	// checkpoint covering its records, and Prove proves against one, so its
+	// bundle carries the cosignatures.
+	Policy *tlog.Policy
 }
 
 // Checkpoint is a checkpoint whose signature has been verified.
@@ -91,6 +98,7 @@ type Client struct {
 	vkey      string
 	origin    string
 	statePath string
+	policy    *tlog.Policy
 
 	mu      sync.Mutex
 	trusted *Checkpoint
@@ -111,7 +119,12 @@ func New(conn grpc.ClientConnInterface, cfg Config) (*Client, error) {
 	if v.Name() != cfg.Origin {
 		return nil, fmt.Errorf("client: the verifier key is for %q, not for the origin %q", v.Name(), cfg.Origin)
 	}
-	c := &Client{api: tlogv1.NewLogServiceClient(conn), audit: tlogv1.NewAuditServiceClient(conn), verifier: v, vkey: cfg.VerifierKey, origin: cfg.Origin, statePath: cfg.StatePath}
+	if cfg.Policy != nil {
+		if pv, ok := cfg.Policy.Log(cfg.Origin); !ok || pv.KeyHash() != v.KeyHash() {
+			return nil, fmt.Errorf("client: the witness policy does not list the log %s with this verifier key", cfg.Origin)
+		}
+	}
+	c := &Client{api: tlogv1.NewLogServiceClient(conn), audit: tlogv1.NewAuditServiceClient(conn), verifier: v, vkey: cfg.VerifierKey, origin: cfg.Origin, statePath: cfg.StatePath, policy: cfg.Policy}
 	if cfg.StatePath != "" {
 		b, err := os.ReadFile(cfg.StatePath)
 		switch {
@@ -171,15 +184,29 @@ func (c *Client) Update(ctx context.Context) (Checkpoint, error) {
 // trusted checkpoint, and returns it without trusting it: see Trust. A
 // latest checkpoint smaller than the one trusted when the call was sent is
 // a rollback: an *InconsistencyError.
+//
+// With a witness policy, the latest checkpoint is the log's newest cosigned
+// one, and its cosignatures must meet the policy's quorum.
 func (c *Client) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error) {
 	base, hadBase := c.Trusted()
 	resp, err := c.api.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{TreeSize: size})
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("client: get checkpoint: %w", err)
 	}
-	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+	signed := resp.GetCheckpoint()
+	if c.policy != nil && size == 0 {
+		if signed = resp.GetCosignedCheckpoint(); signed == "" {
+			return Checkpoint{}, errors.New("client: the log has no checkpoint cosigned by the witness policy's quorum yet (is tlogd running with -witness-policy, and its witnesses up?)")
+		}
+	}
+	cp, err := c.OpenCheckpoint([]byte(signed))
 	if err != nil {
 		return Checkpoint{}, err
+	}
+	if c.policy != nil && size == 0 {
+		if err := c.checkQuorum(cp); err != nil {
+			return Checkpoint{}, err
+		}
 	}
 	if size != 0 && cp.Size != size {
 		return Checkpoint{}, verifyErr(fmt.Sprintf("checkpoint at size %d", size), fmt.Errorf("the log sent size %d", cp.Size))
@@ -194,6 +221,15 @@ func (c *Client) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, err
 		return Checkpoint{}, err
 	}
 	return cp, nil
+}
+
+// checkQuorum checks that cp's note carries cosignatures meeting the
+// witness policy's quorum.
+func (c *Client) checkQuorum(cp Checkpoint) error {
+	if _, _, _, err := c.policy.Open(cp.Note); err != nil {
+		return verifyErr(fmt.Sprintf("cosignatures of the checkpoint of size %d", cp.Size), err)
+	}
+	return nil
 }
 
 func rollback(old, cp Checkpoint) error {
@@ -350,7 +386,7 @@ func (c *Client) VerifyConsistency(ctx context.Context, old, new Checkpoint) err
 // hash, and its inclusion proof. A server that lies gets an error wrapping
 // ErrVerification, never a result.
 func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Checkpoint, error) {
-	req := &tlogv1.AppendRequest{IncludeProofs: true, Records: make([]*tlogv1.Record, len(payloads))}
+	req := &tlogv1.AppendRequest{IncludeProofs: true, Records: make([]*tlogv1.Record, len(payloads)), WaitForWitnesses: c.policy != nil}
 	for i, p := range payloads {
 		req.Records[i] = &tlogv1.Record{Payload: p}
 	}
@@ -363,6 +399,15 @@ func (c *Client) Append(ctx context.Context, payloads ...[]byte) ([]Result, Chec
 	resp, err := c.api.Append(ctx, req)
 	if err != nil {
 		return nil, Checkpoint{}, fmt.Errorf("client: append: %w", err)
+	}
+	if c.policy != nil {
+		cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
+		if err != nil {
+			return nil, Checkpoint{}, err
+		}
+		if err := c.checkQuorum(cp); err != nil {
+			return nil, Checkpoint{}, err
+		}
 	}
 	return c.verifyAppended(ctx, base, resp.GetCheckpoint(), resp.GetResults(), payloads, resp.GetConsistencyProof())
 }
@@ -416,15 +461,35 @@ func (c *Client) verifyAppended(ctx context.Context, base *Checkpoint, signed st
 // Prove fetches and verifies the inclusion proof of leaf index at the
 // log's latest checkpoint (which it verifies and trusts), given the leaf's
 // entry. It returns the proof as a C2SP tlog-proof, with the entry and salt
-// in its extra data when salt is given.
+// in its extra data when salt is given. With a witness policy the proof is
+// against the newest cosigned checkpoint, cosignatures included.
 func (c *Client) Prove(ctx context.Context, index uint64, entry, salt []byte) (tlog.Proof, Checkpoint, error) {
-	resp, err := c.api.GetInclusionProof(ctx, &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: index}})
+	var cosigned *Checkpoint
+	req := &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: index}}
+	if c.policy != nil {
+		cp, err := c.Update(ctx)
+		if err != nil {
+			return tlog.Proof{}, Checkpoint{}, err
+		}
+		if index >= cp.Size {
+			return tlog.Proof{}, Checkpoint{}, fmt.Errorf("client: leaf %d is not yet in the newest cosigned checkpoint (size %d); retry once the witnesses cosign a newer one", index, cp.Size)
+		}
+		cosigned, req.TreeSize = &cp, cp.Size
+	}
+	resp, err := c.api.GetInclusionProof(ctx, req)
 	if err != nil {
 		return tlog.Proof{}, Checkpoint{}, fmt.Errorf("client: get inclusion proof of %d: %w", index, err)
 	}
 	cp, err := c.OpenCheckpoint([]byte(resp.GetCheckpoint()))
 	if err != nil {
 		return tlog.Proof{}, Checkpoint{}, err
+	}
+	if cosigned != nil {
+		if cp.Checkpoint != cosigned.Checkpoint {
+			return tlog.Proof{}, Checkpoint{}, verifyErr(fmt.Sprintf("inclusion proof of leaf %d", index),
+				fmt.Errorf("answer at size %d root %s, asked at the cosigned size %d root %s", cp.Size, cp.Root, cosigned.Size, cosigned.Root))
+		}
+		cp = *cosigned
 	}
 	what := fmt.Sprintf("inclusion proof of leaf %d", index)
 	if resp.GetIndex() != index || resp.GetTreeSize() != cp.Size {

@@ -30,6 +30,7 @@ import (
 	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/internal/cli"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
 )
 
 // The exit codes.
@@ -161,6 +162,7 @@ could not check. Every flag can also be set as TLOGCTL_<FLAG> in the environment
 type keyFlags struct {
 	c                      *cli.Command
 	vkey, vkeyFile, origin string
+	policyFile             string
 }
 
 func (k *keyFlags) register(c *cli.Command, required bool) {
@@ -172,6 +174,31 @@ func (k *keyFlags) register(c *cli.Command, required bool) {
 	c.StringVar(&k.vkey, "vkey", "", "the log's verifier `key` (note vkey text, as tlogd prints it at start)"+need)
 	c.StringVar(&k.vkeyFile, "vkey-file", "", "`file` holding the log's verifier key")
 	c.StringVar(&k.origin, "origin", "", "the log's `origin` (default: the verifier key's name, which must match)")
+	c.StringVar(&k.policyFile, "witness-policy", "", "C2SP tlog-policy `file` listing the log and its witnesses: require checkpoints cosigned by its quorum")
+}
+
+// policy returns the -witness-policy, nil without one. It must list the
+// log with the pinned key.
+func (k *keyFlags) policy(vkey string) (*tlog.Policy, error) {
+	if k.policyFile == "" {
+		return nil, nil
+	}
+	text, err := os.ReadFile(k.policyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read -witness-policy: %w", err)
+	}
+	p, err := tlog.ParsePolicy(text)
+	if err != nil {
+		return nil, cli.Usagef("-witness-policy %s: %v", k.policyFile, err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	if pv, ok := p.Log(v.Name()); !ok || pv.KeyHash() != v.KeyHash() {
+		return nil, cli.Usagef("-witness-policy %s does not list the log %s with the pinned verifier key", k.policyFile, v.Name())
+	}
+	return p, nil
 }
 
 // load returns the verifier key text.
@@ -275,11 +302,15 @@ func (f *connFlags) dial(statePath string) (*client.Client, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	policy, err := f.policy(vkey)
+	if err != nil {
+		return nil, nil, err
+	}
 	conn, err := f.connect()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.New(conn, client.Config{Origin: f.origin, VerifierKey: vkey, StatePath: statePath})
+	c, err := client.New(conn, client.Config{Origin: f.origin, VerifierKey: vkey, StatePath: statePath, Policy: policy})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err

@@ -46,6 +46,7 @@ func newKey(t testing.TB, origin string) testKey {
 type testLog struct {
 	addr  string
 	store *storage.Store
+	srv   *server.Server
 	stop  func()
 }
 
@@ -80,7 +81,7 @@ func startLogAt(t testing.TB, k testKey, dir, addr string, mod func(*server.Conf
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	stopped := false
-	l := &testLog{addr: lis.Addr().String(), store: store}
+	l := &testLog{addr: lis.Addr().String(), store: store, srv: srv}
 	l.stop = func() {
 		if stopped {
 			return

@@ -23,6 +23,10 @@ commitment to the payload in -payload-file (default: the bundle's name with
 .payload instead of .tlog-proof, when that file exists; without a payload
 only the entry's inclusion is checked, and the output says so).
 
+With -witness-policy, the bundle's checkpoint must also carry cosignatures
+meeting the policy's quorum (tlogctl prove with the same flag writes such
+bundles).
+
 Evidence (-evidence, from tlogctl monitor or consistency): that both
 checkpoints are signed by the log and prove it misbehaved. Exit 0 means the
 evidence holds (the log is proven wrong); exit 1 means it does not.`)
@@ -67,6 +71,15 @@ evidence holds (the log is proven wrong); exit 1 means it does not.`)
 	}
 	if err := checkBundle(proof, payload, v); err != nil {
 		return &client.VerificationError{What: "bundle " + bundle, Err: err}
+	}
+	policy, err := k.policy(k.vkey)
+	if err != nil {
+		return err
+	}
+	if policy != nil {
+		if _, _, _, err := policy.Open(proof.Checkpoint); err != nil {
+			return &client.VerificationError{What: "bundle " + bundle + " cosignatures", Err: err}
+		}
 	}
 	return printVerified(e, *asJSON, proof, payload, bundle)
 }
