@@ -16,15 +16,17 @@ import (
 // HTTPHandler serves the log over HTTP, for the tools of the transparency
 // ecosystem: the C2SP tlog-tiles read API (GET /checkpoint, /tile/<L>/<N>,
 // /tile/entries/<N>), and, with a witness configured, the C2SP tlog-witness
-// POST /add-checkpoint. Checkpoints, tiles and entries hold no personal data
-// (entries commit to payloads through a salted hash), so the read API needs
-// no credentials, like every tlog-tiles log.
+// POST /add-checkpoint and its monitoring endpoint
+// GET /witness/<origin hash>/checkpoint. Checkpoints, tiles and entries hold
+// no personal data (entries commit to payloads through a salted hash), so
+// the read API needs no credentials, like every tlog-tiles log.
 func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /checkpoint", s.serveCheckpoint)
 	mux.HandleFunc("GET /tile/", s.serveTile)
 	if s.cfg.Witness != nil {
 		mux.HandleFunc("POST /add-checkpoint", s.addCheckpoint)
+		mux.HandleFunc("GET /witness/{origin}/checkpoint", s.witnessedCheckpoint)
 	}
 	return mux
 }

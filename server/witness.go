@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -119,23 +121,64 @@ func (s *Server) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusUnprocessableEntity, "%s", why)
 		return
 	}
-	if s.testHook != nil {
-		s.testHook(r.Context(), "/add-checkpoint")
-	}
-	if err := store.SetWitnessed(origin, req.Checkpoint); err != nil {
+	sig, err := s.cfg.Witness.Cosigner.Sign([]byte(n.Text))
+	if err != nil {
 		s.httpError(w, r, err)
 		return
 	}
-	sig, err := s.cfg.Witness.Cosigner.Sign([]byte(n.Text))
-	if err != nil {
+	line := fmt.Appendf(nil, "— %s %s\n", s.cfg.Witness.Cosigner.Name(),
+		base64.StdEncoding.EncodeToString(append(binary.BigEndian.AppendUint32(nil, s.cfg.Witness.Cosigner.KeyHash()), sig...)))
+	// Kept for the monitoring endpoint: the checkpoint with the log's
+	// signatures this witness verified and its own cosignature.
+	kept := []byte(n.Text + "\n")
+	for _, sg := range n.Sigs {
+		kept = fmt.Appendf(kept, "— %s %s\n", sg.Name, sg.Base64)
+	}
+	kept = append(kept, line...)
+	if s.testHook != nil {
+		s.testHook(r.Context(), "/add-checkpoint")
+	}
+	if err := store.SetWitnessed(origin, kept); err != nil {
 		s.httpError(w, r, err)
 		return
 	}
 	s.metrics.witness.WithLabelValues(http.StatusText(http.StatusOK)).Inc()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	fmt.Fprintf(w, "— %s %s\n", s.cfg.Witness.Cosigner.Name(),
-		base64.StdEncoding.EncodeToString(append(binary.BigEndian.AppendUint32(nil, s.cfg.Witness.Cosigner.KeyHash()), sig...)))
+	w.Write(line)
+}
+
+// witnessedCheckpoint serves GET /witness/<origin hash>/checkpoint, the
+// C2SP tlog-witness monitoring endpoint (monitoring prefix /witness): the
+// latest checkpoint cosigned for the log whose origin has that lower-case
+// hex SHA-256, with the log's signatures and the cosignature; 404 if there
+// is none.
+func (s *Server) witnessedCheckpoint(w http.ResponseWriter, r *http.Request) {
+	store, _, err := s.attached()
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	want := r.PathValue("origin")
+	for _, v := range s.cfg.Witness.Logs.Logs() {
+		if h := sha256.Sum256([]byte(v.Name())); hex.EncodeToString(h[:]) != want {
+			continue
+		}
+		signed, err := store.Witnessed(v.Name())
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(signed)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, "this witness has cosigned no checkpoint of a log with that origin hash", http.StatusNotFound)
 }
 
 // witnessed returns the latest checkpoint cosigned for origin: size 0 with

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -241,9 +242,23 @@ func TestWitnessProtocol(t *testing.T) {
 	status(tlog.AddCheckpoint{Checkpoint: fresh.signed(0, &wrong)}.Marshal(), http.StatusUnprocessableEntity, "empty tree")
 	status(tlog.AddCheckpoint{Proof: []tlog.Hash{wrong}, Checkpoint: fresh.signed(1, nil)}.Marshal(), http.StatusUnprocessableEntity, "no consistency proof")
 
-	// The latest cosigned checkpoint is in the store, byte for byte.
-	if got, err := tl.store.Witnessed(other.origin); err != nil || string(got) != string(other.signed(40, nil)) {
-		t.Fatalf("stored %q, %v", got, err)
+	// The monitoring endpoint serves the latest cosigned checkpoint with
+	// the log's signature and the cosignature; 404 for a log with none, or
+	// an unknown origin hash.
+	logV, err := note.NewVerifier(other.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(origin string) string { h := sha256.Sum256([]byte(origin)); return hex.EncodeToString(h[:]) }
+	monitored, code, h := httpGet(t, base+"/witness/"+hash(other.origin)+"/checkpoint", "")
+	n, err := note.Open(monitored, note.VerifierList(logV, wv))
+	if code != http.StatusOK || h.Get("Content-Type") != "text/plain; charset=utf-8" || err != nil || len(n.Sigs) != 2 || !strings.HasPrefix(n.Text, other.origin+"\n40\n") {
+		t.Fatalf("monitoring endpoint: %d %q: %v", code, monitored, err)
+	}
+	for _, origin := range []string{fresh.origin, "stranger.example/log"} {
+		if _, code, _ := httpGet(t, base+"/witness/"+hash(origin)+"/checkpoint", ""); code != http.StatusNotFound {
+			t.Errorf("monitoring endpoint for %s: %d, want 404", origin, code)
+		}
 	}
 	metrics := scrape(t, tl)
 	for _, want := range []string{`tlogd_witness_requests_total{status="OK"} 5`, `tlogd_witness_requests_total{status="Conflict"} 2`, `tlogd_witness_requests_total{status="Unprocessable Entity"} 7`} {
