@@ -323,13 +323,9 @@ func loadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 // loadCosigning reads the policy of the witnesses this log asks for
 // cosignatures; every witness needs its URL.
 func loadCosigning(file string) (*server.CosigningConfig, error) {
-	text, err := os.ReadFile(file)
+	p, err := readPolicy("-witness-policy", file)
 	if err != nil {
-		return nil, fmt.Errorf("read -witness-policy: %w", err)
-	}
-	p, err := tlog.ParsePolicy(text)
-	if err != nil {
-		return nil, fmt.Errorf("-witness-policy %s: %w", file, err)
+		return nil, err
 	}
 	if len(p.Witnesses()) == 0 {
 		return nil, fmt.Errorf("-witness-policy %s lists no witness (a line \"witness <name> <cosigner verifier key> <url>\")", file)
@@ -352,18 +348,27 @@ func loadWitness(keyFile, logsFile string) (*server.WitnessConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-witness-key %s: %w (make one with tlogd keygen -cosigner)", keyFile, err)
 	}
-	text, err := os.ReadFile(logsFile)
+	logs, err := readPolicy("-witness-logs", logsFile)
 	if err != nil {
-		return nil, fmt.Errorf("read -witness-logs: %w", err)
-	}
-	logs, err := tlog.ParsePolicy(text)
-	if err != nil {
-		return nil, fmt.Errorf("-witness-logs %s: %w", logsFile, err)
+		return nil, err
 	}
 	if len(logs.Logs()) == 0 {
 		return nil, fmt.Errorf("-witness-logs %s lists no log (a line \"log <verifier key>\")", logsFile)
 	}
 	return &server.WitnessConfig{Cosigner: cosigner, Logs: logs}, nil
+}
+
+// readPolicy reads and parses the C2SP tlog-policy file of a flag.
+func readPolicy(flag, file string) (*tlog.Policy, error) {
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", flag, err)
+	}
+	p, err := tlog.ParsePolicy(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, file, err)
+	}
+	return p, nil
 }
 
 func metricsMux(srv *server.Server) http.Handler {
