@@ -24,6 +24,7 @@ type metrics struct {
 	witness        *prometheus.CounterVec
 	cosignatures   *prometheus.CounterVec
 	cosignedSize   prometheus.Gauge
+	splitViews     *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -64,13 +65,17 @@ func newMetrics(s *Server) *metrics {
 			Name: "tlogd_cosignature_requests_total",
 			Help: "Requests to the witnesses of the log's witness policy to cosign its checkpoint, by witness and result (ok or error).",
 		}, []string{"witness", "result"}),
+		splitViews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tlogd_split_views_total",
+			Help: "Split views this witness caught by comparing its cosigned checkpoints with its peers': the log showed two histories; the evidence is kept and the log is no longer cosigned.",
+		}, []string{"origin"}),
 		cosignedSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tlogd_cosigned_tree_size",
 			Help: "Size of the newest checkpoint whose cosignatures meet the witness policy's quorum.",
 		}),
 	}
 	m.reg.MustRegister(
-		m.grpc, m.batchRecords, m.batchSequence, m.fsync, m.appendDuration, m.payloadReads, m.witness, m.cosignatures, m.cosignedSize,
+		m.grpc, m.batchRecords, m.batchSequence, m.fsync, m.appendDuration, m.payloadReads, m.witness, m.cosignatures, m.cosignedSize, m.splitViews,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&logCollector{s},
 	)

@@ -218,6 +218,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Cosigning != nil {
 		s.cosign = newCosigning(s, cfg.Cosigning)
 	}
+	if w := cfg.Witness; w != nil && w.GossipInterval <= 0 {
+		w.GossipInterval = 10 * time.Second
+	}
 
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
@@ -295,6 +298,9 @@ func (s *Server) Attach(store *storage.Store) {
 	s.health.SetServingStatus(tlogv1.LogService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if s.cosign != nil {
 		go s.cosign.run(store)
+	}
+	if w := s.cfg.Witness; w != nil && len(w.Peers) > 0 {
+		go s.runGossip(store)
 	}
 }
 

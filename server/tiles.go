@@ -27,6 +27,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	if s.cfg.Witness != nil {
 		mux.HandleFunc("POST /add-checkpoint", s.addCheckpoint)
 		mux.HandleFunc("GET /witness/{origin}/checkpoint", s.witnessedCheckpoint)
+		mux.HandleFunc("GET /witness/{origin}/split-view", s.splitViewEvidence)
 	}
 	return mux
 }

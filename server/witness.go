@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -25,8 +25,18 @@ import (
 type WitnessConfig struct {
 	// Cosigner signs the cosignatures (C2SP cosignature/v1).
 	Cosigner *tlog.Cosigner
-	// Logs lists the logs to witness: the log lines of a tlog-policy.
+	// Logs lists the logs to witness: the log lines of a tlog-policy. A
+	// log line's URL, if any, is the log's tlog-tiles prefix, which gossip
+	// reads to prove a split view between checkpoints of different sizes.
 	Logs *tlog.Policy
+	// Peers are the monitoring prefixes of other witnesses of the same
+	// logs (for a tlogd witness, http://host:port/witness), whose latest
+	// cosigned checkpoints are compared with this witness's every
+	// GossipInterval (default 10 s).
+	Peers          []string
+	GossipInterval time.Duration
+	// Client makes the gossip requests; default http.DefaultClient.
+	Client *http.Client
 }
 
 // maxAddCheckpointBytes bounds an add-checkpoint body: 63 proof lines, a
@@ -62,6 +72,11 @@ func (s *Server) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 	v, ok := s.cfg.Witness.Logs.Log(origin)
 	if !ok {
 		reject(http.StatusNotFound, "unknown log %q: this witness does not witness it", origin)
+		return
+	}
+	if _, err := store.SplitView(origin); err == nil {
+		h := sha256.Sum256([]byte(origin))
+		reject(http.StatusUnprocessableEntity, "this witness caught %q showing a split view and no longer cosigns it; the evidence is at /witness/%x/split-view", origin, h)
 		return
 	}
 	n, err := note.Open(req.Checkpoint, note.VerifierList(v))
@@ -159,23 +174,18 @@ func (s *Server) witnessedCheckpoint(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, r, err)
 		return
 	}
-	want := r.PathValue("origin")
-	for _, v := range s.cfg.Witness.Logs.Logs() {
-		if h := sha256.Sum256([]byte(v.Name())); hex.EncodeToString(h[:]) != want {
-			continue
+	if origin, ok := s.witnessedOrigin(r.PathValue("origin")); ok {
+		signed, err := store.Witnessed(origin)
+		if err == nil {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Write(signed)
+			return
 		}
-		signed, err := store.Witnessed(v.Name())
-		if errors.Is(err, storage.ErrNotFound) {
-			break
-		}
-		if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
 			s.httpError(w, r, err)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Write(signed)
-		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, "this witness has cosigned no checkpoint of a log with that origin hash", http.StatusNotFound)

@@ -10,6 +10,7 @@ const (
 	prefixSubject    = 's'
 	prefixTile       = 't'
 	prefixWitness    = 'w'
+	prefixSplitView  = 'f'
 	prefixErased     = 'z'
 	// The hash indexes sort after every other key, so that no table of
 	// other keys can span them (see index.go).

@@ -34,7 +34,8 @@ type Policy struct {
 	logs      []note.Verifier
 	witnesses []*CosignatureVerifier
 	urls      map[*CosignatureVerifier]string
-	quorum    *quorumNode // nil for "quorum none"
+	logURLs   map[string]string // by origin
+	quorum    *quorumNode       // nil for "quorum none"
 }
 
 // quorumNode is a witness (w set) or a group: at least k of its members.
@@ -47,7 +48,7 @@ type quorumNode struct {
 // ParsePolicy parses a C2SP tlog-policy file: log, witness, group and quorum
 // lines, comments and empty lines. Errors name the line.
 func ParsePolicy(text []byte) (*Policy, error) {
-	p := &Policy{urls: map[*CosignatureVerifier]string{}}
+	p := &Policy{urls: map[*CosignatureVerifier]string{}, logURLs: map[string]string{}}
 	names := map[string]*quorumNode{}
 	keys := map[string]bool{} // public keys, to refuse duplicates
 	groups := 0
@@ -84,6 +85,9 @@ func ParsePolicy(text []byte) (*Policy, error) {
 				return nil, fail("more than %d logs", maxPolicyLogs)
 			}
 			p.logs = append(p.logs, v)
+			if len(args) == 2 {
+				p.logURLs[v.Name()] = args[1]
+			}
 		case "witness":
 			if len(args) < 2 || len(args) > 3 {
 				return nil, fail("want: witness <name> <vkey> [<url>]")
@@ -181,6 +185,11 @@ func (p *Policy) Logs() []note.Verifier { return p.logs }
 
 // Witnesses returns the verifiers of the policy's witnesses.
 func (p *Policy) Witnesses() []*CosignatureVerifier { return p.witnesses }
+
+// LogURL returns the URL the policy gives for the log with the given
+// origin, or "" when it gives none. tlogd reads it as the log's tlog-tiles
+// prefix.
+func (p *Policy) LogURL(origin string) string { return p.logURLs[origin] }
 
 // WitnessURL returns the URL the policy gives for a witness (its
 // tlog-witness submission prefix), or "" when it gives none.

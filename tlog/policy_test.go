@@ -66,6 +66,9 @@ func TestPolicyQuorum(t *testing.T) {
 	if got, none := p.WitnessURL(p.Witnesses()[3]), p.WitnessURL(p.Witnesses()[0]); got != "https://Y1.example/" || none != "" {
 		t.Errorf("witness URLs %q and %q, want https://Y1.example/ and none", got, none)
 	}
+	if got := p.LogURL(testOrigin); got != "https://log.example/" {
+		t.Errorf("log URL %q, want https://log.example/", got)
+	}
 	body := testCheckpoint(t).Marshal()
 	for _, tc := range []struct {
 		cosigners string

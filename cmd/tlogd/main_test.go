@@ -429,6 +429,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"keygen", "-origin", "x", "-cosigner", "w", "-out", "k"}, 2, "-out and one of -origin and -cosigner are required"},
 		{[]string{"keygen", "-cosigner", "has space", "-out", filepath.Join(t.TempDir(), "k")}, 2, "cosigner name"},
 		{[]string{"serve", "-witness-key", "k"}, 2, "-witness-key and -witness-logs go together"},
+		{[]string{"serve", "-witness-peers", "http://x/witness"}, 2, "-witness-peers needs -witness-key"},
 		{[]string{"serve", "-witness-key", "k", "-witness-logs", "l"}, 2, "-witness-key needs -http-listen"},
 		{[]string{"serve", "-http-listen", "0.0.0.0:0"}, 2, "-http-listen 0.0.0.0:0 is not a loopback address"},
 		{[]string{"keygen", "-origin", "has space", "-out", filepath.Join(t.TempDir(), "k")}, 2, "cannot name a note key"},

@@ -56,6 +56,8 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	witnessPolicy := c.String("witness-policy", "", "C2SP tlog-policy `file` whose witness lines (each with its URL, the witness's tlog-witness submission prefix) this log asks to cosign its checkpoints, and whose quorum GetCheckpoint's cosigned_checkpoint and Append's wait_for_witnesses meet")
 	witnessKey := c.String("witness-key", "", "cosigner key `file` (tlogd keygen -cosigner); with -witness-logs, tlogd also serves the C2SP tlog-witness POST /add-checkpoint on -http-listen and cosigns the checkpoints of those logs")
 	witnessLogs := c.String("witness-logs", "", "C2SP tlog-policy `file` whose log lines are the logs to witness (its witness, group and quorum lines are not used here)")
+	witnessPeers := c.String("witness-peers", "", "comma-separated monitoring `URLs` of other witnesses of the same logs (for a tlogd witness: http://host:port/witness); with -witness-key, their latest cosigned checkpoints are compared with this witness's every -gossip-interval, and a split view is recorded and stops cosigning")
+	gossipInterval := c.Duration("gossip-interval", 10*time.Second, "how often a witness compares its cosigned checkpoints with -witness-peers")
 	metricsListen := c.String("metrics-listen", "", "`address` to serve Prometheus metrics on, at /metrics (default: off)")
 	logLevel := c.String("log-level", "info", "log `level`: debug, info, warn or error (successful calls are logged at debug)")
 	logFormat := c.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
@@ -98,6 +100,10 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		return cli.UsageError{Msg: "-policy is required with -tls-client-ca or -token-file: it says what each principal may do"}
 	case (*witnessKey == "") != (*witnessLogs == ""):
 		return cli.UsageError{Msg: "-witness-key and -witness-logs go together"}
+	case *witnessPeers != "" && *witnessKey == "":
+		return cli.UsageError{Msg: "-witness-peers needs -witness-key: only a witness gossips"}
+	case *gossipInterval <= 0:
+		return cli.UsageError{Msg: "-gossip-interval must be positive"}
 	case *witnessKey != "" && *httpListen == "":
 		return cli.UsageError{Msg: "-witness-key needs -http-listen: the witness answers over HTTP"}
 	case *policyFile != "" && *tlsClientCA == "" && *tokenFile == "":
@@ -140,6 +146,16 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		if cfg.Witness, err = loadWitness(*witnessKey, *witnessLogs); err != nil {
 			return err
 		}
+		for _, p := range strings.Split(*witnessPeers, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if !strings.HasPrefix(p, "http://") && !strings.HasPrefix(p, "https://") {
+				return cli.Usagef("-witness-peers: %q is not an http:// or https:// URL", p)
+			}
+			cfg.Witness.Peers = append(cfg.Witness.Peers, p)
+		}
+		cfg.Witness.GossipInterval = *gossipInterval
 		logger.Info("witnessing", slog.String("cosigner", cfg.Witness.Cosigner.Name()),
 			slog.String("cosigner_verifier_key", cfg.Witness.Cosigner.VerifierKey()), slog.Int("logs", len(cfg.Witness.Logs.Logs())))
 	}
