@@ -152,6 +152,12 @@ func TestTilesWithSumdb(t *testing.T) {
 	if tr.reads == 0 {
 		t.Fatal("no tile was read")
 	}
+	// A full tile read again (from the cache) is the same.
+	first, _, _ := httpGet(t, base+"/tile/0/001", "")
+	again, code, _ := httpGet(t, base+"/tile/0/001", "")
+	if code != http.StatusOK || len(first) != 8192 || !bytes.Equal(first, again) {
+		t.Fatalf("full tile read twice: %d bytes, then %d bytes (%d)", len(first), len(again), code)
+	}
 
 	// Every entry bundle hashes to the level-0 tile beside it, gzipped or
 	// not; the last one is the partial bundle of width 112.

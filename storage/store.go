@@ -124,6 +124,7 @@ type Store struct {
 	// anyErased is set once any payload has been erased.
 	anyErased atomic.Bool
 	tiles     *tileCache
+	hashTiles *fullTileCache // full C2SP hash tiles served over HTTP
 	idx       *hashIndex
 	guard     *guard // the checkpoint record; written by Wait
 	// corruptions counts the damaged blocks Pebble found.
@@ -242,19 +243,20 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: open pebble in %s: %w", dir, err)
 	}
 	s := &Store{
-		db:       db,
-		popts:    po,
-		fs:       fs,
-		rawFS:    opts.FS,
-		dir:      dir,
-		cache:    cache,
-		origin:   opts.Signer.Name(),
-		signer:   opts.Signer,
-		verifier: verifier,
-		vkey:     opts.VerifierKey,
-		tiles:    newTileCache(opts.TileCacheTiles),
-		idx:      newHashIndex(0, opts.IndexFlushRecords),
-		opts:     opts,
+		db:        db,
+		popts:     po,
+		fs:        fs,
+		rawFS:     opts.FS,
+		dir:       dir,
+		cache:     cache,
+		origin:    opts.Signer.Name(),
+		signer:    opts.Signer,
+		verifier:  verifier,
+		vkey:      opts.VerifierKey,
+		tiles:     newTileCache(opts.TileCacheTiles),
+		hashTiles: newFullTileCache(4096), // 32 MiB
+		idx:       newHashIndex(0, opts.IndexFlushRecords),
+		opts:      opts,
 	}
 	s.corruptions = &corruptions
 	s.notify.ch = make(chan struct{})

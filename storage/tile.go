@@ -179,6 +179,7 @@ func (c *tileCache) put(id tileID, tile []byte) {
 // hash tile (level, index), concatenated: the nodes of tree level 8·level
 // from 256·index on. They are row 0 of up to 16 consecutive stored tiles of
 // level 2·level. ErrBeyondTree unless the published tree holds them all.
+// Full tiles are cached: the caller must not modify the result.
 func (s *Store) HashTile(level int, index uint64, width int) ([]byte, error) {
 	if err := s.rlock(); err != nil {
 		return nil, err
@@ -186,6 +187,12 @@ func (s *Store) HashTile(level int, index uint64, width int) ([]byte, error) {
 	defer s.closeMu.RUnlock()
 	if err := s.checkTileRange(8*level, index, width); err != nil {
 		return nil, err
+	}
+	id := tileID{uint8(level), index}
+	if width == tlog.TileWidth {
+		if t := s.hashTiles.get(id); t != nil {
+			return t, nil
+		}
 	}
 	out := make([]byte, 0, width*tlog.HashSize)
 	const per = tlog.TileWidth / tileWidth // stored tiles per hash tile
@@ -201,7 +208,45 @@ func (s *Store) HashTile(level int, index uint64, width int) ([]byte, error) {
 		}
 		out = append(out, t[2:2+n*tlog.HashSize]...)
 	}
+	if width == tlog.TileWidth {
+		s.hashTiles.put(id, out) // a full tile never changes
+	}
 	return out, nil
+}
+
+// fullTileCache keeps recently read full C2SP hash tiles (8 KiB each),
+// which never change; the oldest goes first.
+type fullTileCache struct {
+	mu   sync.Mutex
+	m    map[tileID][]byte
+	ring []tileID
+	next int
+}
+
+func newFullTileCache(n int) *fullTileCache {
+	return &fullTileCache{m: make(map[tileID][]byte, n), ring: make([]tileID, 0, n)}
+}
+
+func (c *fullTileCache) get(id tileID) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+func (c *fullTileCache) put(id tileID, t []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; ok || cap(c.ring) == 0 {
+		return
+	}
+	if len(c.ring) < cap(c.ring) {
+		c.ring = append(c.ring, id)
+	} else {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = id
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.m[id] = t
 }
 
 // EntryBundle returns C2SP tlog-tiles entry bundle index of width entries (1
