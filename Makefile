@@ -9,7 +9,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 20000x
 FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof tlog:FuzzParseRecordExtra \
 	tlog:FuzzParseSignerKey tlog:FuzzVerifyInclusion tlog:FuzzVerifyConsistency \
-	tlog:FuzzParseTilePath tlog:FuzzParseWitnessPolicy tlog:FuzzNewCosignatureVerifier tlog:FuzzParseAddCheckpoint \
+	tlog:FuzzParseTilePath tlog:FuzzParseWitnessPolicy tlog:FuzzNewCosignatureVerifier tlog:FuzzParseAddCheckpoint tlog:FuzzParseCosignerKey \
 	storage:FuzzCheckpointRecord storage:FuzzDecodeEdgeTile \
 	server:FuzzValidateEvent server:FuzzRequests server:FuzzParsePolicy server:FuzzParseTokenLine \
 	client:FuzzVerifyEvidence client:FuzzVerifyExport client:FuzzVerifyProvenEvent \

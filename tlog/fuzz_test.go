@@ -393,6 +393,8 @@ func FuzzParseWitnessPolicy(f *testing.F) {
 		}
 		// Quorum evaluation terminates and is monotone: every witness
 		// meets whatever a subset meets.
+		// Opening arbitrary bytes as a cosigned checkpoint never panics.
+		p.Open(text)
 		all := p.Witnesses()
 		if p.Met(nil) && !p.Met(all) {
 			t.Fatal("the empty set meets the quorum but all witnesses do not")
@@ -443,6 +445,43 @@ func FuzzParseAddCheckpoint(f *testing.F) {
 		}
 		if len(r.Proof) > 63 || len(r.Checkpoint) == 0 {
 			t.Fatalf("accepted %d proof lines and a checkpoint of %d bytes", len(r.Proof), len(r.Checkpoint))
+		}
+		// The witness then parses the checkpoint's first lines, which may
+		// be followed by extension lines: what parses must be a canonical
+		// checkpoint body.
+		if c, err := tlog.ParseCheckpointPrefix(r.Checkpoint); err == nil {
+			if !bytes.HasPrefix(r.Checkpoint, c.Marshal()) {
+				t.Fatalf("ParseCheckpointPrefix(%q) = %+v, which is not its prefix", r.Checkpoint, c)
+			}
+		} else if !errors.Is(err, tlog.ErrMalformedCheckpoint) {
+			t.Fatalf("ParseCheckpointPrefix = %v, not ErrMalformedCheckpoint", err)
+		}
+	})
+}
+
+func FuzzParseCosignerKey(f *testing.F) {
+	skey, _, _ := tlog.GenerateCosignerKey("w1.example", rand.Reader)
+	nskey, _, _ := note.GenerateKey(rand.Reader, "log.example/1")
+	f.Add(skey)
+	f.Add(nskey)
+	f.Add("PRIVATE+KEY+a+00000000+BA==")
+	f.Fuzz(func(t *testing.T, skey string) {
+		c, err := tlog.ParseCosignerKey(skey, nil)
+		if err != nil {
+			if !errors.Is(err, tlog.ErrMalformedKey) {
+				t.Fatalf("ParseCosignerKey(%q) = %v, not ErrMalformedKey", skey, err)
+			}
+			return
+		}
+		// The key signs, and its own verifier key verifies what it signs.
+		v, err := tlog.NewCosignatureVerifier(c.VerifierKey())
+		if err != nil {
+			t.Fatalf("the verifier key of %q does not parse: %v", skey, err)
+		}
+		msg := []byte("o\n1\n" + rootB64 + "\n")
+		sig, err := c.Sign(msg)
+		if err != nil || !v.Verify(msg, sig) {
+			t.Fatalf("a cosignature by %q does not verify: %v", skey, err)
 		}
 	})
 }

@@ -81,6 +81,9 @@ func ParsePolicy(text []byte) (*Policy, error) {
 			} else {
 				keys[raw] = true
 			}
+			if _, dup := p.Log(v.Name()); dup {
+				return nil, fail("a second log with origin %q: a checkpoint names its log by its origin alone", v.Name())
+			}
 			if len(p.logs) == maxPolicyLogs {
 				return nil, fail("more than %d logs", maxPolicyLogs)
 			}

@@ -138,6 +138,8 @@ func TestPolicyNone(t *testing.T) {
 func TestParsePolicyMalformed(t *testing.T) {
 	logSigner, _ := newKey(t, testOrigin)
 	logVkey := vkeyOf(t, logSigner)
+	otherSigner, _ := newKey(t, testOrigin) // another key, the same origin
+	otherVkey := vkeyOf(t, otherSigner)
 	ws := newWitnesses(t, "A", "B")
 	a, b := ws[0].c.VerifierKey(), ws[1].c.VerifierKey()
 	for _, tc := range []struct{ text, want string }{
@@ -147,6 +149,7 @@ func TestParsePolicyMalformed(t *testing.T) {
 		{"log " + a + "\nquorum none\n", "line 1: log key"},
 		{"witness A " + logVkey + "\nquorum none\n", "line 1: witness A"},
 		{"log " + logVkey + "\nlog " + logVkey + "\nquorum none\n", "line 2: log key listed twice"},
+		{"log " + logVkey + "\nlog " + otherVkey + "\nquorum none\n", "line 2: a second log with origin"},
 		{"witness A " + a + "\nwitness B " + a + "\nquorum none\n", "line 2: witness B: key listed twice"},
 		{"witness A " + a + "\nwitness A " + b + "\nquorum none\n", "line 2: name \"A\" already defined"},
 		{"witness none " + a + "\nquorum none\n", "line 1: name \"none\" already defined"},
