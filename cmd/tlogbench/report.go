@@ -509,7 +509,7 @@ func (r *reporter) tiles() ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []row{atLeast("C2SP tlog-tiles reads ≥ 20,000 tiles/s", fmt.Sprintf("random full level-0 tiles (8 KiB) of a %s-record log, 16 clients over HTTP/1.1 on loopback", count(r.medium)), 20_000, "tiles/s", res,
+	return []row{atLeast("C2SP tlog-tiles reads", fmt.Sprintf("random full level-0 tiles (8 KiB) of a %s-record log, 16 clients over HTTP/1.1 on loopback", count(r.medium)), 20_000, "tiles/s", res,
 		fmt.Sprintf("`tlogd serve -http-listen …`, `tlogbench -records %d -batch 1000 -duration 0`, then `tlogbench -mode tiles -tiles-url … -clients 16`", r.medium))}, nil
 }
 
