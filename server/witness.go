@@ -74,11 +74,6 @@ func (s *Server) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 		reject(http.StatusNotFound, "unknown log %q: this witness does not witness it", origin)
 		return
 	}
-	if _, err := store.SplitView(origin); err == nil {
-		h := sha256.Sum256([]byte(origin))
-		reject(http.StatusUnprocessableEntity, "this witness caught %q showing a split view and no longer cosigns it; the evidence is at /witness/%x/split-view", origin, h)
-		return
-	}
 	n, err := note.Open(req.Checkpoint, note.VerifierList(v))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
@@ -102,6 +97,13 @@ func (s *Server) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 
 	s.witnessMu.Lock()
 	defer s.witnessMu.Unlock()
+	// Checked under the lock gossip records split views under: once one is
+	// recorded, nothing more is cosigned.
+	if _, err := store.SplitView(origin); err == nil {
+		h := sha256.Sum256([]byte(origin))
+		reject(http.StatusUnprocessableEntity, "this witness caught %q showing a split view and no longer cosigns it; the evidence is at /witness/%x/split-view", origin, h)
+		return
+	}
 	latest, err := s.witnessed(store, origin)
 	if err != nil {
 		s.httpError(w, r, err)
