@@ -88,10 +88,10 @@ func (s *Server) gossipRound(ctx context.Context, store *storage.Store) {
 // found one.
 func (s *Server) compareWithPeer(ctx context.Context, store *storage.Store, v note.Verifier, peer string, theirs []byte) bool {
 	origin := v.Name()
-	// Under the witness lock: an add-checkpoint must not move the latest
-	// cosigned checkpoint between the comparison and the record.
-	s.witnessMu.Lock()
-	defer s.witnessMu.Unlock()
+	// The evidence holds by itself, whatever this witness cosigns
+	// meanwhile, so it is sought without the witness lock (it may read
+	// the log's tiles); it is recorded under it, which add-checkpoint
+	// checks under it too.
 	mine, err := store.Witnessed(origin)
 	if err != nil {
 		return false // none yet (or unreadable: the next round retries)
@@ -108,7 +108,10 @@ func (s *Server) compareWithPeer(ctx context.Context, store *storage.Store, v no
 	if err != nil {
 		return false
 	}
-	if err := store.SetSplitView(origin, append(b, '\n')); err != nil {
+	s.witnessMu.Lock()
+	err = store.SetSplitView(origin, append(b, '\n'))
+	s.witnessMu.Unlock()
+	if err != nil {
 		s.log.Error("gossip: record split view", slog.String("origin", origin), slog.String("error", err.Error()))
 		return false
 	}
@@ -179,8 +182,11 @@ func (s *Server) gossipClient() *http.Client {
 	if c := s.cfg.Witness.Client; c != nil {
 		return c
 	}
-	return http.DefaultClient
+	return defaultGossipClient
 }
+
+// defaultGossipClient bounds every gossip request.
+var defaultGossipClient = &http.Client{Timeout: 10 * time.Second}
 
 // fetchWitnessed reads a peer's latest cosigned checkpoint of origin from
 // its monitoring prefix: nil when it has none.

@@ -35,7 +35,8 @@ type WitnessConfig struct {
 	// GossipInterval (default 10 s).
 	Peers          []string
 	GossipInterval time.Duration
-	// Client makes the gossip requests; default http.DefaultClient.
+	// Client makes the gossip requests; default a client with a 10 s
+	// timeout.
 	Client *http.Client
 }
 
