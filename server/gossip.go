@@ -250,26 +250,8 @@ func (f *tileFetcher) SaveTiles([]sumdb.Tile, [][]byte) {}
 // evidence of a split view this witness caught, as JSON (tlogctl verify
 // -evidence checks it offline); 404 when there is none.
 func (s *Server) splitViewEvidence(w http.ResponseWriter, r *http.Request) {
-	store, _, err := s.attached()
-	if err != nil {
-		s.httpError(w, r, err)
-		return
-	}
-	if origin, ok := s.witnessedOrigin(r.PathValue("origin")); ok {
-		ev, err := store.SplitView(origin)
-		if err == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.Write(ev)
-			return
-		}
-		if !errors.Is(err, storage.ErrNotFound) {
-			s.httpError(w, r, err)
-			return
-		}
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, "this witness has caught no split view of a log with that origin hash", http.StatusNotFound)
+	s.serveWitnessRecord(w, r, (*storage.Store).SplitView, "application/json",
+		"this witness has caught no split view of a log with that origin hash")
 }
 
 // witnessedOrigin returns the origin of the witnessed log whose origin has

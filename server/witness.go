@@ -172,17 +172,24 @@ func (s *Server) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 // hex SHA-256, with the log's signatures and the cosignature; 404 if there
 // is none.
 func (s *Server) witnessedCheckpoint(w http.ResponseWriter, r *http.Request) {
+	s.serveWitnessRecord(w, r, (*storage.Store).Witnessed, "text/plain; charset=utf-8",
+		"this witness has cosigned no checkpoint of a log with that origin hash")
+}
+
+// serveWitnessRecord answers GET /witness/<origin hash>/… with what read
+// returns for the witnessed log of that origin hash; 404 with none.
+func (s *Server) serveWitnessRecord(w http.ResponseWriter, r *http.Request, read func(*storage.Store, string) ([]byte, error), contentType, none string) {
 	store, _, err := s.attached()
 	if err != nil {
 		s.httpError(w, r, err)
 		return
 	}
 	if origin, ok := s.witnessedOrigin(r.PathValue("origin")); ok {
-		signed, err := store.Witnessed(origin)
+		b, err := read(store, origin)
 		if err == nil {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Content-Type", contentType)
 			w.Header().Set("Cache-Control", "no-store")
-			w.Write(signed)
+			w.Write(b)
 			return
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
@@ -191,7 +198,7 @@ func (s *Server) witnessedCheckpoint(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, "this witness has cosigned no checkpoint of a log with that origin hash", http.StatusNotFound)
+	http.Error(w, none, http.StatusNotFound)
 }
 
 // witnessed returns the latest checkpoint cosigned for origin: size 0 with
