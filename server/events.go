@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -807,12 +808,22 @@ func (a *auditService) EraseSubject(ctx context.Context, req *tlogv1.EraseSubjec
 // Reindex gives a stored record what the handlers gave it when they
 // appended it, for storage.Options.Reindex: an audit event's dedup key is
 // its tenant and event id, and it has its subjects and postings; any other
-// record's dedup key is the SHA-256 of its payload.
+// record's dedup key is the SHA-256 of its payload. An erasure record gets
+// the indexes it erased (Erases.Indexes; its postings are left out), which
+// a replica erases in its copy.
 func Reindex(entry, payload []byte, r *storage.Record) {
 	if e, err := tlog.ParseEntry(entry); err == nil && e.Links != nil {
 		ev := &tlogv1.AuditEvent{}
 		if proto.Unmarshal(payload, ev) == nil {
 			eventRecord(r, ev)
+			if ev.GetAction() == tlogv1.Action_ACTION_SUBJECT_ERASED {
+				r.Erases = &storage.Erasure{}
+				for _, f := range strings.Split(ev.GetLabels()["erased_entries"], ",") {
+					if x, err := strconv.ParseUint(f, 10, 64); err == nil {
+						r.Erases.Indexes = append(r.Erases.Indexes, x)
+					}
+				}
+			}
 			return
 		}
 	}

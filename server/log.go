@@ -393,6 +393,11 @@ func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlog
 			if ok {
 				msg.Checkpoint = string(cp)
 			}
+			if req.GetAllCheckpoints() {
+				if msg.Checkpoints, err = store.CheckpointsIn(first, next); err != nil {
+					return s.status(ctx, err)
+				}
+			}
 			if err := stream.Send(msg); err != nil {
 				return err
 			}

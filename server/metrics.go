@@ -25,6 +25,7 @@ type metrics struct {
 	cosignatures   *prometheus.CounterVec
 	cosignedSize   prometheus.Gauge
 	splitViews     *prometheus.CounterVec
+	replica        *replicaMetrics // nil unless the server is a replica
 }
 
 func newMetrics(s *Server) *metrics {
@@ -79,6 +80,9 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&logCollector{s},
 	)
+	if s.cfg.Replica != nil {
+		m.replica = newReplicaMetrics(m.reg)
+	}
 	return m
 }
 

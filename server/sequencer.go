@@ -27,6 +27,16 @@ type sequencer struct {
 	failed func(error)
 	// observe receives the figures of every durable batch.
 	observe func(storage.BatchStats)
+	// refuse, if set, is what every submit returns: a replica's
+	// sequencer appends nothing.
+	refuse error
+}
+
+// refusingSequencer is a replica's: every submit fails with err.
+func refusingSequencer(err error) *sequencer {
+	q := &sequencer{refuse: err, stopping: make(chan struct{}), done: make(chan struct{})}
+	close(q.done)
+	return q
 }
 
 // appendReq is one Append call waiting for its batch to be durable.
@@ -57,6 +67,9 @@ func newSequencer(store *storage.Store, maxBatch, queue int, now func() time.Tim
 // and published. If ctx ends first, the records may still be appended: a
 // retry finds them as duplicates.
 func (q *sequencer) submit(ctx context.Context, records []storage.Record) ([]storage.Result, storage.Head, error) {
+	if q.refuse != nil {
+		return nil, storage.Head{}, q.refuse
+	}
 	r := &appendReq{records: records, done: make(chan struct{})}
 	select {
 	case q.reqs <- r:

@@ -101,6 +101,9 @@ type Config struct {
 	// Cosigning, if set, makes the log collect cosignatures of its
 	// checkpoints from the witnesses of a policy.
 	Cosigning *CosigningConfig
+	// Replica, if set, makes the server a read replica of another tlogd;
+	// Store must then be a replica's (storage.Options.Replica).
+	Replica *ReplicaConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -140,6 +143,17 @@ func (c *Config) setDefaults() error {
 	} {
 		if v < 0 {
 			return fmt.Errorf("server: Config.%s must not be negative", name)
+		}
+	}
+	if c.Replica != nil {
+		if c.Replica.Conn == nil || c.Replica.Primary == "" {
+			return errors.New("server: Config.Replica needs Primary and Conn")
+		}
+		if c.Cosigning != nil {
+			return errors.New("server: a replica does not collect cosignatures: its primary does")
+		}
+		if c.Replica.Retry <= 0 {
+			c.Replica.Retry = 5 * time.Second
 		}
 	}
 	if c.RateLimit < 0 {
@@ -192,6 +206,10 @@ type Server struct {
 	failOnce  sync.Once
 	// writerStopped is set once the store refuses batches.
 	writerStopped atomic.Bool
+	// primarySize is, on a replica, the size of the primary's latest
+	// checkpoint it has seen; replicaDone is closed when its follower ends.
+	primarySize atomic.Uint64
+	replicaDone chan struct{}
 	// testHook, if set by a test, runs innermost, just before a handler,
 	// and in add-checkpoint between the check and the update.
 	testHook func(ctx context.Context, method string)
@@ -250,6 +268,9 @@ func New(cfg Config) (*Server, error) {
 		unary = append(unary, ratelimit.UnaryServerInterceptor(lim))
 		stream = append(stream, ratelimit.StreamServerInterceptor(lim))
 	}
+	if cfg.Replica != nil {
+		unary = append(unary, s.replicaUnary)
+	}
 	unary = append(unary, deadlineUnary(cfg.MaxCallDuration), recovery.UnaryServerInterceptor(recoveryOpts...), s.hookUnary)
 	stream = append(stream, deadlineStream(cfg.MaxStreamDuration), recovery.StreamServerInterceptor(recoveryOpts...), s.hookStream)
 
@@ -293,7 +314,13 @@ func New(cfg Config) (*Server, error) {
 // the sequencer starts and health turns SERVING. Call it once.
 func (s *Server) Attach(store *storage.Store) {
 	s.store.Store(store)
-	s.seq.Store(newSequencer(store, s.cfg.MaxBatchRecords, s.cfg.QueueDepth, s.cfg.Now, s.writerFailed, s.metrics.batch))
+	if s.cfg.Replica != nil {
+		s.seq.Store(refusingSequencer(s.notPrimary()))
+		s.replicaDone = make(chan struct{})
+		go s.runReplica(store)
+	} else {
+		s.seq.Store(newSequencer(store, s.cfg.MaxBatchRecords, s.cfg.QueueDepth, s.cfg.Now, s.writerFailed, s.metrics.batch))
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(tlogv1.LogService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if s.cosign != nil {
@@ -312,6 +339,9 @@ func (s *Server) attached() (*storage.Store, *sequencer, error) {
 	st, q := s.store.Load(), s.seq.Load()
 	if st == nil || q == nil {
 		return nil, nil, errNotReady
+	}
+	if st.Head().Checkpoint == nil {
+		return nil, nil, status.Errorf(codes.Unavailable, "this replica has not yet copied a checkpoint from its primary %s; retry shortly", s.cfg.Replica.Primary)
 	}
 	return st, q, nil
 }
@@ -345,6 +375,9 @@ func (s *Server) Stop(ctx context.Context) {
 		}
 		if q := s.seq.Load(); q != nil {
 			q.stop()
+		}
+		if s.replicaDone != nil {
+			<-s.replicaDone
 		}
 	})
 }

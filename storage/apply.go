@@ -127,6 +127,14 @@ func (s *Store) Begin(b *Batch) (*Pending, error) {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if s.opts.Replica {
+		return nil, ErrReplica
+	}
+	return s.beginWith(func() (*Pending, error) { return s.begin(b) })
+}
+
+// beginWith runs begin for Begin or BeginCopy, holding writeMu.
+func (s *Store) beginWith(begin func() (*Pending, error)) (*Pending, error) {
 	if err := s.rlock(); err != nil {
 		return nil, err
 	}
@@ -138,12 +146,15 @@ func (s *Store) Begin(b *Batch) (*Pending, error) {
 		return nil, err
 	}
 	start := time.Now()
-	p, err := s.begin(b)
+	p, err := begin()
+	if errors.Is(err, ErrRejected) {
+		return nil, err // nothing was changed
+	}
 	if err != nil {
 		s.fail(err)
 		return nil, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
-	p.stats.Records, p.stats.Leaves = len(b.Records), len(p.leaves)
+	p.stats.Records, p.stats.Leaves = len(p.results), len(p.leaves)
 	p.stats.Sequence = time.Since(start)
 	p.prev, s.last = s.last, p
 	s.inflight.Add(1)
@@ -180,7 +191,7 @@ func (p *Pending) Wait() ([]Result, Head, error) {
 		h := s.Head()
 		return p.results, h, nil
 	}
-	if err := s.guard.record(p.head.Checkpoint); err != nil {
+	if err := s.recordCheckpoint(p.head.Checkpoint); err != nil {
 		s.fail(err)
 		p.err = s.failure()
 		return nil, Head{}, p.err

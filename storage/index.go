@@ -380,14 +380,15 @@ func (s *Store) loadIndex(size uint64) error {
 	const chunk = 4096
 	var leaves []tlog.Hash
 	for start := from; start < size; start += chunk {
-		es, err := s.readEntries(start, int(min(chunk, size-start)), true, math.MaxInt)
+		// A replica keeps no payload index: the leaf index is all it needs.
+		es, err := s.readEntries(start, int(min(chunk, size-start)), !s.opts.Replica, math.MaxInt)
 		if err != nil {
 			return fmt.Errorf("storage: rebuild index from %d: %w", start, err)
 		}
 		leaves = leaves[:0]
 		for _, e := range es {
 			leaves = append(leaves, tlog.LeafHash(e.Entry))
-			if e.Erased {
+			if e.Erased || s.opts.Replica {
 				// An erased record holds no key any more; its postings are
 				// below the watermark (an erasure flushes first).
 				s.idx.dedup.add(tlog.Hash{})

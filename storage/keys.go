@@ -28,6 +28,13 @@ var (
 	metaOrigin   = []byte("morigin")
 	metaVerifier = []byte("mvkey")
 	metaSchema   = []byte("mschema")
+	// metaRole is "primary" or "replica" (see Options.Replica); a log
+	// created before roles existed has none and is a primary's.
+	metaRole = []byte("mrole")
+	// metaCopies is, for a replica, "payloads" or "entries": whether it
+	// stores the records' salts and payloads or only the entries. Set by
+	// the first copied batch.
+	metaCopies = []byte("mcopies")
 	// metaEpochs lists the first leaf index of every index epoch (8 bytes
 	// each, ascending); the tree size below which the index is complete
 	// follows as the last 8 bytes.

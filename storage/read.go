@@ -73,6 +73,30 @@ func (s *Store) LatestCheckpointIn(lo, hi uint64) ([]byte, bool, error) {
 	return bytes.Clone(it.Value()), true, nil
 }
 
+// CheckpointsIn returns every checkpoint with a size in (lo, hi], in size
+// order; hi must not exceed the published size.
+func (s *Store) CheckpointsIn(lo, hi uint64) ([]string, error) {
+	if err := s.rlock(); err != nil {
+		return nil, err
+	}
+	defer s.closeMu.RUnlock()
+	if head := s.head.Load(); hi > head.Size {
+		return nil, fmt.Errorf("%w: tree size %d, published %d", ErrBeyondTree, hi, head.Size)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: indexKey(prefixCheckpoint, lo+1), UpperBound: indexKey(prefixCheckpoint, hi+1)})
+	if err != nil {
+		return nil, fmt.Errorf("storage: read checkpoints in (%d, %d]: %w", lo, hi, err)
+	}
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Value()))
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("storage: read checkpoints in (%d, %d]: %w", lo, hi, err)
+	}
+	return out, nil
+}
+
 // InclusionProof returns the inclusion proof of leaf index in the tree of the
 // given size, which must not exceed the published size.
 func (s *Store) InclusionProof(index, size uint64) ([]tlog.Hash, error) {

@@ -43,15 +43,30 @@ var (
 	// write found it full until space is back (see ballastFile). Nothing was
 	// written; the writer goes on once space is freed.
 	ErrDiskFull = errors.New("storage: disk full")
+	// ErrReplica is returned by Begin on a replica: only the primary
+	// sequences records.
+	ErrReplica = errors.New("storage: this log is a replica; only its primary appends")
+	// ErrRejected is returned by BeginCopy for a batch that does not match
+	// the log's signed checkpoints or the replica's state. Nothing was
+	// written and the replica goes on.
+	ErrRejected = errors.New("storage: copied batch rejected")
+	// errNoCheckpoint: the store holds no checkpoint (an empty replica).
+	errNoCheckpoint = fmt.Errorf("%w: no checkpoint", ErrCorrupt)
 )
 
 // Options configures a Store.
 type Options struct {
-	// Signer signs checkpoints; its name is the log origin. Required.
+	// Signer signs checkpoints; its name is the log origin. Required,
+	// except for a replica.
 	Signer note.Signer
-	// VerifierKey is the note verifier key of Signer. Required. A data
+	// VerifierKey is the note verifier key of the log. Required. A data
 	// directory created with another key is refused.
 	VerifierKey string
+	// Replica makes the store a copy of a log sequenced elsewhere: it
+	// takes only entries the log signed (BeginCopy), never Begin, and
+	// needs no Signer. A data directory is a replica's or a primary's for
+	// good; Open refuses the other role.
+	Replica bool
 	// FS is the filesystem; nil means the operating system's.
 	FS vfs.FS
 	// CacheBytes is the size of Pebble's block cache; 0 means 256 MiB. It
@@ -147,6 +162,7 @@ type Store struct {
 	filter   dedupFilter          // every payload hash in the log, approximately
 	subjects map[tlog.Hash]uint64 // every event subject's latest index
 	full     []fullTile           // edge tiles that filled up during the current batch
+	copies   string               // a replica's metaCopies
 	space    space
 }
 
@@ -156,14 +172,14 @@ type Store struct {
 // the last entries hash to the stored leaves, and that the tree holds the
 // latest checkpoint the log published (see guardFile).
 func Open(dir string, opts Options) (*Store, error) {
-	if opts.Signer == nil || opts.VerifierKey == "" {
-		return nil, errors.New("storage: Signer and VerifierKey are required")
+	if opts.VerifierKey == "" || (opts.Signer == nil) != opts.Replica {
+		return nil, errors.New("storage: VerifierKey is required, and a Signer for a primary (not for a replica)")
 	}
 	verifier, err := note.NewVerifier(opts.VerifierKey)
 	if err != nil {
 		return nil, fmt.Errorf("storage: parse verifier key: %w", err)
 	}
-	if verifier.Name() != opts.Signer.Name() || verifier.KeyHash() != opts.Signer.KeyHash() {
+	if opts.Signer != nil && (verifier.Name() != opts.Signer.Name() || verifier.KeyHash() != opts.Signer.KeyHash()) {
 		return nil, errors.New("storage: verifier key does not match the signer")
 	}
 	if opts.CacheBytes == 0 {
@@ -249,7 +265,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		rawFS:     opts.FS,
 		dir:       dir,
 		cache:     cache,
-		origin:    opts.Signer.Name(),
+		origin:    verifier.Name(),
 		signer:    opts.Signer,
 		verifier:  verifier,
 		vkey:      opts.VerifierKey,
@@ -305,8 +321,14 @@ func (s *Store) load() error {
 		return fmt.Errorf("%w: the data directory holds log %q with verifier key %s, but the key file is for %q with verifier key %s",
 			ErrWrongKey, origin, vkey, s.origin, s.vkey)
 	}
+	if err := s.checkRole(); err != nil {
+		return err
+	}
 
 	signed, err := s.lastCheckpoint()
+	if errors.Is(err, errNoCheckpoint) && s.opts.Replica {
+		return s.loadEmptyReplica()
+	}
 	if err != nil {
 		return err
 	}
@@ -436,6 +458,9 @@ func (s *Store) create() error {
 	if nonEmpty {
 		return fmt.Errorf("%w: data directory has data but no schema version", ErrCorrupt)
 	}
+	if s.opts.Replica {
+		return s.createReplica()
+	}
 	signed, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: s.origin, Size: 0, Root: tlog.EmptyRoot}, s.signer)
 	if err != nil {
 		return err
@@ -446,6 +471,7 @@ func (s *Store) create() error {
 		{metaSchema, []byte(schemaVersion)},
 		{metaOrigin, []byte(s.origin)},
 		{metaVerifier, []byte(s.vkey)},
+		{metaRole, []byte(rolePrimary)},
 		{indexKey(prefixCheckpoint, 0), signed},
 	} {
 		if err := b.Set(kv[0], kv[1], nil); err != nil {
@@ -523,7 +549,7 @@ func (s *Store) lastCheckpoint() ([]byte, error) {
 		if err := it.Error(); err != nil {
 			return nil, fmt.Errorf("storage: find latest checkpoint: %w", err)
 		}
-		return nil, fmt.Errorf("%w: no checkpoint", ErrCorrupt)
+		return nil, errNoCheckpoint
 	}
 	return bytes.Clone(it.Value()), nil
 }
@@ -600,7 +626,10 @@ func (s *Store) Close() error {
 	} else {
 		s.reapFlush(true)
 	}
-	gerr := s.guard.close()
+	var gerr error
+	if s.guard != nil { // an empty replica has no checkpoint record yet
+		gerr = s.guard.close()
+	}
 	err := s.db.Close()
 	s.cache.Unref()
 	if err != nil {

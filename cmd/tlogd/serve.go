@@ -21,6 +21,9 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"google.golang.org/grpc"
+
+	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/internal/cli"
 	"github.com/tlogd/tlogd/server"
 	"github.com/tlogd/tlogd/storage"
@@ -58,6 +61,12 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	witnessLogs := c.String("witness-logs", "", "C2SP tlog-policy `file` whose log lines are the logs to witness (its witness, group and quorum lines are not used here)")
 	witnessPeers := c.String("witness-peers", "", "comma-separated monitoring `URLs` of other witnesses of the same logs (for a tlogd witness: http://host:port/witness); with -witness-key, their latest cosigned checkpoints are compared with this witness's every -gossip-interval, and a split view is recorded and stops cosigning")
 	gossipInterval := c.Duration("gossip-interval", 10*time.Second, "how often a witness compares its cosigned checkpoints with -witness-peers")
+	replicaOf := c.String("replica-of", "", "gRPC `address` of the log's primary: run as a read replica that copies the log, checks every entry against the checkpoints the log key signed, serves every read and proof from its own store, and refuses appends (FailedPrecondition naming the primary); needs -log-verifier-key")
+	logVKey := c.String("log-verifier-key", "", "the log's note verifier `key` (as the primary prints it); a replica takes only what this key signed")
+	replicaCA := c.String("replica-tls-ca", "", "CA certificates `file` (PEM) to trust for the primary's certificate; turns TLS on for -replica-of")
+	replicaCert := c.String("replica-tls-cert", "", "client certificate `file` (PEM) for the primary (mutual TLS)")
+	replicaKey := c.String("replica-tls-key", "", "client private key `file` (PEM) for -replica-tls-cert")
+	replicaToken := c.String("replica-token-file", "", "`file` holding a bearer token for the primary; its principal needs the read role, and read_payloads for the replica to store payloads")
 	metricsListen := c.String("metrics-listen", "", "`address` to serve Prometheus metrics on, at /metrics (default: off)")
 	logLevel := c.String("log-level", "info", "log `level`: debug, info, warn or error (successful calls are logged at debug)")
 	logFormat := c.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
@@ -106,6 +115,12 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		return cli.UsageError{Msg: "-gossip-interval must be positive"}
 	case *witnessKey != "" && *httpListen == "":
 		return cli.UsageError{Msg: "-witness-key needs -http-listen: the witness answers over HTTP"}
+	case (*replicaOf == "") != (*logVKey == ""):
+		return cli.UsageError{Msg: "-replica-of and -log-verifier-key go together: a replica checks the primary against the log's key"}
+	case *replicaOf != "" && *witnessPolicy != "":
+		return cli.UsageError{Msg: "-witness-policy is the primary's: a replica does not collect cosignatures (make it a witness with -witness-key instead)"}
+	case *replicaOf != "" && (*keyFile != "" || *origin != ""):
+		return cli.UsageError{Msg: "-key-file and -origin are the primary's: a replica never signs"}
 	case *policyFile != "" && *tlsClientCA == "" && *tokenFile == "":
 		return cli.UsageError{Msg: "-policy needs -tls-client-ca or -token-file: without authentication there are no principals"}
 	}
@@ -164,6 +179,19 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 			return err
 		}
 	}
+	if *replicaOf != "" {
+		creds := client.Credentials{CAFile: *replicaCA, CertFile: *replicaCert, KeyFile: *replicaKey, TokenFile: *replicaToken, Insecure: isLoopback(*replicaOf)}
+		opts, err := creds.DialOptions()
+		if err != nil {
+			return fmt.Errorf("-replica-of: %w", err)
+		}
+		conn, err := grpc.NewClient(*replicaOf, append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))...)
+		if err != nil {
+			return fmt.Errorf("-replica-of %s: %w", *replicaOf, err)
+		}
+		defer conn.Close()
+		cfg.Replica = &server.ReplicaConfig{Primary: *replicaOf, Conn: conn}
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -213,7 +241,24 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		defer tilesSrv.Close()
 	}
 
-	store, signer, vkey, err := openLog(logger, *dataDir, *keyFile, *origin, storage.Options{CacheBytes: int64(*cacheMiB) << 20, ReserveBytes: uint64(*reserveMiB) << 20, IndexFlushRecords: *indexFlush})
+	sopts := storage.Options{CacheBytes: int64(*cacheMiB) << 20, ReserveBytes: uint64(*reserveMiB) << 20, IndexFlushRecords: *indexFlush}
+	var (
+		store  *storage.Store
+		signer note.Signer // nil on a replica
+		name   string      // the log origin
+		vkey   string
+	)
+	if *replicaOf != "" {
+		store, err = openReplica(logger, *dataDir, *logVKey, sopts)
+		if err == nil {
+			name, vkey = store.Origin(), *logVKey
+		}
+	} else {
+		store, signer, vkey, err = openLog(logger, *dataDir, *keyFile, *origin, sopts)
+		if signer != nil {
+			name = signer.Name()
+		}
+	}
 	if err != nil {
 		stopServer(0)
 		return err
@@ -224,7 +269,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		}
 	}()
 	if cfg.Cosigning != nil && len(cfg.Cosigning.Policy.Logs()) > 0 {
-		if v, ok := cfg.Cosigning.Policy.Log(signer.Name()); !ok || v.KeyHash() != signer.KeyHash() {
+		if v, ok := cfg.Cosigning.Policy.Log(name); !ok || v.KeyHash() != signer.KeyHash() {
 			stopServer(0)
 			return fmt.Errorf("-witness-policy %s lists logs, but not this one (%s)", *witnessPolicy, vkey)
 		}
@@ -242,12 +287,15 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		mode = "bearer tokens, with a policy"
 	}
 	fmt.Fprintf(stdout, "tlogd serving log %s on %s\norigin: %s\nverifier key: %s\ntree size: %d\n",
-		signer.Name(), lis.Addr(), signer.Name(), vkey, head.Size)
+		name, lis.Addr(), name, vkey, head.Size)
+	if *replicaOf != "" {
+		fmt.Fprintf(stdout, "replica of: %s\n", *replicaOf)
+	}
 	if tilesURL != "" {
 		fmt.Fprintf(stdout, "tlog-tiles: %s\n", tilesURL)
 	}
 	fmt.Fprintf(stdout, "authentication: %s\n", mode) // the banner's last line
-	logger.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("origin", signer.Name()),
+	logger.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("origin", name), slog.String("replica_of", *replicaOf),
 		slog.String("verifier_key", vkey), slog.Uint64("tree_size", head.Size), slog.String("data_dir", *dataDir),
 		slog.Bool("tls", cfg.TLS != nil), slog.String("authentication", mode))
 	if cfg.Policy == nil {
@@ -310,6 +358,25 @@ func openLog(logger *slog.Logger, dataDir, keyFile, origin string, opts storage.
 		return nil, nil, "", err
 	}
 	return store, signer, vkey, nil
+}
+
+// openReplica opens (or creates) a replica's store for the log of vkey.
+func openReplica(logger *slog.Logger, dataDir, vkey string, opts storage.Options) (*storage.Store, error) {
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return nil, cli.Usagef("-log-verifier-key: %v", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create -data-dir: %w", err)
+	}
+	opts.Replica, opts.VerifierKey, opts.Logger, opts.Reindex = true, vkey, logger, server.Reindex
+	store, err := storage.Open(dataDir, opts)
+	switch {
+	case errors.Is(err, storage.ErrWrongKey):
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	case errors.Is(err, storage.ErrLocked):
+		return nil, fmt.Errorf("refusing to start: %w (is another tlogd running on %s?)", err, dataDir)
+	}
+	return store, err
 }
 
 // loadTLS builds the server's TLS configuration. With a client CA, client

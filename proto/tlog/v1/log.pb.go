@@ -939,9 +939,13 @@ type StreamEntriesRequest struct {
 	IncludePayloads bool `protobuf:"varint,2,opt,name=include_payloads,json=includePayloads,proto3" json:"include_payloads,omitempty"`
 	// When true, the stream stays open and sends new entries as the log grows;
 	// otherwise it ends at the latest checkpoint.
-	Follow        bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Follow bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// When true, each chunk also carries every checkpoint signed at a size
+	// inside it (StreamEntriesResponse.checkpoints). Replicas ask for them,
+	// so that they hold every checkpoint the log signed.
+	AllCheckpoints bool `protobuf:"varint,4,opt,name=all_checkpoints,json=allCheckpoints,proto3" json:"all_checkpoints,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamEntriesRequest) Reset() {
@@ -995,6 +999,13 @@ func (x *StreamEntriesRequest) GetFollow() bool {
 	return false
 }
 
+func (x *StreamEntriesRequest) GetAllCheckpoints() bool {
+	if x != nil {
+		return x.AllCheckpoints
+	}
+	return false
+}
+
 // StreamEntriesResponse is one chunk of consecutive entries.
 type StreamEntriesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1005,7 +1016,10 @@ type StreamEntriesResponse struct {
 	// size <= last index + 1), if any, so the receiver can check the root at
 	// that size. The chunk that reaches the latest tree size always carries
 	// the latest checkpoint.
-	Checkpoint    string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Checkpoint string `protobuf:"bytes,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// With all_checkpoints: every checkpoint signed at a size inside this
+	// chunk, in size order (the last one is checkpoint).
+	Checkpoints   []string `protobuf:"bytes,3,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,6 +1066,13 @@ func (x *StreamEntriesResponse) GetCheckpoint() string {
 		return x.Checkpoint
 	}
 	return ""
+}
+
+func (x *StreamEntriesResponse) GetCheckpoints() []string {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
 }
 
 // GetLogInfoRequest asks for the log's identity and limits.
@@ -1352,16 +1373,18 @@ const file_tlog_v1_log_proto_rawDesc = "" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12)\n" +
 	"\x10include_payloads\x18\x03 \x01(\bR\x0fincludePayloads\">\n" +
 	"\x12GetEntriesResponse\x12(\n" +
-	"\aentries\x18\x01 \x03(\v2\x0e.tlog.v1.EntryR\aentries\"o\n" +
+	"\aentries\x18\x01 \x03(\v2\x0e.tlog.v1.EntryR\aentries\"\x98\x01\n" +
 	"\x14StreamEntriesRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12)\n" +
 	"\x10include_payloads\x18\x02 \x01(\bR\x0fincludePayloads\x12\x16\n" +
-	"\x06follow\x18\x03 \x01(\bR\x06follow\"a\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12'\n" +
+	"\x0fall_checkpoints\x18\x04 \x01(\bR\x0eallCheckpoints\"\x83\x01\n" +
 	"\x15StreamEntriesResponse\x12(\n" +
 	"\aentries\x18\x01 \x03(\v2\x0e.tlog.v1.EntryR\aentries\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\tR\n" +
-	"checkpoint\"\x13\n" +
+	"checkpoint\x12 \n" +
+	"\vcheckpoints\x18\x03 \x03(\tR\vcheckpoints\"\x13\n" +
 	"\x11GetLogInfoRequest\"\xbb\x02\n" +
 	"\x12GetLogInfoResponse\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12!\n" +
