@@ -22,6 +22,9 @@ import (
 // payloads only after it returns without error, so every read of personal
 // data leaves a trace in the log itself.
 func (s *Server) recordPayloadRead(ctx context.Context, store *storage.Store, seq *sequencer, reason string, labels map[string]string) error {
+	if seq.refuse != nil {
+		return seq.refuse // a replica: it cannot record the read
+	}
 	ev := s.ownEvent(ctx, store, tlogv1.Action_ACTION_LOG_PAYLOADS_READ, reason, labels)
 	if _, _, err := s.recordOwn(ctx, seq, ev, nil); err != nil {
 		return fmt.Errorf("record payload read: %w", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/tlogd/tlogd/client"
 	"github.com/tlogd/tlogd/internal/loadgen"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
 )
 
 // The report replaces what lies between these lines of the output file.
@@ -129,15 +130,13 @@ func (r *reporter) header() string {
 func (r *reporter) all() ([]row, error) {
 	r.started = time.Now()
 	var rows []row
-	for _, f := range []func() ([]row, error){r.appends, r.proofs, r.mtls, r.events, r.timeline, r.tlogctl, r.tiles} {
+	for _, f := range []func() ([]row, error){r.appends, r.proofs, r.mtls, r.events, r.timeline, r.tlogctl, r.tiles, r.replica} {
 		rs, err := f()
 		if err != nil {
 			return nil, err
 		}
 		rows = append(rows, rs...)
 	}
-	rows = append(rows,
-		row{"a replica keeps up with 100,000 appended records/s (issue 7)", "—", "—", "not built yet", "", "not measured"})
 	r.took = time.Since(r.started)
 	return rows, nil
 }
@@ -511,6 +510,120 @@ func (r *reporter) tiles() ([]row, error) {
 	}
 	return []row{atLeast("C2SP tlog-tiles reads", fmt.Sprintf("random full level-0 tiles (8 KiB) of a %s-record log, 16 clients over HTTP/1.1 on loopback", count(r.medium)), 20_000, "tiles/s", res,
 		fmt.Sprintf("`tlogd serve -http-listen …`, `tlogbench -records %d -batch 1000 -duration 0`, then `tlogbench -mode tiles -tiles-url … -clients 16`", r.medium))}, nil
+}
+
+// replica appends to a primary as in the 8 × 100 scenario while a replica
+// follows it, sampling both tree sizes every 50 ms: the replica's rate is
+// what it copied from the start of the load until it caught up.
+func (r *reporter) replica() ([]row, error) {
+	var (
+		primary, copied, lags, catchUps []float64
+	)
+	for i := range r.runs {
+		p, err := r.start()
+		if err != nil {
+			return nil, err
+		}
+		rep, err := r.start("-replica-of", p.addr, "-log-verifier-key", p.vkey)
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		res, rate, lag, catchUp, err := r.follow(p, rep)
+		rep.stop()
+		p.stop()
+		if err != nil {
+			return nil, fmt.Errorf("replica run %d: %w", i+1, err)
+		}
+		fmt.Fprintf(r.log, "replica run %d: primary %.0f records/s, replica %.0f records/s, largest lag %.0f entries, caught up %v after the load\n", i+1, res.ItemsPerSec, rate, lag, catchUp)
+		primary, copied, lags, catchUps = append(primary, res.ItemsPerSec), append(copied, rate), append(lags, lag), append(catchUps, float64(catchUp))
+	}
+	m := medianOf(copied)
+	v := verdict(m >= 100_000 && medianOf(catchUps) <= float64(time.Second))
+	return []row{{
+		target:   "a replica keeps up with 100,000 appended records/s (lag bounded)",
+		scenario: fmt.Sprintf("8 clients × 100 records per call to the primary (median %s records/s) while one replica follows; 3 processes on the same cores", kilo(medianOf(primary))),
+		command:  "`tlogd serve`, `tlogd serve -replica-of … -log-verifier-key …`, `tlogbench -clients 8 -batch 100`",
+		measured: fmt.Sprintf("**%s records/s copied**, largest lag %s entries, caught up %v after the load", kilo(m), kilo(medianOf(lags)), ms(medianOf(catchUps))),
+		runs: strings.Join(func() []string {
+			var o []string
+			for _, c := range copied {
+				o = append(o, kilo(c))
+			}
+			return o
+		}(), ", "),
+		verdict: v,
+	}}, nil
+}
+
+func joinKilo(xs []float64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = kilo(x)
+	}
+	return strings.Join(out, ", ")
+}
+
+// follow runs the append load on p and samples p's and rep's sizes.
+func (r *reporter) follow(p, rep *server) (res loadgen.Result, rate, maxLag float64, catchUp time.Duration, err error) {
+	size := func(c tlogv1.LogServiceClient) (uint64, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := c.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
+		if err != nil {
+			return 0, false
+		}
+		cp, err := tlog.ParseCheckpointPrefix([]byte(resp.GetCheckpoint()))
+		return cp.Size, err == nil
+	}
+	var clients []tlogv1.LogServiceClient
+	for _, s := range []*server{p, rep} {
+		c, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return res, 0, 0, 0, err
+		}
+		defer c.Close()
+		clients = append(clients, tlogv1.NewLogServiceClient(c))
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	sampled := make(chan float64, 1)
+	go func() {
+		lag := 0.0
+		defer func() { sampled <- lag }()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			a, ok1 := size(clients[0])
+			b, ok2 := size(clients[1])
+			if ok1 && ok2 && a > b {
+				lag = max(lag, float64(a-b))
+			}
+		}
+	}()
+	res, err = r.runOnce("append with a replica", p, nil, client.Credentials{}, loadgen.Config{Mode: "append", Clients: 8, Batch: 100})
+	close(done)
+	maxLag = <-sampled
+	if err != nil {
+		return res, 0, 0, 0, err
+	}
+	end := time.Now()
+	want, _ := size(clients[0])
+	for {
+		got, _ := size(clients[1])
+		if got >= want {
+			break
+		}
+		if time.Since(end) > time.Minute {
+			return res, 0, 0, 0, fmt.Errorf("the replica was %d entries behind a minute after the load", want-got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	catchUp = time.Since(end)
+	return res, float64(want) / time.Since(start).Seconds(), maxLag, catchUp, nil
 }
 
 func timed(name string, args ...string) (float64, error) {
