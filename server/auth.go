@@ -75,6 +75,8 @@ var methodRules = map[string]Capability{
 	"/tlog.v1.AuditService/GetDrift":     CapReadPayloads,
 	"/tlog.v1.AuditService/EraseSubject": CapAdmin,
 
+	"/tlog.v1.WitnessService/ListSplitViews": CapRead,
+
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      CapDiscover,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": CapDiscover,
 }

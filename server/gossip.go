@@ -16,7 +16,10 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/storage"
 	"github.com/tlogd/tlogd/tlog"
 )
@@ -252,6 +255,35 @@ func (f *tileFetcher) SaveTiles([]sumdb.Tile, [][]byte) {}
 func (s *Server) splitViewEvidence(w http.ResponseWriter, r *http.Request) {
 	s.serveWitnessRecord(w, r, (*storage.Store).SplitView, "application/json",
 		"this witness has caught no split view of a log with that origin hash")
+}
+
+// witnessService serves tlog.v1.WitnessService.
+type witnessService struct {
+	tlogv1.UnimplementedWitnessServiceServer
+	srv *Server
+}
+
+func (w *witnessService) ListSplitViews(ctx context.Context, _ *tlogv1.ListSplitViewsRequest) (*tlogv1.ListSplitViewsResponse, error) {
+	s := w.srv
+	if s.cfg.Witness == nil {
+		return nil, status.Error(codes.FailedPrecondition, "this tlogd is not a witness (tlogd serve -witness-key): it keeps no split views")
+	}
+	store := s.store.Load()
+	if store == nil {
+		return nil, errNotReady
+	}
+	resp := &tlogv1.ListSplitViewsResponse{}
+	for _, v := range s.cfg.Witness.Logs.Logs() {
+		ev, err := store.SplitView(v.Name())
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, s.status(ctx, err)
+		}
+		resp.SplitViews = append(resp.SplitViews, &tlogv1.SplitView{Origin: v.Name(), Evidence: string(ev)})
+	}
+	return resp, nil
 }
 
 // witnessedOrigin returns the origin of the witnessed log whose origin has

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/tlog"
 )
 
@@ -133,6 +135,16 @@ func TestGossipCatchesSplitView(t *testing.T) {
 			}
 			if !strings.Contains(ws[i].logs.String(), `"msg":"split view: the log showed two histories; this witness no longer cosigns it"`) {
 				t.Errorf("witness %d logged no split view", i)
+			}
+			// The same evidence over gRPC.
+			list, err := tlogv1.NewWitnessServiceClient(ws[i].conn).ListSplitViews(ctx(t), &tlogv1.ListSplitViewsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(list.GetSplitViews(), func(sv *tlogv1.SplitView) bool {
+				return sv.GetOrigin() == l.origin && sv.GetEvidence() == string(body)
+			}) {
+				t.Errorf("witness %d: ListSplitViews lacks %s: %v", i, l.origin, list)
 			}
 			if m := scrape(t, ws[i]); !strings.Contains(m, fmt.Sprintf(`tlogd_split_views_total{origin=%q} 1`, l.origin)) {
 				t.Errorf("witness %d: tlogd_split_views_total for %s is not 1", i, l.origin)

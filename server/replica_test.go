@@ -196,6 +196,10 @@ func TestReplicaFollowsPrimary(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("GetTimeline on a replica: %v", err)
 	}
+	_, err = tlogv1.NewWitnessServiceClient(r.conn).ListSplitViews(ctx(t), &tlogv1.ListSplitViewsRequest{})
+	if st, _ := status.FromError(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "not a witness") {
+		t.Fatalf("ListSplitViews on a tlogd that is not a witness: %v", err)
+	}
 	if lag := metricValue(t, r.srv.metrics.replica.lag); lag != 0 {
 		t.Fatalf("lag %v after catching up", lag)
 	}

@@ -299,6 +299,7 @@ func New(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(opts...)
 	tlogv1.RegisterLogServiceServer(s.grpc, &logService{srv: s})
 	tlogv1.RegisterAuditServiceServer(s.grpc, &auditService{srv: s})
+	tlogv1.RegisterWitnessServiceServer(s.grpc, &witnessService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, healthService{s.health, s.stopping})
 	reflection.Register(s.grpc)
 	s.metrics.grpc.InitializeMetrics(s.grpc)
