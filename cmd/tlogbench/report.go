@@ -45,6 +45,7 @@ func report(args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 20*time.Second, "how long each run measures (after 3 s of warm-up)")
 	big := fs.Int64("big", 10_000_000, "records (and events) in the large logs behind the proof and timeline targets")
 	medium := fs.Int64("medium", 1_000_000, "records in the log behind the tlogctl targets")
+	only := fs.String("only", "", "run only this `scenario` ("+strings.Join(scenarioNames, ", ")+") and print its rows instead of writing -out")
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, `Usage: tlogbench report [flags]
 
@@ -71,6 +72,10 @@ Flags:
 		fmt.Fprintf(stderr, "tlogbench report: %v (run with -help for usage)\n", err)
 		return 2
 	}
+	if *only != "" && !slices.Contains(scenarioNames, *only) {
+		fmt.Fprintf(stderr, "tlogbench report: -only %q: want one of %s\n", *only, strings.Join(scenarioNames, ", "))
+		return 2
+	}
 	if fs.NArg() > 0 || *runs < 1 || *dur <= 0 || *big < 10_000 || *medium < 10_000 {
 		fmt.Fprintf(stderr, "tlogbench report: want no arguments, -runs ≥ 1, -duration > 0, -big and -medium ≥ 10000 (run with -help for usage)\n")
 		return 2
@@ -83,10 +88,16 @@ Flags:
 	defer os.RemoveAll(work)
 	// tlogd's stderr is copied to the same writer from other goroutines.
 	r := &reporter{bin: *bin, work: work, runs: *runs, dur: *dur, big: *big, medium: *medium, log: &lockedWriter{w: stderr}}
-	rows, err := r.all()
+	rows, err := r.all(*only)
 	if err != nil {
 		fmt.Fprintf(stderr, "tlogbench report: %v\n", err)
 		return 1
+	}
+	if *only != "" {
+		for _, row := range rows {
+			fmt.Fprintf(stdout, "| %s | %s | %s | %s | %s | %s |\n", row.target, row.scenario, row.command, row.measured, row.runs, row.verdict)
+		}
+		return 0
 	}
 	if err := writeReport(*out, r.header(), rows); err != nil {
 		fmt.Fprintf(stderr, "tlogbench report: %v\n", err)
@@ -127,10 +138,17 @@ func (r *reporter) header() string {
 		r.runs, r.dur, r.dur/2, min(3*time.Second, r.dur), r.took.Round(time.Minute))
 }
 
-func (r *reporter) all() ([]row, error) {
+// scenarioNames name the scenarios of all, in order.
+var scenarioNames = []string{"appends", "proofs", "mtls", "events", "timeline", "tlogctl", "tiles", "replica"}
+
+// all runs every scenario, or only the one named.
+func (r *reporter) all(only string) ([]row, error) {
 	r.started = time.Now()
 	var rows []row
-	for _, f := range []func() ([]row, error){r.appends, r.proofs, r.mtls, r.events, r.timeline, r.tlogctl, r.tiles, r.replica} {
+	for i, f := range []func() ([]row, error){r.appends, r.proofs, r.mtls, r.events, r.timeline, r.tlogctl, r.tiles, r.replica} {
+		if only != "" && only != scenarioNames[i] {
+			continue
+		}
 		rs, err := f()
 		if err != nil {
 			return nil, err
@@ -538,6 +556,16 @@ func (r *reporter) replica() ([]row, error) {
 		fmt.Fprintf(r.log, "replica run %d: primary %.0f records/s, replica %.0f records/s, largest lag %.0f entries, caught up %v after the load\n", i+1, res.ItemsPerSec, rate, lag, catchUp)
 		primary, copied, lags, catchUps = append(primary, res.ItemsPerSec), append(copied, rate), append(lags, lag), append(catchUps, float64(catchUp))
 	}
+	// Its capacity alone: how fast a new replica copies a filled log.
+	var fresh []float64
+	for i := range r.runs {
+		rate, err := r.catchUp()
+		if err != nil {
+			return nil, fmt.Errorf("replica catch-up run %d: %w", i+1, err)
+		}
+		fmt.Fprintf(r.log, "replica catch-up run %d: %.0f records/s\n", i+1, rate)
+		fresh = append(fresh, rate)
+	}
 	m := medianOf(copied)
 	v := verdict(m >= 100_000 && medianOf(catchUps) <= float64(time.Second))
 	return []row{{
@@ -545,15 +573,70 @@ func (r *reporter) replica() ([]row, error) {
 		scenario: fmt.Sprintf("8 clients × 100 records per call to the primary (median %s records/s) while one replica follows; 3 processes on the same cores", kilo(medianOf(primary))),
 		command:  "`tlogd serve`, `tlogd serve -replica-of … -log-verifier-key …`, `tlogbench -clients 8 -batch 100`",
 		measured: fmt.Sprintf("**%s records/s copied**, largest lag %s entries, caught up %v after the load", kilo(m), kilo(medianOf(lags)), ms(medianOf(catchUps))),
-		runs: strings.Join(func() []string {
-			var o []string
-			for _, c := range copied {
-				o = append(o, kilo(c))
-			}
-			return o
-		}(), ", "),
-		verdict: v,
+		runs:     joinKilo(copied),
+		verdict:  v,
+	}, {
+		target:   "a replica copies ≥ 100,000 records/s (its capacity, nothing else running)",
+		scenario: fmt.Sprintf("a new replica of a %s-record log, until it holds the primary's checkpoint", count(r.medium)),
+		command:  fmt.Sprintf("`tlogbench -records %d -batch 1000 -duration 0`, then `tlogd serve -replica-of … -log-verifier-key …`", r.medium),
+		measured: fmt.Sprintf("**%s records/s**", kilo(medianOf(fresh))),
+		runs:     joinKilo(fresh),
+		verdict:  verdict(medianOf(fresh) >= 100_000),
 	}}, nil
+}
+
+// catchUp fills a primary, starts a replica of it, and returns the rate at
+// which the replica copies the whole log.
+func (r *reporter) catchUp() (float64, error) {
+	p, err := r.start()
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	if err := r.fill(p, "append", r.medium); err != nil {
+		return 0, err
+	}
+	conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	want, err := treeSize(tlogv1.NewLogServiceClient(conn))
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	rep, err := r.start("-replica-of", p.addr, "-log-verifier-key", p.vkey)
+	if err != nil {
+		return 0, err
+	}
+	defer rep.stop()
+	rc, err := grpc.NewClient(rep.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	for {
+		if got, err := treeSize(tlogv1.NewLogServiceClient(rc)); err == nil && got >= want {
+			return float64(want) / time.Since(start).Seconds(), nil
+		}
+		if time.Since(start) > 10*time.Minute {
+			return 0, errors.New("the replica did not catch up in 10 minutes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// treeSize is the size of c's latest checkpoint.
+func treeSize(c tlogv1.LogServiceClient) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
+	if err != nil {
+		return 0, err
+	}
+	cp, err := tlog.ParseCheckpointPrefix([]byte(resp.GetCheckpoint()))
+	return cp.Size, err
 }
 
 func joinKilo(xs []float64) string {
@@ -567,14 +650,8 @@ func joinKilo(xs []float64) string {
 // follow runs the append load on p and samples p's and rep's sizes.
 func (r *reporter) follow(p, rep *server) (res loadgen.Result, rate, maxLag float64, catchUp time.Duration, err error) {
 	size := func(c tlogv1.LogServiceClient) (uint64, bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := c.GetCheckpoint(ctx, &tlogv1.GetCheckpointRequest{})
-		if err != nil {
-			return 0, false
-		}
-		cp, err := tlog.ParseCheckpointPrefix([]byte(resp.GetCheckpoint()))
-		return cp.Size, err == nil
+		n, err := treeSize(c)
+		return n, err == nil
 	}
 	var clients []tlogv1.LogServiceClient
 	for _, s := range []*server{p, rep} {
