@@ -3,14 +3,17 @@
 //
 // One writer applies batches of records (Apply): it assigns indexes, builds
 // entries, extends the Merkle tree, signs a checkpoint for the new size and
-// commits all of it in one synced Pebble batch. Readers see only what has been
+// commits all of it in one synced Pebble batch. A replica's writer instead
+// takes batches copied from the log's primary, each ending at a checkpoint
+// the log signed (BeginCopy, see replica.go). Readers see only what has been
 // published: the tree as of the last batch whose commit returned.
 //
 // Key schema (every integer is 8 bytes big-endian):
 //
 //	c <size>             signed checkpoint (C2SP tlog-checkpoint note) of that size
 //	e <first index>      entries of one batch: count (4 bytes), then uvarint length + entry each
-//	m <name>             metadata: origin, verifier key, schema version, and
+//	m <name>             metadata: origin, verifier key, schema version, role (primary or
+//	                     replica), what a replica copies (payloads or entries), and
 //	                     "index": the index epochs and the size below which x and y are complete
 //	p <first index>      records of one batch: count (4 bytes), then salt (16 bytes) + uvarint length + payload each
 //	t <level> <index>    node tile (1 byte level): the perfect nodes of levels 4·level … 4·level+3
