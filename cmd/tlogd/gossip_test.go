@@ -29,6 +29,23 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// runKeygen runs tlogd keygen with args and returns the verifier key it
+// prints (a log's or a cosigner's).
+func runKeygen(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(append([]string{"keygen"}, args...), &out, &errb); code != 0 {
+		t.Fatalf("keygen %v: %s", args, errb.String())
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if _, v, ok := strings.Cut(l, "verifier key: "); ok {
+			return v
+		}
+	}
+	t.Fatalf("keygen printed %q", out.String())
+	return ""
+}
+
 // TestForkedLogIsCaught is the README's demonstration with real processes:
 // two tlogd logs run with the same key on two data directories (a forked
 // log: one key, two histories), each cosigned by its own witness; the two
@@ -44,22 +61,8 @@ func TestForkedLogIsCaught(t *testing.T) {
 
 func forkedLogIsCaught(t *testing.T, bin string, replicas bool) {
 	dir := t.TempDir()
-	keygen := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(append([]string{"keygen"}, args...), &out, &errb); code != 0 {
-			t.Fatalf("keygen %v: %s", args, errb.String())
-		}
-		for _, l := range strings.Split(out.String(), "\n") {
-			if _, v, ok := strings.Cut(l, "verifier key: "); ok {
-				return v
-			}
-		}
-		t.Fatalf("keygen printed %q", out.String())
-		return ""
-	}
-	logVkey := keygen("-origin", "audit.example.com/log", "-out", filepath.Join(dir, "log.key"))
-	wv := []string{keygen("-cosigner", "w1.example.com", "-out", filepath.Join(dir, "w1.key")), keygen("-cosigner", "w2.example.com", "-out", filepath.Join(dir, "w2.key"))}
+	logVkey := runKeygen(t, "-origin", "audit.example.com/log", "-out", filepath.Join(dir, "log.key"))
+	wv := []string{runKeygen(t, "-cosigner", "w1.example.com", "-out", filepath.Join(dir, "w1.key")), runKeygen(t, "-cosigner", "w2.example.com", "-out", filepath.Join(dir, "w2.key"))}
 	os.WriteFile(filepath.Join(dir, "logs.policy"), []byte("log "+logVkey+"\nquorum none\n"), 0o644)
 
 	addrs := []string{freeAddr(t), freeAddr(t)}

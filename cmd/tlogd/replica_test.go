@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -27,26 +26,12 @@ import (
 func TestPrimaryReplicasAndWitness(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	keygen := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(append([]string{"keygen"}, args...), &out, &errb); code != 0 {
-			t.Fatalf("keygen %v: %s", args, errb.String())
-		}
-		for _, l := range strings.Split(out.String(), "\n") {
-			if _, v, ok := strings.Cut(l, "verifier key: "); ok {
-				return v
-			}
-		}
-		t.Fatalf("keygen printed %q", out.String())
-		return ""
-	}
 	path := func(name string) string { return filepath.Join(dir, name) }
-	logVkey := keygen("-origin", "audit.example.com/log", "-out", path("log.key"))
+	logVkey := runKeygen(t, "-origin", "audit.example.com/log", "-out", path("log.key"))
 	names := []string{"replica1", "replica2", "witness"}
 	var cosigners []string
 	for _, n := range names {
-		cosigners = append(cosigners, keygen("-cosigner", n+".example.com", "-out", path(n+".key")))
+		cosigners = append(cosigners, runKeygen(t, "-cosigner", n+".example.com", "-out", path(n+".key")))
 	}
 	os.WriteFile(path("logs.policy"), []byte("log "+logVkey+"\nquorum none\n"), 0o644)
 	primaryAddr := freeAddr(t)
