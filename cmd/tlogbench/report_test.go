@@ -49,7 +49,7 @@ func TestReport(t *testing.T) {
 			}
 		}
 	}
-	if rows != 13 {
-		t.Fatalf("%d rows, want 13:\n%s", rows, got)
+	if rows != 14 {
+		t.Fatalf("%d rows, want 14:\n%s", rows, got)
 	}
 }
