@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
@@ -150,8 +151,13 @@ func (s *Server) follow(ctx context.Context, store *storage.Store) error {
 	start := store.Head().Size
 	stream, err := lc.StreamEntries(ctx, &tlogv1.StreamEntriesRequest{Start: start, IncludePayloads: payloads || !decided, Follow: true, AllCheckpoints: true})
 	if err == nil && !decided {
-		_, err = stream.Header()
-		if status.Code(err) == codes.PermissionDenied {
+		// A refusal comes before any header: then Header is empty and the
+		// first Recv has the status.
+		var md metadata.MD
+		if md, err = stream.Header(); err == nil && md == nil {
+			_, err = stream.Recv()
+		}
+		if c := status.Code(err); c == codes.PermissionDenied || c == codes.FailedPrecondition {
 			s.log.Info("replica: these credentials may not read payloads; storing entries only", slog.String("primary", cfg.Primary))
 			payloads = false
 			stream, err = lc.StreamEntries(ctx, &tlogv1.StreamEntriesRequest{Start: start, Follow: true, AllCheckpoints: true})
@@ -180,12 +186,20 @@ func (s *Server) follow(ctx context.Context, store *storage.Store) error {
 	}()
 	err = s.copyStream(stream, store, start, payloads, waits)
 	close(waits)
+	if errors.Is(err, storage.ErrFailed) {
+		s.writerFailed(err)
+	}
 	if werr := <-waited; werr != nil {
 		s.writerFailed(werr)
 		return werr
 	}
 	return err
 }
+
+// maxUncheckpointed bounds the entries a replica holds in memory waiting
+// for a checkpoint; the primary signs one per batch of at most a few
+// thousand.
+const maxUncheckpointed = 1 << 20
 
 // copyStream reads the stream and begins a copied batch at each
 // checkpoint.
@@ -198,6 +212,9 @@ func (s *Server) copyStream(stream grpc.ServerStreamingClient[tlogv1.StreamEntri
 		}
 		if err != nil {
 			return err
+		}
+		if len(c.Entries) > maxUncheckpointed {
+			return fmt.Errorf("the primary sent %d entries without a checkpoint inside them (does it send all_checkpoints?)", len(c.Entries))
 		}
 		for _, e := range msg.GetEntries() {
 			if e.GetIndex() != next {

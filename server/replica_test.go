@@ -214,6 +214,16 @@ func TestReplicaFollowsPrimary(t *testing.T) {
 	}
 	r = startReplica(t, dir, tl.vkey, primary)
 	signed = caughtUp(t, tl, r)
+	if payloads, decided := r.store.CopiesPayloads(); !payloads || !decided {
+		t.Fatalf("the replica stores payloads %v (decided %v), want true", payloads, decided)
+	}
+	// A replica of the replica may not read payloads (a replica refuses
+	// them): it stores entries only, and keeps up.
+	chained := startReplica(t, t.TempDir(), tl.vkey, r.conn.Target())
+	caughtUp(t, tl, chained)
+	if payloads, decided := chained.store.CopiesPayloads(); payloads || !decided {
+		t.Fatalf("the chained replica stores payloads %v (decided %v), want entries only", payloads, decided)
+	}
 	cp = tl.openCheckpoint(t, signed)
 	p, err := r.client.GetConsistencyProof(ctx(t), &tlogv1.GetConsistencyProofRequest{FirstTreeSize: 3, SecondTreeSize: cp.Size})
 	if err != nil || p.GetCheckpoint() != signed {

@@ -236,6 +236,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Cosigning != nil {
 		s.cosign = newCosigning(s, cfg.Cosigning)
 	}
+	if cfg.Replica != nil {
+		s.replicaDone = make(chan struct{})
+	}
 	if w := cfg.Witness; w != nil && w.GossipInterval <= 0 {
 		w.GossipInterval = 10 * time.Second
 	}
@@ -317,7 +320,6 @@ func (s *Server) Attach(store *storage.Store) {
 	s.store.Store(store)
 	if s.cfg.Replica != nil {
 		s.seq.Store(refusingSequencer(s.notPrimary()))
-		s.replicaDone = make(chan struct{})
 		go s.runReplica(store)
 	} else {
 		s.seq.Store(newSequencer(store, s.cfg.MaxBatchRecords, s.cfg.QueueDepth, s.cfg.Now, s.writerFailed, s.metrics.batch))
@@ -377,7 +379,7 @@ func (s *Server) Stop(ctx context.Context) {
 		if q := s.seq.Load(); q != nil {
 			q.stop()
 		}
-		if s.replicaDone != nil {
+		if s.replicaDone != nil && s.store.Load() != nil { // attached: the follower runs
 			<-s.replicaDone
 		}
 	})

@@ -234,9 +234,14 @@ func (s *Store) beginCopy(c *Copy) (*Pending, error) {
 // (erased index → erasure record index).
 func (s *Store) checkCopy(c *Copy) (tlog.Checkpoint, uint64, map[uint64]uint64, error) {
 	first, n := s.tree.Size(), uint64(len(c.Entries))
-	cp, _, err := tlog.OpenCheckpoint(c.Checkpoint, s.verifier)
+	cp, n0, err := tlog.OpenCheckpoint(c.Checkpoint, s.verifier)
 	if err != nil {
 		return cp, 0, nil, rejectf("checkpoint: %v", err)
+	}
+	// Stored and served as received: only the log's own signature, and
+	// within the checkpoint record's slot.
+	if len(n0.UnverifiedSigs) > 0 || len(c.Checkpoint) > guardSlot-4 {
+		return cp, 0, nil, rejectf("checkpoint: %d bytes with %d signatures not by the log's key", len(c.Checkpoint), len(n0.UnverifiedSigs))
 	}
 	if n == 0 || cp.Size != first+n {
 		return cp, 0, nil, rejectf("%d entries from index %d end at size %d, the checkpoint is for size %d", n, first, first+n, cp.Size)

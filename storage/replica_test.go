@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/tlogd/tlogd/tlog"
 )
 
@@ -216,6 +218,8 @@ func TestReplicaRejectsWhatTheLogDidNotSign(t *testing.T) {
 	cp20, _ := primary.CheckpointAt(20)
 	other := newTestKey(t, "example.com/log")
 	forged, _ := tlog.SignCheckpoint(tlog.Checkpoint{Origin: "example.com/log", Size: 10, Root: primary.Head().Root}, other.signer)
+	n10, _ := note.Open(cp10, note.VerifierList(k.verifier))
+	cosigned, _ := note.Sign(&note.Note{Text: n10.Text}, k.signer, other.signer)
 	good := func() *Copy {
 		c := &Copy{Checkpoint: cp10}
 		for _, e := range es {
@@ -237,6 +241,7 @@ func TestReplicaRejectsWhatTheLogDidNotSign(t *testing.T) {
 		{"tampered entry", "give root", func(c *Copy) { c.Entries[3][20] ^= 1; c.Records = nil }},
 		{"reordered", "give root", func(c *Copy) { c.Entries[1], c.Entries[2] = c.Entries[2], c.Entries[1]; c.Records = nil }},
 		{"other key", "checkpoint", func(c *Copy) { c.Checkpoint = forged }},
+		{"extra signature", "not by the log's key", func(c *Copy) { c.Checkpoint = cosigned }},
 		{"wrong size", "the checkpoint is for size 20", func(c *Copy) { c.Checkpoint = cp20 }},
 		{"no entries", "0 entries", func(c *Copy) { c.Entries, c.Records = nil, nil }},
 		{"time goes back", "before the previous", func(c *Copy) { c.Entries[1] = laterTime }},
