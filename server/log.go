@@ -385,17 +385,22 @@ func (l *logService) StreamEntries(req *tlogv1.StreamEntriesRequest, stream tlog
 			first := next
 			next += uint64(len(es))
 			// Each chunk carries the latest checkpoint signed at a size
-			// inside it, so a receiver can check the root at that size.
-			cp, ok, err := store.LatestCheckpointIn(first, next)
-			if err != nil {
-				return s.status(ctx, err)
-			}
-			if ok {
-				msg.Checkpoint = string(cp)
-			}
+			// inside it, so a receiver can check the root at that size
+			// (with all_checkpoints, it is the last of them).
 			if req.GetAllCheckpoints() {
 				if msg.Checkpoints, err = store.CheckpointsIn(first, next); err != nil {
 					return s.status(ctx, err)
+				}
+				if n := len(msg.Checkpoints); n > 0 {
+					msg.Checkpoint = msg.Checkpoints[n-1]
+				}
+			} else {
+				cp, ok, err := store.LatestCheckpointIn(first, next)
+				if err != nil {
+					return s.status(ctx, err)
+				}
+				if ok {
+					msg.Checkpoint = string(cp)
 				}
 			}
 			if err := stream.Send(msg); err != nil {

@@ -227,12 +227,12 @@ func (s *Server) copyStream(stream grpc.ServerStreamingClient[tlogv1.StreamEntri
 			}
 		}
 		for _, signed := range msg.GetCheckpoints() {
-			end := next - uint64(len(c.Entries)) // the first entry of c
+			first := next - uint64(len(c.Entries)) // the index of c's first entry
 			cp, err := tlog.ParseCheckpointPrefix([]byte(signed))
-			if err != nil || cp.Size <= end || cp.Size > next {
+			if err != nil || cp.Size <= first || cp.Size > next {
 				return fmt.Errorf("the primary sent a checkpoint that does not end inside its chunk (%v)", err)
 			}
-			n := cp.Size - end
+			n := cp.Size - first
 			batch := &storage.Copy{Entries: c.Entries[:n:n], Checkpoint: []byte(signed)}
 			if payloads {
 				batch.Records = c.Records[:n:n]

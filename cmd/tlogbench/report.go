@@ -616,12 +616,22 @@ func (r *reporter) catchUp() (float64, error) {
 		return 0, err
 	}
 	defer rc.Close()
+	if err := caughtUp(tlogv1.NewLogServiceClient(rc), want, 10*time.Minute); err != nil {
+		return 0, err
+	}
+	return float64(want) / time.Since(start).Seconds(), nil
+}
+
+// caughtUp waits until the replica c reaches size want, for at most limit.
+func caughtUp(c tlogv1.LogServiceClient, want uint64, limit time.Duration) error {
+	start := time.Now()
 	for {
-		if got, err := treeSize(tlogv1.NewLogServiceClient(rc)); err == nil && got >= want {
-			return float64(want) / time.Since(start).Seconds(), nil
+		got, err := treeSize(c)
+		if err == nil && got >= want {
+			return nil
 		}
-		if time.Since(start) > 10*time.Minute {
-			return 0, errors.New("the replica did not catch up in 10 minutes")
+		if time.Since(start) > limit {
+			return fmt.Errorf("the replica was %d entries behind after %v", want-min(got, want), limit)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -649,10 +659,6 @@ func joinKilo(xs []float64) string {
 
 // follow runs the append load on p and samples p's and rep's sizes.
 func (r *reporter) follow(p, rep *server) (res loadgen.Result, rate, maxLag float64, catchUp time.Duration, err error) {
-	size := func(c tlogv1.LogServiceClient) (uint64, bool) {
-		n, err := treeSize(c)
-		return n, err == nil
-	}
 	var clients []tlogv1.LogServiceClient
 	for _, s := range []*server{p, rep} {
 		c, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -674,9 +680,9 @@ func (r *reporter) follow(p, rep *server) (res loadgen.Result, rate, maxLag floa
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			a, ok1 := size(clients[0])
-			b, ok2 := size(clients[1])
-			if ok1 && ok2 && a > b {
+			a, err1 := treeSize(clients[0])
+			b, err2 := treeSize(clients[1])
+			if err1 == nil && err2 == nil && a > b {
 				lag = max(lag, float64(a-b))
 			}
 		}
@@ -688,16 +694,12 @@ func (r *reporter) follow(p, rep *server) (res loadgen.Result, rate, maxLag floa
 		return res, 0, 0, 0, err
 	}
 	end := time.Now()
-	want, _ := size(clients[0])
-	for {
-		got, _ := size(clients[1])
-		if got >= want {
-			break
-		}
-		if time.Since(end) > time.Minute {
-			return res, 0, 0, 0, fmt.Errorf("the replica was %d entries behind a minute after the load", want-got)
-		}
-		time.Sleep(10 * time.Millisecond)
+	want, err := treeSize(clients[0])
+	if err != nil {
+		return res, 0, 0, 0, err
+	}
+	if err := caughtUp(clients[1], want, time.Minute); err != nil {
+		return res, 0, 0, 0, err
 	}
 	catchUp = time.Since(end)
 	return res, float64(want) / time.Since(start).Seconds(), maxLag, catchUp, nil
