@@ -41,13 +41,20 @@ func (s *Server) ownEvent(ctx context.Context, store *storage.Store, action tlog
 	if p.Via == "mtls" {
 		actor.Type = tlogv1.ActorType_ACTOR_TYPE_SERVICE
 	}
-	if pr, ok := peer.FromContext(ctx); ok {
-		if host, _, err := net.SplitHostPort(pr.Addr.String()); err == nil {
+	if addr, agent, ok := uiCaller(ctx); ok {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
 			actor.SourceIp = host
 		}
-	}
-	if ua := metadata.ValueFromIncomingContext(ctx, "user-agent"); len(ua) > 0 {
-		actor.UserAgent = truncate(ua[0], 512)
+		actor.UserAgent = truncate(agent, 512)
+	} else {
+		if pr, ok := peer.FromContext(ctx); ok {
+			if host, _, err := net.SplitHostPort(pr.Addr.String()); err == nil {
+				actor.SourceIp = host
+			}
+		}
+		if ua := metadata.ValueFromIncomingContext(ctx, "user-agent"); len(ua) > 0 {
+			actor.UserAgent = truncate(ua[0], 512)
+		}
 	}
 	labels["via"] = p.Via
 	id := make([]byte, 16)

@@ -290,8 +290,9 @@ type Principal struct {
 	// Name identifies the caller: a certificate identity, a token's
 	// principal, or "anonymous".
 	Name string
-	// Via says how: "mtls", "token", "anonymous", or "open" when the server
-	// runs without authentication.
+	// Via says how: "mtls", "token", "dashboard" (a token exchanged for a
+	// dashboard session), "anonymous", or "open" when the server runs
+	// without authentication.
 	Via  string
 	caps capSet
 }
@@ -327,6 +328,9 @@ type authenticator struct {
 func (a *authenticator) authenticate(ctx context.Context) (Principal, error) {
 	if a.policy == nil {
 		return openPrincipal, nil
+	}
+	if p, ok := a.uiPrincipal(ctx); ok {
+		return p, nil
 	}
 	if vals := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vals) > 0 {
 		if a.tokens == nil {

@@ -101,6 +101,16 @@ type secureLog struct {
 
 func startSecureLog(t testing.TB, policy string, mod func(*Config), setup ...func(*Server)) *secureLog {
 	t.Helper()
+	skey, _, err := note.GenerateKey(rand.Reader, "example.com/test-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startSecureLogKey(t, skey, policy, mod, setup...)
+}
+
+// startSecureLogKey is startSecureLog with the given signing key.
+func startSecureLogKey(t testing.TB, skey, policy string, mod func(*Config), setup ...func(*Server)) *secureLog {
+	t.Helper()
 	p := newPKI(t)
 	srvCert, err := tls.X509KeyPair(p.server.CertPEM, p.server.KeyPEM)
 	if err != nil {
@@ -126,7 +136,7 @@ func startSecureLog(t testing.TB, policy string, mod func(*Config), setup ...fun
 		tokens.byHash[e.hash] = e.Principal
 	}
 	var addr string
-	tl := startLogFS(t, nil, func(c *Config) {
+	tl := startLogKey(t, nil, skey, func(c *Config) {
 		c.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: p.pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
 		c.Tokens = tokens
 		c.Policy = pol

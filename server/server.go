@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 	"github.com/tlogd/tlogd/storage"
@@ -95,6 +96,9 @@ type Config struct {
 	// Now is the clock for log time; default time.Now.
 	Now func() time.Time
 
+	// SessionTTL is how long a dashboard sign-in lasts; default 8 hours.
+	SessionTTL time.Duration
+
 	// Witness, if set, makes the server a C2SP tlog-witness of other logs
 	// on its HTTP handler.
 	Witness *WitnessConfig
@@ -132,6 +136,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.MaxStreamDuration, time.Hour)
 	defDur(&c.MaxConnectionAge, time.Hour)
 	defDur(&c.ConnectionTimeout, 10*time.Second)
+	defDur(&c.SessionTTL, 8*time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -213,6 +218,12 @@ type Server struct {
 	// testHook, if set by a test, runs innermost, just before a handler,
 	// and in add-checkpoint between the check and the update.
 	testHook func(ctx context.Context, method string)
+	// uiHook, if set by a test, may change a dashboard API response before
+	// it is sent (a wrong proof, a forked checkpoint).
+	uiHook func(method string, resp proto.Message)
+	// dashConn is the dashboard's in-process connection, once
+	// DashboardHandler made it.
+	dashConn atomic.Pointer[grpc.ClientConn]
 }
 
 // New builds a Server. Its interceptor chain, outermost first: Prometheus
@@ -375,6 +386,9 @@ func (s *Server) Stop(ctx context.Context) {
 		case <-ctx.Done():
 			s.grpc.Stop()
 			<-done
+		}
+		if c := s.dashConn.Load(); c != nil {
+			c.Close()
 		}
 		if q := s.seq.Load(); q != nil {
 			q.stop()

@@ -55,7 +55,9 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	insecure := c.Bool("insecure", false, "allow listening on a non-loopback address without TLS")
 	rateLimit := c.Float64("rate-limit", 5000, "calls per second allowed to each principal (0: no limit; not applied without authentication)")
 	rateBurst := c.Int("rate-burst", 0, "calls a principal may make in a burst (default: twice -rate-limit)")
-	httpListen := c.String("http-listen", "", "`address` to serve the C2SP tlog-tiles read API on (/checkpoint, /tile/…), for the tools of the transparency ecosystem; over TLS with -tls-cert; it needs no credentials, since checkpoints, tiles and entries hold no personal data (default: off)")
+	httpListen := c.String("http-listen", "", "`address` to serve HTTP on, over TLS with -tls-cert: the auditor dashboard under /ui/ (sign-in with a -token-file token), and the C2SP tlog-tiles read API (/checkpoint, /tile/…) for the tools of the transparency ecosystem, which needs no credentials since checkpoints, tiles and entries hold no personal data (default: off)")
+	dashboard := c.Bool("dashboard", true, "with -http-listen, serve the auditor dashboard under /ui/")
+	sessionTTL := c.Duration("session-ttl", 8*time.Hour, "how long a dashboard sign-in lasts")
 	witnessPolicy := c.String("witness-policy", "", "C2SP tlog-policy `file` whose witness lines (each with its URL, the witness's tlog-witness submission prefix) this log asks to cosign its checkpoints, and whose quorum GetCheckpoint's cosigned_checkpoint and Append's wait_for_witnesses meet")
 	witnessKey := c.String("witness-key", "", "cosigner key `file` (tlogd keygen -cosigner); with -witness-logs, tlogd also serves the C2SP tlog-witness POST /add-checkpoint on -http-listen and cosigns the checkpoints of those logs")
 	witnessLogs := c.String("witness-logs", "", "C2SP tlog-policy `file` whose log lines are the logs to witness (its witness, group and quorum lines are not used here)")
@@ -141,6 +143,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		MaxCallDuration:     *maxCall,
 		RateLimit:           *rateLimit,
 		RateBurst:           *rateBurst,
+		SessionTTL:          *sessionTTL,
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = loadTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
@@ -234,7 +237,14 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		defer metricsSrv.Close()
 	}
 	if *httpListen != "" {
-		if tilesSrv, tilesURL, err = startHTTP(logger, "tlog-tiles", *httpListen, srv.HTTPHandler(), cfg.TLS, errc); err != nil {
+		h := srv.HTTPHandler()
+		if *dashboard {
+			if h, err = withDashboard(srv, h); err != nil {
+				stopServer(0)
+				return err
+			}
+		}
+		if tilesSrv, tilesURL, err = startHTTP(logger, "http", *httpListen, h, cfg.TLS, errc); err != nil {
 			stopServer(0)
 			return err
 		}
@@ -293,6 +303,9 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	}
 	if tilesURL != "" {
 		fmt.Fprintf(stdout, "tlog-tiles: %s\n", tilesURL)
+		if *dashboard {
+			fmt.Fprintf(stdout, "dashboard:  %s/ui/\n", tilesURL)
+		}
 	}
 	fmt.Fprintf(stdout, "authentication: %s\n", mode) // the banner's last line
 	logger.Info("serving", slog.String("addr", lis.Addr().String()), slog.String("origin", name), slog.String("replica_of", *replicaOf),
@@ -458,6 +471,19 @@ func metricsMux(srv *server.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", srv.MetricsHandler())
 	return mux
+}
+
+// withDashboard serves the dashboard under /ui/ and h everywhere else.
+func withDashboard(srv *server.Server, h http.Handler) (http.Handler, error) {
+	dash, err := srv.DashboardHandler()
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", dash)
+	mux.Handle("/ui", dash)
+	mux.Handle("/", h)
+	return mux, nil
 }
 
 // startHTTP serves h on addr, over TLS with tlsCfg when it is set (without

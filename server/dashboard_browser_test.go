@@ -1,0 +1,381 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tlogd/tlogd/client"
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+	"github.com/tlogd/tlogd/tlog"
+)
+
+// chromiumPath finds the browser the dashboard tests drive: TLOGD_CHROMIUM,
+// or chromium (Debian's package) or Chrome on PATH. The tests fail without
+// one: CI installs Debian's chromium. TLOGD_SKIP_BROWSER=1 skips them.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("TLOGD_SKIP_BROWSER") != "" {
+		t.Skip("TLOGD_SKIP_BROWSER is set")
+	}
+	if p := os.Getenv("TLOGD_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the dashboard's browser tests need Chromium: install it (Debian: apt-get install chromium), point TLOGD_CHROMIUM at it, or set TLOGD_SKIP_BROWSER=1")
+	return ""
+}
+
+// page drives one headless Chromium tab, and saves screenshots under
+// artifacts/screenshots at the repository's root (kept by CI).
+type page struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	dir  string
+}
+
+func openPage(t *testing.T, base string) *page {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 768),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	dir := filepath.Join("..", "artifacts", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &page{t: t, ctx: bctx, base: base, dir: dir}
+}
+
+// run runs actions with a deadline; on failure it saves a screenshot and
+// the page's text, and fails the test.
+func (p *page) run(step string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	get(p, step, chromedp.Steps(actions...))
+}
+
+// get runs one action that reads a value, as run does.
+func get[T any](p *page, step string, a chromedp.Action[T]) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		sctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+		defer cancel()
+		text, _ := chromedp.Run(sctx, chromedp.Text(chromedp.CSS("body")))
+		shot, _ := chromedp.Run(sctx, chromedp.CaptureScreenshot())
+		name := "failed-" + strings.ReplaceAll(p.t.Name(), "/", "-") + ".png"
+		os.WriteFile(filepath.Join(p.dir, name), shot, 0o644)
+		p.t.Fatalf("%s: %v\npage text:\n%s\n(screenshot: artifacts/screenshots/%s)", step, err, text, name)
+	}
+	return v
+}
+
+// shot saves a screenshot of the viewport.
+func (p *page) shot(name string) {
+	p.t.Helper()
+	buf := get(p, "screenshot "+name, chromedp.CaptureScreenshot())
+	if err := os.WriteFile(filepath.Join(p.dir, name+".png"), buf, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// eval evaluates JavaScript, awaiting a promise.
+func eval[T any](p *page, js string) T {
+	p.t.Helper()
+	return get(p, "evaluate "+js, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+}
+
+// count returns the number of elements matching a CSS selector.
+func (p *page) count(sel string) int {
+	p.t.Helper()
+	return eval[int](p, fmt.Sprintf("document.querySelectorAll(%q).length", sel))
+}
+
+func (p *page) attr(sel, name string) string {
+	p.t.Helper()
+	return get(p, "read "+sel+"@"+name, chromedp.AttributeValue(chromedp.CSS(sel), name)).Value
+}
+
+func (p *page) text(sel string) string {
+	p.t.Helper()
+	return get(p, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// signIn signs in with token on the sign-in view.
+func (p *page) signIn(token string) {
+	p.t.Helper()
+	p.run("sign in",
+		chromedp.Navigate(p.base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#signout")),
+	)
+}
+
+// goTo opens a route and waits for sel.
+func (p *page) goTo(route, sel string) {
+	p.t.Helper()
+	p.run("open "+route,
+		chromedp.Navigate(p.base+"/ui/"+route),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+	)
+}
+
+// uiTamper is what the test hook breaks in dashboard responses.
+type uiTamper int32
+
+const (
+	tamperNothing uiTamper = iota
+	tamperProof            // flip a bit of the first event's inclusion proof
+	tamperFork             // a checkpoint of another tree of the same size, signed by the log's key
+)
+
+func TestDashboardInBrowser(t *testing.T) {
+	chromiumPath(t)
+	skey, _, err := note.GenerateKey(rand.Reader, "example.com/test-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _, err := tlog.ParseSignerKey(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tamper atomic.Int32
+	hook := func(method string, resp proto.Message) {
+		switch uiTamper(tamper.Load()) {
+		case tamperProof:
+			if r, ok := resp.(*tlogv1.GetTimelineResponse); ok && len(r.GetEvents()) > 0 && len(r.GetEvents()[0].GetInclusionProof()) > 0 {
+				r.GetEvents()[0].GetInclusionProof()[0][0] ^= 1
+			}
+		case tamperFork:
+			if r, ok := resp.(*tlogv1.GetCheckpointResponse); ok {
+				body, _, _ := strings.Cut(r.GetCheckpoint(), "\n\n")
+				cp, err := tlog.ParseCheckpoint([]byte(body + "\n"))
+				if err != nil {
+					t.Errorf("hook: %v", err)
+					return
+				}
+				cp.Root[0] ^= 1
+				forked, err := tlog.SignCheckpoint(cp, signer)
+				if err != nil {
+					t.Errorf("hook: %v", err)
+					return
+				}
+				r.Checkpoint = string(forked)
+			}
+		}
+	}
+	sl := startSecureLogKey(t, skey, dashboardPolicy, nil, func(s *Server) { s.uiHook = hook })
+	seedHistory(t, sl)
+	base := serveDashboard(t, sl.srv)
+	p := openPage(t, base)
+
+	t.Run("unauthenticated", func(t *testing.T) {
+		p.t = t
+		p.goTo("", "#token")
+		code := eval[int](p, `fetch("/ui/api/rpc/tlog.v1.LogService/GetCheckpoint", {method: "POST", body: "{}", headers: {"Content-Type": "application/json"}}).then(r => r.status)`)
+		if code != 401 {
+			t.Errorf("API call without a session: %d, want 401", code)
+		}
+		if n := p.count("#vkey"); n != 1 {
+			t.Fatal("no verifier key field on the sign-in view")
+		}
+		p.run("pin the key", chromedp.SetValue(chromedp.CSS("#vkey"), sl.vkey))
+		p.shot("01-sign-in")
+	})
+
+	t.Run("wrong role", func(t *testing.T) {
+		p.t = t
+		p.signIn(sl.tokens["reader-token"])
+		p.goTo("#/search", "#q-run")
+		p.run("search as a reader",
+			chromedp.SetValue(chromedp.CSS("#q-tenant"), "acme"),
+			chromedp.Click(chromedp.CSS("#q-run")),
+			chromedp.WaitVisible(`//*[contains(., 'lacks capability "read_payloads"')]`),
+		)
+		p.shot("02-reader-refused")
+		p.run("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#token")))
+	})
+
+	t.Run("overview verified", func(t *testing.T) {
+		p.t = t
+		p.signIn(sl.tokens["auditor-token"])
+		p.goTo("#/overview", `#badge[data-state="verified"]`)
+		if got := p.text("#cp-origin"); got != "example.com/test-log" {
+			t.Errorf("origin %q", got)
+		}
+		p.shot("03-overview")
+	})
+
+	t.Run("search", func(t *testing.T) {
+		p.t = t
+		p.goTo("#/search", "#q-run")
+		p.run("search failed logins of mallory",
+			chromedp.SetValue(chromedp.CSS("#q-tenant"), "acme"),
+			chromedp.SetValue(chromedp.CSS("#q-actor"), "mallory"),
+			chromedp.Click(chromedp.CSS("#q-run")),
+			chromedp.WaitVisible(chromedp.CSS("tr.event")),
+			chromedp.WaitNotPresent(chromedp.CSS(`tr.event:not([data-verified])`)),
+		)
+		if n, ok := p.count(`tr.event[data-verified="yes"]`), p.count("tr.event"); n != 5 || ok != 5 {
+			t.Errorf("%d of %d rows verified, want 5 of 5", n, ok)
+		}
+		p.shot("04-search")
+	})
+
+	t.Run("timeline", func(t *testing.T) {
+		p.t = t
+		p.goTo("#/timeline?tenant=acme&subject=alice", `#chain[data-state="intact"]`)
+		if n := p.count(`#timeline .event[data-verified="yes"]`); n != 10 {
+			t.Errorf("%d verified events in alice's timeline, want 10", n)
+		}
+		if txt := p.text("#timeline"); !strings.Contains(txt, "viewer") || !strings.Contains(txt, "admin") || p.count(".change") == 0 {
+			t.Errorf("role changes not shown: %q", txt)
+		}
+		p.shot("05-timeline")
+	})
+
+	t.Run("erasures", func(t *testing.T) {
+		p.t = t
+		p.goTo("#/erasures", "#erasures")
+		p.run("wait for the erasure", chromedp.WaitVisible(`//*[@id="erasures"][contains(., 'GDPR art. 17 request #42')]`))
+		p.shot("06-erasures")
+	})
+
+	t.Run("export and prove", func(t *testing.T) {
+		p.t = t
+		p.goTo("#/export", "#export-run")
+		p.run("export with payloads",
+			chromedp.Click(chromedp.CSS("#export-payloads")),
+			chromedp.Click(chromedp.CSS("#export-run")),
+			chromedp.WaitVisible(chromedp.CSS("#export-download")),
+		)
+		file := eval[string](p, `fetch(document.querySelector("#export-download").href).then(r => r.text())`)
+		sum, err := client.VerifyExport(strings.NewReader(file), sl.vkey, nil)
+		if err != nil {
+			t.Fatalf("the browser's export does not verify with tlogctl's code: %v", err)
+		}
+		if sum.Header.From != 0 || !sum.Header.Payloads || sum.Erased != 2 {
+			t.Errorf("export summary %+v", sum)
+		}
+		p.run("prove entry 4",
+			chromedp.SetValue(chromedp.CSS("#prove-index"), "4"),
+			chromedp.Click(chromedp.CSS("#prove-run")),
+			chromedp.WaitVisible(chromedp.CSS("#prove-download")),
+		)
+		bundle := eval[string](p, `fetch(document.querySelector("#prove-download").href).then(r => r.text())`)
+		payload := eval[string](p, `fetch(document.querySelector("#prove-payload-download").href).then(r => r.arrayBuffer()).then(b => btoa(String.fromCharCode(...new Uint8Array(b))))`)
+		pr, err := tlog.ParseProof([]byte(bundle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := base64.StdEncoding.DecodeString(payload)
+		entry, salt, err := tlog.ParseRecordExtra(pr.Extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pr.Verify(tlog.LeafHash(entry), sl.verifier); err != nil || pr.Index != 4 {
+			t.Errorf("the browser's proof bundle: index %d: %v", pr.Index, err)
+		}
+		if err := tlog.VerifyRecord(entry, salt, raw); err != nil {
+			t.Errorf("the browser's payload file: %v", err)
+		}
+		p.shot("07-export")
+	})
+
+	t.Run("verify a dropped bundle", func(t *testing.T) {
+		p.t = t
+		// Prove a record with the Go client's code path (tlog.Proof), and
+		// hand it to the page as a dropped file would be.
+		entries, err := tlogv1.NewLogServiceClient(sl.conn).GetEntries(sl.callCtx(t, "auditor-token"), &tlogv1.GetEntriesRequest{Start: 6, Count: 1, IncludePayloads: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := entries.GetEntries()[0]
+		ip, err := sl.client.GetInclusionProof(sl.callCtx(t, "auditor-token"), &tlogv1.GetInclusionProofRequest{Leaf: &tlogv1.GetInclusionProofRequest_Index{Index: 6}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hashes []tlog.Hash
+		for _, h := range ip.GetHashes() {
+			hashes = append(hashes, tlog.Hash(h))
+		}
+		good := tlog.Proof{Extra: tlog.RecordExtra(e.GetEntry(), e.GetSalt()), Index: 6, Hashes: hashes, Checkpoint: []byte(ip.GetCheckpoint())}.Marshal()
+		bad := bytes.Replace(good, []byte("index 6\n"), []byte("index 7\n"), 1)
+		for _, tc := range []struct {
+			name, state string
+			file        []byte
+		}{{"good", "verified", good}, {"bad", "failed", bad}} {
+			p.goTo("#/verify", "#verify-file")
+			p.run("drop the "+tc.name+" bundle",
+				chromedp.SetUploadFiles(chromedp.CSS("#verify-file"), []string{writeTemp(t, "record-6.tlog-proof", tc.file)}),
+				chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#verify-result[data-state=%q]`, tc.state))),
+			)
+			p.shot("08-verify-" + tc.name)
+		}
+	})
+
+	t.Run("wrong proof fails visibly", func(t *testing.T) {
+		p.t = t
+		tamper.Store(int32(tamperProof))
+		defer tamper.Store(int32(tamperNothing))
+		p.goTo("#/timeline?tenant=acme&subject=bob", `#timeline .event[data-verified="no"]`)
+		if n := p.count(`#timeline .event[data-verified="no"]`); n != 1 {
+			t.Errorf("%d events flagged, want the one with the wrong proof", n)
+		}
+		p.shot("09-wrong-proof")
+	})
+
+	t.Run("forked checkpoint fails visibly", func(t *testing.T) {
+		p.t = t
+		tamper.Store(int32(tamperFork))
+		defer tamper.Store(int32(tamperNothing))
+		p.goTo("#/overview", `#badge[data-state="failed"]`)
+		if got := p.attr("#trust", "data-state"); got != "failed" {
+			t.Errorf("header trust badge %q, want failed", got)
+		}
+		p.shot("10-forked-checkpoint")
+	})
+}
+
+func writeTemp(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

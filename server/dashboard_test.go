@@ -1,0 +1,323 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
+)
+
+// dashboardPolicy has no anonymous role: a browser without a session may
+// do nothing.
+const dashboardPolicy = `
+principals:
+  spiffe://example.org/billing: [appender]
+  CN=ops: [admin]
+  reader-token: [reader]
+  auditor-token: [auditor]
+`
+
+// serveDashboard serves the dashboard and the tiles API of sl on
+// 127.0.0.1:0, like tlogd serve -http-listen, and returns its base URL.
+func serveDashboard(t *testing.T, srv *Server) string {
+	t.Helper()
+	dash, err := srv.DashboardHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", dash)
+	mux.Handle("/", srv.HTTPHandler())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(lis)
+	t.Cleanup(func() { hs.Close() })
+	return "http://" + lis.Addr().String()
+}
+
+// seedHistory records a small user-management history in tenant acme:
+// accounts, role and permission changes, failed logins, and the erasure of
+// dave. It returns the number of events recorded.
+func seedHistory(t *testing.T, sl *secureLog) int {
+	t.Helper()
+	ac := tlogv1.NewAuditServiceClient(sl.dial(t, "spiffe://example.org/billing"))
+	at := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	var events []*tlogv1.AuditEvent
+	add := func(actor, target string, action tlogv1.Action, outcome tlogv1.Outcome, changes ...*tlogv1.Change) {
+		n := len(events)
+		events = append(events, &tlogv1.AuditEvent{
+			EventId:       fmt.Sprintf("ev-%03d", n),
+			OccurredAt:    timestamppb.New(at.Add(time.Duration(n) * 7 * time.Minute)),
+			Actor:         &tlogv1.Actor{Type: tlogv1.ActorType_ACTOR_TYPE_USER, Id: actor, SourceIp: "192.0.2.7", DisplayName: strings.ToUpper(actor[:1]) + actor[1:]},
+			Action:        action,
+			Target:        &tlogv1.Target{Type: tlogv1.TargetType_TARGET_TYPE_USER, Id: target},
+			Tenant:        "acme",
+			Outcome:       outcome,
+			Changes:       changes,
+			SourceService: "accounts",
+		})
+	}
+	ok, failed := tlogv1.Outcome_OUTCOME_SUCCESS, tlogv1.Outcome_OUTCOME_FAILURE
+	role := func(old, new string) *tlogv1.Change {
+		return &tlogv1.Change{Attribute: "role", OldValue: old, NewValue: new}
+	}
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		add("admin", u, tlogv1.Action_ACTION_ACCOUNT_CREATED, ok)
+	}
+	add("admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED, ok, role("", "viewer"))
+	add("admin", "bob", tlogv1.Action_ACTION_ROLE_ASSIGNED, ok, role("", "editor"))
+	for i := range 5 {
+		add("mallory", "mallory", tlogv1.Action_ACTION_LOGIN_FAILED, failed)
+		add("alice", "alice", tlogv1.Action_ACTION_LOGIN_SUCCEEDED, ok)
+		if i == 2 {
+			add("admin", "alice", tlogv1.Action_ACTION_ROLE_ASSIGNED, ok, role("viewer", "admin"))
+			add("admin", "carol", tlogv1.Action_ACTION_PERMISSION_GRANTED, ok, &tlogv1.Change{Attribute: "permission", NewValue: "billing:write"})
+		}
+	}
+	add("alice", "dave", tlogv1.Action_ACTION_ROLE_ASSIGNED, ok, role("", "auditor"))
+	add("admin", "bob", tlogv1.Action_ACTION_ROLE_REVOKED, ok, role("editor", ""))
+	add("admin", "alice", tlogv1.Action_ACTION_ROLE_REVOKED, ok, role("admin", "viewer"))
+	if _, err := ac.RecordEvents(ctx(t), &tlogv1.RecordEventsRequest{Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	ops := tlogv1.NewAuditServiceClient(sl.dial(t, "CN=ops"))
+	if _, err := ops.EraseSubject(ctx(t), &tlogv1.EraseSubjectRequest{Tenant: "acme", SubjectId: "dave", Reason: "GDPR art. 17 request #42"}); err != nil {
+		t.Fatal(err)
+	}
+	return len(events)
+}
+
+// browser is a dashboard client: an HTTP client with a cookie jar.
+type browser struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+	csrf string
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, hc: &http.Client{Jar: jar}}
+}
+
+// do sends a request and returns the status and decoded JSON body.
+func (b *browser) do(method, path, body string, hdr map[string]string) (int, map[string]any) {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.base+path, strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			b.t.Fatalf("%s %s: %d %q is not JSON", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// signIn signs in with token and keeps the CSRF token.
+func (b *browser) signIn(token string) (int, map[string]any) {
+	b.t.Helper()
+	code, out := b.do("POST", "/ui/api/session", fmt.Sprintf(`{"token":%q}`, token), nil)
+	if code == http.StatusOK {
+		b.csrf, _ = out["csrf_token"].(string)
+	}
+	return code, out
+}
+
+// call calls an RPC through the dashboard API with the session's CSRF token.
+func (b *browser) call(method, body string) (int, map[string]any) {
+	b.t.Helper()
+	return b.do("POST", "/ui/api/rpc/"+method, body, map[string]string{csrfHeader: b.csrf})
+}
+
+func TestDashboardSessions(t *testing.T) {
+	sl := startSecureLog(t, dashboardPolicy, nil)
+	seedHistory(t, sl)
+	base := serveDashboard(t, sl.srv)
+
+	t.Run("static files and headers", func(t *testing.T) {
+		resp, err := http.Get(base + "/ui/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET /ui/: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		for h, want := range map[string]string{"Content-Security-Policy": contentSecurityPolicy, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"} {
+			if got := resp.Header.Get(h); got != want {
+				t.Errorf("%s = %q, want %q", h, got, want)
+			}
+		}
+	})
+
+	t.Run("no session", func(t *testing.T) {
+		b := newBrowser(t, base)
+		if code, out := b.do("GET", "/ui/api/session", "", nil); code != 401 || out["code"] != "Unauthenticated" {
+			t.Errorf("GET session without cookie: %d %v", code, out)
+		}
+		if code, _ := b.call("tlog.v1.LogService/GetCheckpoint", "{}"); code != 401 {
+			t.Errorf("RPC without a session: %d, want 401", code)
+		}
+		if code, out := b.signIn(""); code != 401 || !strings.Contains(out["message"].(string), "needs an access token") {
+			t.Errorf("sign-in without a token where anonymous has no role: %d %v", code, out)
+		}
+		if code, out := b.signIn("not-a-token"); code != 401 || out["message"] != "unknown access token" {
+			t.Errorf("sign-in with a wrong token: %d %v", code, out)
+		}
+		if code, out := b.do("GET", "/ui/api/info", "", nil); code != 200 || out["verifier_key"] != sl.vkey || out["tokens"] != true || out["open"] != false {
+			t.Errorf("info: %d %v", code, out)
+		}
+	})
+
+	t.Run("reader may not read payloads", func(t *testing.T) {
+		b := newBrowser(t, base)
+		if code, out := b.signIn(sl.tokens["reader-token"]); code != 200 || out["principal"] != "reader-token" {
+			t.Fatalf("sign-in: %d %v", code, out)
+		}
+		if code, out := b.call("tlog.v1.LogService/GetCheckpoint", "{}"); code != 200 || !strings.HasPrefix(out["checkpoint"].(string), "example.com/test-log\n") {
+			t.Errorf("GetCheckpoint as reader: %d %v", code, out)
+		}
+		code, out := b.call("tlog.v1.AuditService/QueryEvents", `{"tenant":"acme"}`)
+		if code != 403 || out["code"] != "PermissionDenied" || !strings.Contains(out["message"].(string), `principal "reader-token" (roles reader) lacks capability "read_payloads"`) {
+			t.Errorf("QueryEvents as reader: %d %v", code, out)
+		}
+		if code, _ := b.call("tlog.v1.LogService/GetEntries", `{"start":"0","count":1,"include_payloads":true}`); code != 403 {
+			t.Errorf("GetEntries with payloads as reader: %d, want 403", code)
+		}
+	})
+
+	t.Run("CSRF and origin", func(t *testing.T) {
+		b := newBrowser(t, base)
+		b.signIn(sl.tokens["auditor-token"])
+		if code, out := b.do("POST", "/ui/api/rpc/tlog.v1.LogService/GetCheckpoint", "{}", nil); code != 403 || !strings.Contains(out["message"].(string), csrfHeader) {
+			t.Errorf("no CSRF token: %d %v", code, out)
+		}
+		if code, _ := b.do("POST", "/ui/api/rpc/tlog.v1.LogService/GetCheckpoint", "{}", map[string]string{csrfHeader: b.csrf + "x"}); code != 403 {
+			t.Errorf("wrong CSRF token: %d", code)
+		}
+		if code, _ := b.do("POST", "/ui/api/rpc/tlog.v1.LogService/GetCheckpoint", "{}", map[string]string{csrfHeader: b.csrf, "Origin": "https://evil.example"}); code != 403 {
+			t.Errorf("cross-origin call: %d", code)
+		}
+		if code, _ := b.do("POST", "/ui/api/session", `{"token":"x"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}); code != 403 {
+			t.Errorf("cross-site sign-in: %d", code)
+		}
+		if code, _ := b.do("POST", "/ui/api/logout", "", nil); code != 403 {
+			t.Errorf("logout without CSRF token: %d", code)
+		}
+		if code, _ := b.call("tlog.v1.LogService/GetCheckpoint", "{}"); code != 200 {
+			t.Errorf("with the CSRF token: %d", code)
+		}
+		if code, out := b.call("tlog.v1.LogService/Append", `{"records":[{"payload":"aGk="}]}`); code != 404 || !strings.Contains(out["message"].(string), "cannot call") {
+			t.Errorf("Append through the dashboard: %d %v", code, out)
+		}
+		if code, out := b.call("tlog.v1.LogService/GetCheckpoint", `{"tree_size":"x"}`); code != 400 || !strings.Contains(out["message"].(string), "tree") {
+			t.Errorf("bad request body: %d %v", code, out)
+		}
+		if code, _ := b.do("POST", "/ui/api/logout", "", map[string]string{csrfHeader: b.csrf}); code != 204 {
+			t.Errorf("logout: %d", code)
+		}
+		if code, _ := b.call("tlog.v1.LogService/GetCheckpoint", "{}"); code != 401 {
+			t.Errorf("after logout: %d, want 401", code)
+		}
+	})
+
+	t.Run("payload reads are recorded with the principal", func(t *testing.T) {
+		b := newBrowser(t, base)
+		b.signIn(sl.tokens["auditor-token"])
+		code, out := b.call("tlog.v1.AuditService/GetTimeline", `{"tenant":"acme","subject_id":"alice"}`)
+		if code != 200 {
+			t.Fatalf("GetTimeline: %d %v", code, out)
+		}
+		var resp tlogv1.GetTimelineResponse
+		raw, _ := json.Marshal(out)
+		if err := protojson.Unmarshal(raw, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetEvents()) != 10 || resp.GetEvents()[0].GetEvent().GetAction() != tlogv1.Action_ACTION_ACCOUNT_CREATED {
+			t.Fatalf("alice's timeline has %d events", len(resp.GetEvents()))
+		}
+		size := sl.openCheckpoint(t, resp.GetCheckpoint()).Size
+		// The read is the entry after the checkpoint the page was answered at.
+		entries, err := tlogv1.NewLogServiceClient(sl.conn).GetEntries(sl.callCtx(t, "auditor-token"), &tlogv1.GetEntriesRequest{Start: size, Count: 1, IncludePayloads: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, ok := payloadReadRecordAny(entries.GetEntries()[0].GetPayload())
+		if !ok || rec.GetActor().GetId() != "auditor-token" || rec.GetLabels()["via"] != "dashboard" || rec.GetActor().GetSourceIp() != "127.0.0.1" || rec.GetLabels()["method"] != "GetTimeline" {
+			t.Errorf("payload read record: %v", rec)
+		}
+	})
+}
+
+func TestDashboardCookie(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	sl := startSecureLog(t, dashboardPolicy, func(c *Config) {
+		c.SessionTTL = time.Minute
+		c.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	})
+	dash, err := sl.srv.DashboardHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(dash)
+	defer ts.Close()
+	b := newBrowser(t, ts.URL)
+	b.hc = ts.Client()
+	b.hc.Jar, _ = cookiejar.New(nil)
+	req, _ := http.NewRequest("POST", ts.URL+"/ui/api/session", strings.NewReader(fmt.Sprintf(`{"token":%q}`, sl.tokens["auditor-token"])))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if len(cs) != 1 {
+		t.Fatalf("%d cookies", len(cs))
+	}
+	c := cs[0]
+	if c.Name != sessionCookie || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui/" || c.MaxAge != 60 || len(c.Value) < 40 {
+		t.Errorf("cookie %+v", c)
+	}
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS header over TLS")
+	}
+	if code, _ := b.do("GET", "/ui/api/session", "", nil); code != 200 {
+		t.Errorf("session before expiry: %d", code)
+	}
+	now.Add(int64(61 * time.Second))
+	if code, _ := b.do("GET", "/ui/api/session", "", nil); code != 401 {
+		t.Errorf("session after expiry: %d, want 401", code)
+	}
+}

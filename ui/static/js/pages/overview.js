@@ -1,0 +1,218 @@
+// Overview: the latest checkpoint, verified in this browser (signature with
+// the pinned key, consistency with the last one this browser trusted), its
+// cosignatures, how old the newest entry is and how fast the log grows.
+import { h, put, setState, timeEl, errorEl } from '../dom.js';
+import { rpc, LOG, getLogInfo } from '../api.js';
+import { checkLatest, openOnly, lastSeen } from '../trust.js';
+import { b64decode, b64encode, equalBytes, leafHash, parseEntry, verifyRange, verifyConsistency,
+  parseVerifierKey, verifyCosignature } from '../verify.js';
+import { u64, age, appendRate, plural } from '../format.js';
+
+const WITNESS_KEYS = 'tlogd.witness-keys';
+const RATE_WINDOW = 1000;
+
+export function witnessKeys() {
+  try { return (localStorage.getItem(WITNESS_KEYS) || '').split('\n').map((l) => l.trim()).filter(Boolean); } catch { return []; }
+}
+
+// recentEntries fetches the last up to RATE_WINDOW entries of cp's tree
+// (no payloads) and proves them as a range against cp. Returns their log
+// times, in index order.
+async function recentEntries(cp) {
+  const n = Math.min(RATE_WINDOW, cp.size);
+  const start = cp.size - n;
+  const per = Math.max(1, Number((await getLogInfo()).max_entries_per_call) || 1000);
+  const entries = [];
+  while (entries.length < n) {
+    const at = start + entries.length;
+    const resp = await rpc(LOG + 'GetEntries', { start: at, count: Math.min(per, n - entries.length), include_payloads: false });
+    const got = resp.entries || [];
+    if (got.length === 0) throw new Error(`the server returned no entries from ${at}`);
+    for (const e of got) {
+      if (entries.length === n) break;
+      if (u64(e.index, 'entry index') !== start + entries.length) throw new Error(`the server returned entry ${e.index} where ${start + entries.length} was due`);
+      entries.push(b64decode(e.entry));
+    }
+  }
+  const [first, last] = await Promise.all([
+    rpc(LOG + 'GetInclusionProof', { index: start, tree_size: cp.size }),
+    rpc(LOG + 'GetInclusionProof', { index: cp.size - 1, tree_size: cp.size }),
+  ]);
+  const leaves = await Promise.all(entries.map(leafHash));
+  await verifyRange(start, leaves, cp.size, (first.hashes || []).map(b64decode), (last.hashes || []).map(b64decode), cp.root);
+  return entries.map((e) => parseEntry(e).time);
+}
+
+// cosignatureLines checks every cosignature line of the latest checkpoint
+// and of the cosigned one (proven consistent with the latest first).
+async function cosignatureLines(cp, text, cosigned) {
+  const sources = [{ text, cp }];
+  if (cosigned && cosigned !== text) {
+    const ccp = await openOnly(cosigned);
+    if (ccp.size > cp.size) throw new Error(`the cosigned checkpoint (size ${ccp.size}) is larger than the latest (size ${cp.size})`);
+    if (ccp.size === cp.size) {
+      if (!equalBytes(ccp.root, cp.root)) throw new Error(`the cosigned checkpoint has another root than the latest at size ${cp.size}: possible fork`);
+    } else {
+      const p = await rpc(LOG + 'GetConsistencyProof', { first_tree_size: ccp.size, second_tree_size: cp.size });
+      await verifyConsistency(ccp.size, cp.size, (p.hashes || []).map(b64decode), ccp.root, cp.root);
+    }
+    sources.push({ text: cosigned, cp: ccp });
+  }
+  const keys = witnessKeys().map((k) => { try { return { k, p: parseVerifierKey(k) }; } catch { return null; } }).filter(Boolean);
+  const lines = [];
+  for (const s of sources) {
+    for (const c of s.cp.cosignatures || []) {
+      const key = keys.find((x) => x.p.name === c.name && x.p.keyHash === c.keyHash);
+      let state = 'unchecked';
+      let note = 'not checked: pin witness keys to check';
+      if (key) {
+        try {
+          const r = await verifyCosignature(s.text, key.k);
+          state = 'verified';
+          note = ['verified, cosigned ', timeEl(r.time * 1000)];
+        } catch (e) {
+          state = 'failed';
+          note = `FAILED: ${e.message}`;
+        }
+      }
+      lines.push(h('li', { class: 'cosig', dataset: { state } }, h('strong', null, c.name), ` on size ${s.cp.size}: `, note));
+    }
+  }
+  return lines;
+}
+
+function failureEl(err) {
+  const hint = err.kind === 'signature'
+    ? 'Check that the pinned key is the one the operator published (sign out and pin it again); if it is, this server is not serving the log you pinned.'
+    : 'Do not rely on this log’s answers. Keep this page open, note both checkpoints, and tell the operator; tlogctl monitor can record evidence. This browser keeps the checkpoint it trusted.';
+  return h('div', { role: 'alert', class: 'failure' },
+    h('p', null, h('strong', null, '✗ Checkpoint check FAILED. '), err.message),
+    err.old && err.now ? h('dl', { class: 'pair' },
+      h('dt', null, 'Trusted before'), h('dd', null, `size ${err.old.size}, root `, h('code', null, err.old.root), err.old.seen_at ? ` (seen ${err.old.seen_at})` : ''),
+      h('dt', null, 'Shown now'), h('dd', null, `size ${err.now.size}, root `, h('code', null, err.now.root))) : null,
+    h('p', null, hint));
+}
+
+export default {
+  title: 'Overview',
+  render(root, params, ctx) {
+    const badge = h('div', { id: 'badge', class: 'badge', role: 'status', 'aria-live': 'polite', dataset: { state: 'verifying' } }, 'Verifying the latest checkpoint…');
+    const dd = (id) => h('dd', { id }, h('span', { class: 'muted' }, '…'));
+    const f = { origin: dd('cp-origin'), size: dd('cp-size'), root: dd('cp-root'), age: dd('cp-age'), rate: dd('append-rate') };
+    const checked = h('p', { class: 'hint', id: 'cp-checked' });
+    const problem = h('div', { id: 'overview-error' });
+    const cosigs = h('ul', { id: 'cp-cosigs', class: 'plain' }, h('li', { class: 'muted' }, '…'));
+    const wk = h('textarea', { id: 'witness-keys', rows: 3, spellcheck: 'false', 'aria-describedby': 'witness-hint' });
+    wk.value = witnessKeys().join('\n');
+    const wkMsg = h('p', { id: 'witness-msg', role: 'status' });
+    const refreshBtn = h('button', { id: 'refresh', type: 'button' }, 'Refresh now');
+
+    let last = null; // {size, times}
+    let busy = false;
+    let latest = null;
+
+    async function refresh() {
+      if (busy || ctx.signal.aborted) return;
+      busy = true;
+      refreshBtn.disabled = true;
+      try {
+        const { cp, text, cosigned } = await checkLatest();
+        if (ctx.signal.aborted) return;
+        latest = { cp, text, cosigned };
+        put(problem);
+        setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
+          lastSeen(cp.origin) ? ', and consistent with every checkpoint this browser saw before.' : '.');
+        put(f.origin, cp.origin);
+        put(f.size, plural(cp.size, 'entry', 'entries'));
+        put(f.root, h('code', null, b64encode(cp.root)));
+        put(checked, 'Checked ', timeEl(Date.now()), '. Refreshes every 10 seconds.');
+        await Promise.all([showEntries(cp), showCosigs()]);
+      } catch (e) {
+        if (ctx.signal.aborted) return;
+        if (e.name === 'TrustError') {
+          setState(badge, 'failed', failureEl(e));
+          for (const k of ['size', 'root', 'age', 'rate']) put(f[k], h('span', { class: 'bad' }, 'not trusted'));
+        } else {
+          put(problem, errorEl(e));
+        }
+      } finally {
+        busy = false;
+        refreshBtn.disabled = false;
+      }
+    }
+
+    async function showEntries(cp) {
+      if (cp.size === 0) {
+        put(f.age, 'The log is empty: no entries yet.');
+        put(f.rate, 'not enough entries yet');
+        return;
+      }
+      try {
+        if (!last || last.size !== cp.size) last = { size: cp.size, times: await recentEntries(cp) };
+        if (ctx.signal.aborted) return;
+        const newest = last.times[last.times.length - 1];
+        put(f.age, `entry ${cp.size - 1}, logged ${age(newest)} (`, timeEl(newest), ')');
+        put(f.rate, appendRate(last.times));
+      } catch (e) {
+        const msg = e.name === 'VerifyError' ? `entries not verified: ${e.message}` : `could not read entries: ${e.message}`;
+        put(f.age, h('span', { class: 'bad' }, msg));
+        put(f.rate, h('span', { class: 'bad' }, msg));
+      }
+    }
+
+    async function showCosigs() {
+      if (!latest) return;
+      try {
+        const lines = await cosignatureLines(latest.cp, latest.text, latest.cosigned);
+        if (ctx.signal.aborted) return;
+        put(cosigs, lines.length ? lines : h('li', { class: 'muted' },
+          'No cosignatures: the log’s checkpoints are signed by the log alone (it has no witness policy, or no witness has cosigned yet).'));
+      } catch (e) {
+        put(cosigs, h('li', { class: 'bad', role: 'alert' }, `Cosigned checkpoint not trusted: ${e.message}`));
+      }
+    }
+
+    const saveBtn = h('button', { id: 'witness-save', type: 'button' }, 'Save witness keys');
+    saveBtn.addEventListener('click', () => {
+      const lines = wk.value.split('\n').map((l) => l.trim()).filter(Boolean);
+      const bad = [];
+      for (const l of lines) { try { parseVerifierKey(l); } catch (e) { bad.push(`“${l.slice(0, 40)}”: ${e.message}`); } }
+      if (bad.length) {
+        wkMsg.className = 'error';
+        wkMsg.textContent = `Not saved: ${bad.join('; ')}. Paste one verifier key per line.`;
+        return;
+      }
+      localStorage.setItem(WITNESS_KEYS, lines.join('\n'));
+      wkMsg.className = '';
+      wkMsg.textContent = lines.length ? `Saved ${plural(lines.length, 'witness key')}.` : 'Witness keys cleared.';
+      showCosigs();
+    });
+    refreshBtn.addEventListener('click', refresh);
+
+    put(root,
+      h('h1', { tabindex: '-1' }, 'Overview'),
+      h('section', { 'aria-labelledby': 'cp-h' },
+        h('h2', { id: 'cp-h' }, 'Latest checkpoint'),
+        badge,
+        problem,
+        h('dl', { class: 'facts' },
+          h('dt', null, 'Origin'), f.origin,
+          h('dt', null, 'Tree size'), f.size,
+          h('dt', null, 'Root hash (base64)'), f.root,
+          h('dt', null, 'Newest entry'), f.age,
+          h('dt', null, 'Append rate'), f.rate),
+        h('div', { class: 'row' }, refreshBtn, checked)),
+      h('section', { 'aria-labelledby': 'cosig-h' },
+        h('h2', { id: 'cosig-h' }, 'Cosignatures'),
+        cosigs,
+        h('div', { class: 'field' },
+          h('label', { for: 'witness-keys' }, 'Witness keys'),
+          wk,
+          h('p', { class: 'hint', id: 'witness-hint' }, 'One witness verifier key per line, as each witness published it. Stored in this browser only; cosignatures by these keys are checked.')),
+        h('div', { class: 'row' }, saveBtn, wkMsg)));
+
+    refresh();
+    const timer = setInterval(refresh, 10000);
+    return () => clearInterval(timer);
+  },
+};

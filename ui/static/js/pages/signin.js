@@ -1,0 +1,87 @@
+// Sign-in: exchange an access token (or none) for a session, and pin the
+// log's verifier key in this browser.
+import { h, put, field } from '../dom.js';
+import { signIn, setCsrf } from '../api.js';
+import { pinnedKey, pinKey } from '../trust.js';
+import { parseVerifierKey } from '../verify.js';
+import { describeError } from '../format.js';
+
+// render shows the sign-in form in root. info: /ui/api/info or null;
+// session: an existing session (only the key is missing) or null;
+// notice: why the user is here; done(session) continues into the app.
+export function renderSignin(root, { info, infoError, session, notice }, done) {
+  const pinned = pinnedKey();
+  const suggested = !pinned && info && info.verifier_key ? info.verifier_key : '';
+  const error = h('p', { id: 'login-error', role: 'alert', class: 'error' });
+  const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false' });
+  const vkey = h('input', { id: 'vkey', name: 'vkey', type: 'text', autocomplete: 'off', spellcheck: 'false', value: pinned || suggested, required: true });
+
+  let tokenHint = 'Paste the access token the operator gave you.';
+  if (info && info.open) tokenHint = 'This log is open to everyone: leave it blank to continue without one.';
+  else if (info && info.anonymous) tokenHint = 'Leave it blank to continue without one, with the roles the log gives anonymous readers.';
+  else if (info && !info.tokens) tokenHint = 'This log accepts no tokens here: leave it blank.';
+
+  const vkeyHint = pinned
+    ? 'Pinned in this browser: every checkpoint is checked against it.'
+    : 'The key every checkpoint must be signed with. Pin the key the operator published (tlogd prints it at start).';
+  const warning = suggested
+    ? h('p', { id: 'vkey-warning', class: 'warning', role: 'note' },
+      'This key was filled in from what the server says about itself. Compare it with the key the operator published before you sign in: a server that lies could give you its own key.')
+    : null;
+
+  const form = h('form', { id: 'signin-form', novalidate: true },
+    session ? null : field('token', 'Access token', token, tokenHint),
+    field('vkey', 'Log verifier key', vkey, vkeyHint),
+    warning,
+    h('button', { id: 'signin', type: 'submit', class: 'primary' }, session ? 'Pin key and continue' : 'Sign in'),
+    error);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    const key = vkey.value.trim();
+    if (!key) {
+      error.textContent = 'Enter the log verifier key: ask the operator for the key they published.';
+      vkey.focus();
+      return;
+    }
+    let parsed;
+    try {
+      parsed = parseVerifierKey(key);
+    } catch (err) {
+      error.textContent = `This is not a valid verifier key (${err.message}). Paste it again, in one line, as the operator published it.`;
+      vkey.focus();
+      return;
+    }
+    if (info && info.origin && parsed.name !== info.origin) {
+      error.textContent = `This key is for the log "${parsed.name}", but this server's log is "${info.origin}". Check that you have the right key and the right server.`;
+      vkey.focus();
+      return;
+    }
+    const button = form.querySelector('#signin');
+    button.disabled = true;
+    try {
+      const s = session || await signIn(token.value);
+      setCsrf(s.csrf_token);
+      pinKey(key);
+      done(s);
+    } catch (err) {
+      error.textContent = err.code === 'Unauthenticated'
+        ? `Sign-in refused: ${err.message}. Check the token and try again.`
+        : describeError(err);
+      (session ? vkey : token).focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  put(root,
+    h('section', { id: 'signin-view', class: 'signin', 'aria-labelledby': 'signin-h' },
+      h('h1', { id: 'signin-h', tabindex: '-1' }, session ? 'Pin the log’s key' : 'Sign in'),
+      notice ? h('p', { class: 'notice', role: 'status' }, notice) : null,
+      infoError ? h('p', { class: 'error' }, describeError(infoError)) : null,
+      info ? h('p', { class: 'muted' }, `Log: ${info.origin}${info.tls ? '' : ' (over plain HTTP: use it only on a trusted network)'}`) : null,
+      form,
+      h('p', { class: 'hint' }, 'This page trusts nothing the server says: it checks every checkpoint signature with the pinned key, every proof, and decodes every event itself.')));
+  (session ? vkey : token).focus();
+}

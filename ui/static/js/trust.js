@@ -1,0 +1,160 @@
+// Trust in checkpoints: every checkpoint the page uses is opened with the
+// pinned verifier key and proven consistent with the last checkpoint this
+// browser trusted for the log (localStorage 'tlogd.last.' + origin =
+// {size, root, seen_at}). A smaller latest tree, another root at the same
+// size, or a consistency proof that fails is a failure: the stored state
+// is kept, and the page says so loudly.
+import { rpc, LOG } from './api.js';
+import { openCheckpoint, verifyConsistency, b64decode, b64encode, equalBytes } from './verify.js';
+import { u64 } from './format.js';
+
+const VKEY = 'tlogd.vkey';
+
+export function pinnedKey() {
+  try { return (localStorage.getItem(VKEY) || '').trim(); } catch { return ''; }
+}
+export function pinKey(vkey) { localStorage.setItem(VKEY, vkey.trim()); }
+
+// TrustError is a checkpoint this browser must not trust. kind: signature,
+// rollback, fork or inconsistent; old/new: {size, root (base64)}.
+export class TrustError extends Error {
+  constructor(kind, message, old = null, now = null) {
+    super(message);
+    this.name = 'TrustError';
+    this.kind = kind;
+    this.old = old;
+    this.now = now;
+  }
+}
+
+const stateKey = (origin) => 'tlogd.last.' + origin;
+
+export function lastSeen(origin) {
+  try {
+    const v = JSON.parse(localStorage.getItem(stateKey(origin)));
+    if (v && Number.isSafeInteger(v.size) && v.size >= 0 && typeof v.root === 'string') return v;
+  } catch { /* none */ }
+  return null;
+}
+
+function remember(cp) {
+  localStorage.setItem(stateKey(cp.origin), JSON.stringify({ size: cp.size, root: b64encode(cp.root), seen_at: new Date().toISOString() }));
+}
+
+// The page-wide trust status, for the header badge.
+let status = { state: 'verifying', cp: null, error: null };
+const listeners = new Set();
+export function onTrust(fn) { listeners.add(fn); fn(status); return () => listeners.delete(fn); }
+export const trustStatus = () => status;
+function setStatus(s) {
+  status = s;
+  for (const fn of listeners) fn(status);
+}
+
+// Checks run one at a time, so the stored state moves in order.
+let queue = Promise.resolve();
+function serial(fn) {
+  const p = queue.then(fn);
+  queue = p.catch(() => {});
+  return p;
+}
+
+async function open(text) {
+  const vkey = pinnedKey();
+  if (!vkey) throw new TrustError('signature', 'no verifier key is pinned: sign in again and pin the key the operator published');
+  try {
+    return await openCheckpoint(text, vkey);
+  } catch (e) {
+    throw new TrustError('signature', `the checkpoint does not verify with the pinned key: ${e.message}`);
+  }
+}
+
+const refusal = new Set(['NotFound', 'OutOfRange', 'InvalidArgument', 'FailedPrecondition']);
+const desc = (size, root) => `size ${size} (root ${root})`;
+
+// reconcile proves cp consistent with the stored checkpoint. latest: cp is
+// the log's latest, so a smaller one is a rollback; otherwise (a response
+// at a fixed size) a smaller one must be a prefix of the stored tree.
+async function reconcile(cp, latest) {
+  const last = lastSeen(cp.origin);
+  if (!last) {
+    remember(cp);
+    return;
+  }
+  const lastRoot = b64decode(last.root);
+  const old = { size: last.size, root: last.root, seen_at: last.seen_at };
+  const now = { size: cp.size, root: b64encode(cp.root) };
+  const seen = `this browser trusted ${desc(old.size, old.root)} on ${old.seen_at || 'an earlier visit'}`;
+  if (cp.size === last.size) {
+    if (!equalBytes(cp.root, lastRoot)) {
+      throw new TrustError('fork', `POSSIBLE FORK: ${seen}; the log now signs the same size with root ${now.root}`, old, now);
+    }
+    remember(cp);
+    return;
+  }
+  if (cp.size < last.size && latest) {
+    throw new TrustError('rollback', `POSSIBLE ROLLBACK OR FORK: ${seen}; the log's latest checkpoint is smaller: ${desc(now.size, now.root)}`, old, now);
+  }
+  const [small, big] = cp.size < last.size ? [now, old] : [old, now];
+  let resp;
+  try {
+    resp = await rpc(LOG + 'GetConsistencyProof', { first_tree_size: small.size, second_tree_size: big.size });
+  } catch (e) {
+    // A log that signed both trees can prove one extends the other; a
+    // refusal (not an outage) means it no longer stands by one of them.
+    if (!refusal.has(e.code)) throw e;
+    throw new TrustError(cp.size < last.size ? 'rollback' : 'inconsistent',
+      `POSSIBLE ROLLBACK OR FORK: ${seen}, but the log refuses to prove that ${desc(now.size, now.root)} is consistent with it: ${e.message}`, old, now);
+  }
+  try {
+    if (u64(resp.second_tree_size, 'second_tree_size') !== big.size) throw new Error(`the proof is for size ${resp.second_tree_size}`);
+    await verifyConsistency(small.size, big.size, (resp.hashes || []).map(b64decode), b64decode(small.root), b64decode(big.root));
+  } catch (e) {
+    throw new TrustError('inconsistent', `POSSIBLE FORK: ${seen}, and the log's consistency proof to ${desc(now.size, now.root)} fails: ${e.message}`, old, now);
+  }
+  if (cp.size > last.size) remember(cp);
+}
+
+async function check(text, latest) {
+  try {
+    const cp = await open(text);
+    await reconcile(cp, latest);
+    setStatus({ state: 'verified', cp, error: null });
+    return cp;
+  } catch (e) {
+    if (e.name === 'TrustError') setStatus({ state: 'failed', cp: null, error: e });
+    throw e;
+  }
+}
+
+// checkLatest fetches the latest checkpoint and verifies it. It returns
+// {cp, text, cosigned} (cosigned: the cosigned checkpoint's text, or '').
+export function checkLatest() {
+  return serial(async () => {
+    const resp = await rpc(LOG + 'GetCheckpoint', { tree_size: 0 });
+    const cp = await check(resp.checkpoint, true);
+    return { cp, text: resp.checkpoint, cosigned: resp.cosigned_checkpoint || '' };
+  });
+}
+
+// trustCheckpoint verifies the checkpoint a response came with.
+export const trustCheckpoint = (text) => serial(() => check(text, false));
+
+// openOnly opens a checkpoint with the pinned key, without the stored state
+// (for a cosigned checkpoint, checked against the latest by the caller).
+export const openOnly = (text) => open(text);
+
+// Pager checks the checkpoints of a paged answer: the first page's is
+// verified, every later page must be against the same one.
+export class Pager {
+  constructor() { this.text = null; this.cp = null; }
+  async check(text) {
+    if (this.text === null) {
+      this.cp = await trustCheckpoint(text);
+      this.text = text;
+    } else if (text !== this.text) {
+      throw new TrustError('inconsistent', `a later page is against another checkpoint than size ${this.cp.size}`);
+    }
+    return this.cp;
+  }
+}
