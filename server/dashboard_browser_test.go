@@ -161,6 +161,7 @@ const (
 	tamperNothing uiTamper = iota
 	tamperProof            // flip a bit of the first event's inclusion proof
 	tamperFork             // a checkpoint of another tree of the same size, signed by the log's key
+	tamperDrop             // leave the third event out of a timeline
 )
 
 func TestDashboardInBrowser(t *testing.T) {
@@ -179,6 +180,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		case tamperProof:
 			if r, ok := resp.(*tlogv1.GetTimelineResponse); ok && len(r.GetEvents()) > 0 && len(r.GetEvents()[0].GetInclusionProof()) > 0 {
 				r.GetEvents()[0].GetInclusionProof()[0][0] ^= 1
+			}
+		case tamperDrop:
+			if r, ok := resp.(*tlogv1.GetTimelineResponse); ok && len(r.GetEvents()) > 3 {
+				r.Events = append(r.Events[:2], r.Events[3:]...)
 			}
 		case tamperFork:
 			if r, ok := resp.(*tlogv1.GetCheckpointResponse); ok {
@@ -268,11 +273,37 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.shot("05-timeline")
 	})
 
+	t.Run("drift", func(t *testing.T) {
+		p.t = t
+		baseline := `{"tenant": "acme", "subjects": {"alice": {"roles": ["viewer"]}, "bob": {"roles": ["editor"]}, "carol": {}}}`
+		p.goTo("#/drift", "#baseline-file")
+		p.run("compare with a baseline",
+			chromedp.SetUploadFiles(chromedp.CSS("#baseline-file"), []string{writeTemp(t, "approved.json", []byte(baseline))}),
+			chromedp.Click(chromedp.CSS("#drift-run")),
+			chromedp.WaitVisible(chromedp.CSS(`#drift-badge[data-state="verified"]`)),
+		)
+		// bob's editor role was revoked; carol holds a permission the
+		// baseline does not approve; alice's admin role came and went.
+		got := eval[[]string](p, `[...document.querySelectorAll("tr.drift-item[data-verified=yes]")].map(r => r.dataset.status + " " + r.cells[0].textContent.trim())`)
+		if len(got) != 2 || !strings.HasPrefix(got[0], "REVOKED bob") && !strings.HasPrefix(got[0], "revoked bob") {
+			t.Errorf("drift rows %q, want bob's revoked role and carol's unapproved permission", got)
+		}
+		p.shot("06-drift")
+	})
+
 	t.Run("erasures", func(t *testing.T) {
 		p.t = t
 		p.goTo("#/erasures", "#erasures")
 		p.run("wait for the erasure", chromedp.WaitVisible(`//*[@id="erasures"][contains(., 'GDPR art. 17 request #42')]`))
 		p.shot("06-erasures")
+		// Every control has a label a screen reader can read.
+		for _, route := range []string{"#/search", "#/timeline", "#/drift", "#/verify", "#/export", "#/overview"} {
+			p.goTo(route, "main h1")
+			unlabelled := eval[[]string](p, `[...document.querySelectorAll("input, select, textarea, button")].filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.textContent.trim()).map(e => e.outerHTML)`)
+			if len(unlabelled) > 0 {
+				t.Errorf("%s: controls without a label: %q", route, unlabelled)
+			}
+		}
 	})
 
 	t.Run("export and prove", func(t *testing.T) {
@@ -359,6 +390,17 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.shot("09-wrong-proof")
 	})
 
+	t.Run("broken chain fails visibly", func(t *testing.T) {
+		p.t = t
+		tamper.Store(int32(tamperDrop))
+		defer tamper.Store(int32(tamperNothing))
+		p.goTo("#/timeline?tenant=acme&subject=alice", `#chain[data-state="broken"]`)
+		if txt := p.text("#chain"); !strings.Contains(txt, "Chain broken at entry 9: entry 9 links back to entry 7, but the previous event returned is entry 4") {
+			t.Errorf("chain message %q does not say where the chain breaks", txt)
+		}
+		p.shot("10-broken-chain")
+	})
+
 	t.Run("forked checkpoint fails visibly", func(t *testing.T) {
 		p.t = t
 		tamper.Store(int32(tamperFork))
@@ -367,7 +409,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if got := p.attr("#trust", "data-state"); got != "failed" {
 			t.Errorf("header trust badge %q, want failed", got)
 		}
-		p.shot("10-forked-checkpoint")
+		p.shot("11-forked-checkpoint")
 	})
 }
 

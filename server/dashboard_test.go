@@ -321,3 +321,18 @@ func TestDashboardCookie(t *testing.T) {
 		t.Errorf("session after expiry: %d, want 401", code)
 	}
 }
+
+func TestDashboardOpenServer(t *testing.T) {
+	tl := startLog(t, nil)
+	b := newBrowser(t, serveDashboard(t, tl.srv))
+	if code, out := b.do("GET", "/ui/api/info", "", nil); code != 200 || out["open"] != true {
+		t.Fatalf("info: %d %v", code, out)
+	}
+	code, out := b.signIn("")
+	if code != 200 || out["via"] != "open" || len(out["capabilities"].([]any)) != len(allCapabilities) {
+		t.Fatalf("sign-in on an open server: %d %v", code, out)
+	}
+	if code, out := b.call("tlog.v1.AuditService/QueryEvents", `{"tenant":"acme"}`); code != 200 || out["checkpoint"] == "" {
+		t.Errorf("QueryEvents: %d %v", code, out)
+	}
+}

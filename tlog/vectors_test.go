@@ -599,7 +599,7 @@ func vecInclusion(t *testing.T, l *vecLog) (treeVector, []inclusionVector, []inc
 	}
 	i, n := uint64(5), uint64(13)
 	p := l.inclusion(t, i, n)
-	for _, b := range []inclusionVector{
+	bad = append(bad,
 		badInclusion(t, "another leaf", i, n, l.leaves[6], p, l.roots[n]),
 		badInclusion(t, "index one less", i-1, n, l.leaves[i], p, l.roots[n]),
 		badInclusion(t, "index one more", i+1, n, l.leaves[i], p, l.roots[n]),
@@ -615,9 +615,7 @@ func vecInclusion(t *testing.T, l *vecLog) (treeVector, []inclusionVector, []inc
 		badInclusion(t, "one leaf, another leaf", 0, 1, l.leaves[1], nil, l.roots[1]),
 		badInclusion(t, "one leaf, a hash too many", 0, 1, l.leaves[0], []tlog.Hash{l.leaves[1]}, l.roots[1]),
 		badInclusion(t, "root given as the proof", 0, 2, l.leaves[0], []tlog.Hash{l.roots[2]}, l.roots[2]),
-	} {
-		bad = append(bad, b)
-	}
+	)
 	return tv, good, bad
 }
 
@@ -836,16 +834,29 @@ func fakeSig(name string, i int) (string, keyRef) {
 	return "— " + name + " " + base64.StdEncoding.EncodeToString(raw) + "\n", keyRef{name, binary.BigEndian.Uint32(raw)}
 }
 
-// flipSig flips a bit of the signature of a signature line.
-func flipSig(t *testing.T, line string) string {
+// editSig changes the raw signature (key hash included) of a signature
+// line.
+func editSig(t *testing.T, line string, f func([]byte) []byte) string {
 	t.Helper()
 	i := strings.LastIndexByte(line, ' ')
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(line[i+1:], "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw[len(raw)-1] ^= 1
-	return line[:i+1] + base64.StdEncoding.EncodeToString(raw) + "\n"
+	return line[:i+1] + base64.StdEncoding.EncodeToString(f(raw)) + "\n"
+}
+
+// flipSig flips a bit of the signature of a signature line.
+func flipSig(t *testing.T, line string) string {
+	return editSig(t, line, func(b []byte) []byte { b[len(b)-1] ^= 1; return b })
+}
+
+// withPaddingBits sets a padding bit of padded base64 text: the same bytes
+// in a non-canonical encoding.
+func withPaddingBits(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	k := strings.IndexByte(s, '=') - 1
+	return s[:k] + string(alphabet[strings.IndexByte(alphabet, s[k])|1]) + s[k+1:]
 }
 
 func vecCheckpoints(t *testing.T, l *vecLog) []checkpointVector {
@@ -853,8 +864,7 @@ func vecCheckpoints(t *testing.T, l *vecLog) []checkpointVector {
 	body, lines := sigLines(t, signed)
 	sig := lines[0]
 	root := base64.StdEncoding.EncodeToString(l.roots[vecSize][:])
-	_, otherVkey := vecSigner(t, vecOrigin, "other log")
-	other, _ := vecSigner(t, vecOrigin, "other log")
+	other, otherVkey := vecSigner(t, vecOrigin, "other log")
 	w1, w2 := vecCosigner(t, "witness.tlogd.example/w1", "w1"), vecCosigner(t, "witness.tlogd.example/w2", "w2")
 	cosigned := signNote(t, body, l.signer, w1, w2)
 	_, cosigLines := sigLines(t, cosigned)
@@ -868,7 +878,6 @@ func vecCheckpoints(t *testing.T, l *vecLog) []checkpointVector {
 		fakeRefs = append(fakeRefs, ref)
 	}
 	extra, _ := fakeSig("witness.tlogd.example/w2", 0)
-	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 	bodyOf := func(size string, root string) string { return vecOrigin + "\n" + size + "\n" + root + "\n" }
 	ref := func(s note.Signer) keyRef { return keyRef{s.Name(), s.KeyHash()} }
 	want := func(size uint64, cosigs ...keyRef) *checkpointWant {
@@ -909,7 +918,7 @@ func vecCheckpoints(t *testing.T, l *vecLog) []checkpointVector {
 		{Name: "size with a space", Text: withBody(bodyOf("20 ", root))},
 		{Name: "root of 31 bytes", Text: withBody(bodyOf("20", base64.StdEncoding.EncodeToString(l.roots[20][:31])))},
 		{Name: "root of 33 bytes", Text: withBody(bodyOf("20", base64.StdEncoding.EncodeToString(append(l.roots[20][:], 0))))},
-		{Name: "root with non-zero padding bits", Text: withBody(bodyOf("20", root[:42]+string(b64[strings.IndexByte(b64, root[42])^1])+"="))},
+		{Name: "root with non-zero padding bits", Text: withBody(bodyOf("20", withPaddingBits(root)))},
 		{Name: "root without padding", Text: withBody(bodyOf("20", strings.TrimRight(root, "=")))},
 		{Name: "root in hex", Text: withBody(bodyOf("20", l.roots[20].String()))},
 		{Name: "root in URL-safe base64", Text: withBody(bodyOf("20", base64.URLEncoding.EncodeToString(l.roots[20][:])))},
@@ -958,6 +967,7 @@ func noteKeyHash(name string, key []byte) uint32 {
 	return binary.BigEndian.Uint32(h[:])
 }
 
+// noteVkey returns the verifier key text of a key (its type byte first).
 func noteVkey(name string, key []byte) string {
 	return fmt.Sprintf("%s+%08x+%s", name, noteKeyHash(name, key), base64.StdEncoding.EncodeToString(key))
 }
@@ -1034,18 +1044,8 @@ func vecCosignatures(t *testing.T, l *vecLog) []cosignatureVector {
 	cosigned := signNote(t, body, l.signer, w1, w2)
 	_, lines := sigLines(t, cosigned)
 	w1Line := lines[1]
-	// editSig changes the raw signature (key hash included) of a line.
-	editSig := func(line string, f func([]byte) []byte) string {
-		i := strings.LastIndexByte(line, ' ')
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(line[i+1:], "\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return line[:i+1] + base64.StdEncoding.EncodeToString(f(raw)) + "\n"
-	}
 	w1Key := w1.VerifierKey()
 	parts := strings.SplitN(w1Key, "+", 3)
-	pub := w1.Verifier()
 	extended := signNote(t, body+"extension\n", l.signer, w1)
 	w1Raw, _ := base64.StdEncoding.DecodeString(parts[2])
 	// cosignAt signs body as w1 at time tm, which the Cosigner's clock
@@ -1061,26 +1061,26 @@ func vecCosignatures(t *testing.T, l *vecLog) []cosignatureVector {
 		{Name: "witness 2", Text: cosigned, CosignerKey: w2.VerifierKey(), Want: &cosignatureWant{w2.Name(), vecCosignTime}},
 		{Name: "the cosignature line twice", Text: cosigned + w1Line, CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), vecCosignTime}},
 		{Name: "the cosignature before the log's signature", Text: body + "\n" + w1Line + logLines[0], CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), vecCosignTime}},
-		{Name: "a bad line by the cosigner after the good one is not read", Text: cosigned + editSig(w1Line, func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), vecCosignTime}},
+		{Name: "a bad line by the cosigner after the good one is not read", Text: cosigned + flipSig(t, w1Line), CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), vecCosignTime}},
 
 		{Name: "no cosignature by the cosigner", Text: signed, CosignerKey: w1Key},
-		{Name: "a bad line by the cosigner before the good one", Text: body + "\n" + editSig(w1Line, func(b []byte) []byte { b[len(b)-1] ^= 1; return b }) + w1Line, CosignerKey: w1Key},
-		{Name: "the timestamp changed", Text: body + "\n" + editSig(w1Line, func(b []byte) []byte { b[11]++; return b }), CosignerKey: w1Key},
+		{Name: "a bad line by the cosigner before the good one", Text: body + "\n" + flipSig(t, w1Line) + w1Line, CosignerKey: w1Key},
+		{Name: "the timestamp changed", Text: body + "\n" + editSig(t, w1Line, func(b []byte) []byte { b[11]++; return b }), CosignerKey: w1Key},
 		{Name: "timestamp 2^53-1", Text: cosignAt(1<<53 - 1), CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), 1<<53 - 1}},
 		{Name: "timestamp 2^53", Text: cosignAt(1 << 53), CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), 1 << 53}, JSRejects: "time beyond 2^53-1"},
 		{Name: "timestamp 0", Text: cosignAt(0), CosignerKey: w1Key, Want: &cosignatureWant{w1.Name(), 0}},
 		{Name: "timestamp 2^63, signed", Text: cosignAt(1 << 63), CosignerKey: w1Key},
 		{Name: "timestamp 2^64-1, signed", Text: cosignAt(1<<64 - 1), CosignerKey: w1Key},
-		{Name: "the timestamp's high bit set", Text: body + "\n" + editSig(w1Line, func(b []byte) []byte { b[4] |= 0x80; return b }), CosignerKey: w1Key},
-		{Name: "the signature has a bit flipped", Text: body + "\n" + editSig(w1Line, func(b []byte) []byte { b[20] ^= 4; return b }), CosignerKey: w1Key},
-		{Name: "a cosignature of 71 bytes", Text: body + "\n" + editSig(w1Line, func(b []byte) []byte { return b[:len(b)-1] }), CosignerKey: w1Key},
+		{Name: "the timestamp's high bit set", Text: body + "\n" + editSig(t, w1Line, func(b []byte) []byte { b[4] |= 0x80; return b }), CosignerKey: w1Key},
+		{Name: "the signature has a bit flipped", Text: body + "\n" + editSig(t, w1Line, func(b []byte) []byte { b[20] ^= 4; return b }), CosignerKey: w1Key},
+		{Name: "a cosignature of 71 bytes", Text: body + "\n" + editSig(t, w1Line, func(b []byte) []byte { return b[:len(b)-1] }), CosignerKey: w1Key},
 		{Name: "the body changed", Text: strings.Replace(cosigned, "\n20\n", "\n21\n", 1), CosignerKey: w1Key},
 		{Name: "an extension line", Text: extended, CosignerKey: w1Key},
 		{Name: "another cosigner of the same name", Text: cosigned, CosignerKey: vecCosigner(t, w1.Name(), "w1 again").VerifierKey()},
 		{Name: "the log's key", Text: cosigned, CosignerKey: l.vkey},
 		{Name: "a note key (type 1) of the cosigner's key", Text: cosigned, CosignerKey: noteVkey(w1.Name(), append([]byte{1}, w1Raw[1:]...))},
 		{Name: "key hash in upper case", Text: cosigned, CosignerKey: parts[0] + "+" + strings.ToUpper(parts[1]) + "+" + parts[2]},
-		{Name: "key hash of another key", Text: cosigned, CosignerKey: parts[0] + "+" + fmt.Sprintf("%08x", pub.KeyHash()^1) + "+" + parts[2]},
+		{Name: "key hash of another key", Text: cosigned, CosignerKey: parts[0] + "+" + fmt.Sprintf("%08x", w1.KeyHash()^1) + "+" + parts[2]},
 		{Name: "key of 31 bytes", Text: cosigned, CosignerKey: noteVkey(w1.Name(), w1Raw[:32])},
 	}
 	for _, v := range cases {
@@ -1145,9 +1145,6 @@ func vecBundles(t *testing.T, l *vecLog) []bundleVector {
 	changed[20] ^= 1
 	record := bundle(7, vecSize, signed, nil) // a record: its extra ends in base64 padding
 	recordExtra := base64.StdEncoding.EncodeToString(tlog.RecordExtra(l.entries[7], l.salts[7]))
-	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	k := len(recordExtra) - 3
-	sloppy := recordExtra[:k] + string(b64[strings.IndexByte(b64, recordExtra[k])|1]) + recordExtra[k+1:]
 	var manyHashes []tlog.Hash
 	for range 65 {
 		manyHashes = append(manyHashes, l.leaves[0])
@@ -1179,7 +1176,7 @@ func vecBundles(t *testing.T, l *vecLog) []bundleVector {
 			p.Extra = append(bytes.Repeat([]byte{0xff}, 9), append([]byte{0x02}, p.Extra[1:]...)...)
 		})},
 		{Name: "extra empty", Text: bundle(6, vecSize, signed, func(p *tlog.Proof) { p.Extra = []byte{} })},
-		{Name: "extra with non-zero padding bits", Text: strings.Replace(record, recordExtra, sloppy, 1), Payload: payload(7)},
+		{Name: "extra with non-zero padding bits", Text: strings.Replace(record, recordExtra, withPaddingBits(recordExtra), 1), Payload: payload(7)},
 		{Name: "extra's entry malformed", Text: bundle(6, vecSize, signed, extra(l.entries[6][:41], l.salts[6]))},
 		{Name: "index with a leading zero", Text: strings.Replace(text, "\nindex 6\n", "\nindex 06\n", 1)},
 		{Name: "index with a plus sign", Text: strings.Replace(text, "\nindex 6\n", "\nindex +6\n", 1)},

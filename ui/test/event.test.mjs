@@ -64,6 +64,14 @@ test('offsets in errors', () => {
   assert.throws(() => decodeAuditEvent('not bytes'), TypeError);
 });
 
+test('occurred_at beyond what a Number holds in milliseconds', () => {
+  // Go decodes any int64 seconds; JavaScript rejects what it cannot hold,
+  // naming the first occurred_at field.
+  const huge = [0x12, 0x0a, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]; // seconds 2^62
+  assert.throws(() => decodeAuditEvent(Uint8Array.of(0x0a, 0x00, 0x12, 0x00, ...huge)), /occurred_at of 4611686018427387904 seconds is out of range at byte 3$/);
+  assert.equal(decodeAuditEvent(Uint8Array.of(0x12, 0x06, 0x08, 0xff, 0xff, 0xff, 0xff, 0x07)).occurred_at, (2 ** 31 - 1) * 1000);
+});
+
 test('groups nested as deep as Go allows', () => {
   const nested = (n) => Uint8Array.from([...Array(n).fill(0x1b), ...Array(n).fill(0x1c)]); // field 3 groups
   assert.equal(decodeAuditEvent(nested(10001)).event_id, '');

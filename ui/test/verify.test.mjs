@@ -327,6 +327,13 @@ test('exports', async (t) => {
   assert.equal((await v.verifyExport(lone.text, vectors.log_key)).header.verifier_key, '\ufffd', 'as Go decodes it');
   const msg = await rejects(v.verifyExport(vectors.exports.find((x) => x.name === 'a payload changed').text, vectors.log_key), 'payload');
   assert.equal(msg, "export record 4 commitment does not verify: payload and salt do not match the entry's commitment");
+  // A later record's failure does not hide an earlier one's.
+  const lines = vectors.exports.find((x) => x.name === 'a payload changed').text.split('\n');
+  lines[6] = '{"index":8,';
+  const first = await rejects(v.verifyExport(lines.join('\n'), vectors.log_key), 'two failures');
+  assert.equal(first, msg);
+  lines[1] = '[]';
+  assert.match(await rejects(v.verifyExport(lines.join('\n'), vectors.log_key), 'three failures'), /^export record 3 does not verify: cannot decode a JSON array into an object$/);
 });
 
 // An event naming actor and target; the links are the entry's (actor's, target's).

@@ -104,7 +104,6 @@ class Reader {
     while (this.pos < end) {
       const at = this.pos;
       const [num, wire] = this.tag(end, MAX_FIELD);
-      if (wire === END_GROUP) this.fail('end of a group that was not started', at);
       if (!onField(num, wire, end)) this.skip(num, wire, end, at);
     }
   }
@@ -133,7 +132,7 @@ class Reader {
           groups.push(num);
           break;
         case END_GROUP:
-          if (groups.pop() !== num) this.fail(`group ended as group ${num}`, at);
+          if (groups.pop() !== num) this.fail(`end of group ${num}, which is not open`, at);
           break;
         default:
           this.fail(`invalid wire type ${wire}`, at);
@@ -180,7 +179,12 @@ export function decodeAuditEvent(bytes) {
     obj[names[num]] = r.string(end);
     return true;
   };
-  const actorStrings = strings(ev.actor, { 2: 'id', 3: 'display_name', 4: 'source_ip', 5: 'user_agent' });
+  // party decodes an Actor or a Target: its type, field 1, and strings.
+  const party = (obj, types, names) => (num, wire, end) => {
+    if (num !== 1 || wire !== VARINT) return strings(obj, names)(num, wire, end);
+    obj.type = enumName(types, int32(end));
+    return true;
+  };
   const eventStrings = strings(ev, {
     1: 'event_id', 5: 'custom_action', 7: 'tenant', 9: 'reason', 11: 'request_id', 12: 'trace_id', 13: 'source_service',
   });
@@ -203,19 +207,10 @@ export function decodeAuditEvent(bytes) {
         });
         return true;
       case 3:
-        r.message(end, (n, w, e) => {
-          if (n === 1 && w === VARINT) ev.actor.type = enumName(ACTOR_TYPES, int32(e));
-          else return actorStrings(n, w, e);
-          return true;
-        });
+        r.message(end, party(ev.actor, ACTOR_TYPES, { 2: 'id', 3: 'display_name', 4: 'source_ip', 5: 'user_agent' }));
         return true;
       case 6:
-        r.message(end, (n, w, e) => {
-          if (n === 1 && w === VARINT) ev.target.type = enumName(TARGET_TYPES, int32(e));
-          else if (n === 2 && w === BYTES) ev.target.id = r.string(e);
-          else return false;
-          return true;
-        });
+        r.message(end, party(ev.target, TARGET_TYPES, { 2: 'id' }));
         return true;
       case 10: {
         const change = { attribute: '', old_value: '', new_value: '' };

@@ -29,16 +29,19 @@ export class TrustError extends Error {
 
 const stateKey = (origin) => 'tlogd.last.' + origin;
 
+// lastSeen is the checkpoint this browser last trusted for the log of this
+// origin and the pinned key (a state recorded under another key is another
+// log's, and is not used).
 export function lastSeen(origin) {
   try {
     const v = JSON.parse(localStorage.getItem(stateKey(origin)));
-    if (v && Number.isSafeInteger(v.size) && v.size >= 0 && typeof v.root === 'string') return v;
+    if (v && Number.isSafeInteger(v.size) && v.size >= 0 && typeof v.root === 'string' && (!v.vkey || v.vkey === pinnedKey())) return v;
   } catch { /* none */ }
   return null;
 }
 
 function remember(cp) {
-  localStorage.setItem(stateKey(cp.origin), JSON.stringify({ size: cp.size, root: b64encode(cp.root), seen_at: new Date().toISOString() }));
+  localStorage.setItem(stateKey(cp.origin), JSON.stringify({ size: cp.size, root: b64encode(cp.root), seen_at: new Date().toISOString(), vkey: pinnedKey() }));
 }
 
 // The page-wide trust status, for the header badge.
@@ -79,7 +82,7 @@ async function reconcile(cp, latest) {
   const last = lastSeen(cp.origin);
   if (!last) {
     remember(cp);
-    return;
+    return false;
   }
   const lastRoot = b64decode(last.root);
   const old = { size: last.size, root: last.root, seen_at: last.seen_at };
@@ -90,7 +93,7 @@ async function reconcile(cp, latest) {
       throw new TrustError('fork', `POSSIBLE FORK: ${seen}; the log now signs the same size with root ${now.root}`, old, now);
     }
     remember(cp);
-    return;
+    return true;
   }
   if (cp.size < last.size && latest) {
     throw new TrustError('rollback', `POSSIBLE ROLLBACK OR FORK: ${seen}; the log's latest checkpoint is smaller: ${desc(now.size, now.root)}`, old, now);
@@ -113,14 +116,15 @@ async function reconcile(cp, latest) {
     throw new TrustError('inconsistent', `POSSIBLE FORK: ${seen}, and the log's consistency proof to ${desc(now.size, now.root)} fails: ${e.message}`, old, now);
   }
   if (cp.size > last.size) remember(cp);
+  return true;
 }
 
 async function check(text, latest) {
   try {
     const cp = await open(text);
-    await reconcile(cp, latest);
+    const known = await reconcile(cp, latest);
     setStatus({ state: 'verified', cp, error: null });
-    return cp;
+    return Object.assign(cp, { known });
   } catch (e) {
     if (e.name === 'TrustError') setStatus({ state: 'failed', cp: null, error: e });
     throw e;
@@ -128,7 +132,8 @@ async function check(text, latest) {
 }
 
 // checkLatest fetches the latest checkpoint and verifies it. It returns
-// {cp, text, cosigned} (cosigned: the cosigned checkpoint's text, or '').
+// {cp, text, cosigned} (cosigned: the cosigned checkpoint's text, or '');
+// cp.known is false when this browser had seen no checkpoint of the log.
 export function checkLatest() {
   return serial(async () => {
     const resp = await rpc(LOG + 'GetCheckpoint', { tree_size: 0 });
@@ -153,7 +158,12 @@ export class Pager {
       this.cp = await trustCheckpoint(text);
       this.text = text;
     } else if (text !== this.text) {
-      throw new TrustError('inconsistent', `a later page is against another checkpoint than size ${this.cp.size}`);
+      // The same tree may come with other signature lines (cosignatures);
+      // anything else is another tree.
+      const cp = await trustCheckpoint(text);
+      if (cp.size !== this.cp.size || !equalBytes(cp.root, this.cp.root)) {
+        throw new TrustError('inconsistent', `a later page is against another checkpoint (size ${cp.size}) than the first page's (size ${this.cp.size})`);
+      }
     }
     return this.cp;
   }

@@ -115,6 +115,15 @@ function decodeBase64(s, what, { strict = true, crlf = false } = {}) {
   return out;
 }
 
+// maybeBase64 is decodeBase64 returning null instead of throwing.
+function maybeBase64(s, options) {
+  try {
+    return decodeBase64(s, '', options);
+  } catch {
+    return null;
+  }
+}
+
 /** b64decode decodes strict standard base64 with padding. */
 export function b64decode(str) {
   if (typeof str !== 'string') fail('base64 text must be a string');
@@ -493,13 +502,8 @@ function parseCheckpoint(body) {
   if (/[\u0000-\u001f\u007f]/.test(origin)) bad('control character in origin');
   const n = parseDecimal(size, () => bad(`size ${q(size)} is not a canonical decimal`));
   if (n > MAX_SAFE) bad(`size ${n} is beyond 2^53-1`);
-  let h;
-  try {
-    h = decodeBase64(root, 'root');
-  } catch {
-    bad('root must be 32 bytes in canonical base64');
-  }
-  if (h.length !== HASH_SIZE) bad('root must be 32 bytes in canonical base64');
+  const h = maybeBase64(root);
+  if (h?.length !== HASH_SIZE) bad('root must be 32 bytes in canonical base64');
   return { origin, size: Number(n), root: h };
 }
 
@@ -586,8 +590,8 @@ const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
 export function parseProofBundle(text) {
   if (typeof text !== 'string') fail('tlog-proof must be a string');
   const bad = (why) => fail(`malformed tlog-proof: ${why}`);
-  const [head, checkpoint] = cut(text, '\n\n');
   if (!text.includes('\n\n')) bad('no blank line before the checkpoint');
+  const [head, checkpoint] = cut(text, '\n\n');
   let lines = head.split('\n');
   if (lines[0] !== PROOF_HEADER) bad(`first line is not ${q(PROOF_HEADER)}`);
   lines = lines.slice(1);
@@ -600,12 +604,7 @@ export function parseProofBundle(text) {
   const index = parseDecimal(lines[0].slice(6), () => bad(`bad index ${q(lines[0].slice(6))}`));
   if (index > MAX_SAFE) bad(`index ${index} is beyond 2^53-1`);
   const hashes = lines.slice(1).map((l, i) => {
-    let h = null;
-    try {
-      h = decodeBase64(l, 'hash', { crlf: true });
-    } catch {
-      // reported below
-    }
+    const h = maybeBase64(l, { crlf: true });
     if (h?.length !== HASH_SIZE) bad(`proof line ${i + 1} ${q(l)} is not a base64 hash`);
     return h;
   });
@@ -660,6 +659,7 @@ export async function verifyProofBundle(text, vkey, payload) {
 
 const EXPORT_FORMAT = 'tlogd-export/v1';
 const MAX_LINE = 8 << 20; // bufio.Scanner's limit in VerifyExport
+const BATCH = 1000; // records hashed concurrently; divides the progress step
 
 // A JSON number, kept as its text; a JSON object, kept as its members in
 // order (duplicates included).
@@ -698,43 +698,49 @@ class JSONParser {
 
   value() {
     this.ws();
-    const c = this.s[this.i];
-    if (c === '{') return this.container('}', () => {
-      if (this.s[this.i] !== '"') this.error('want a string key');
-      const key = this.string();
-      this.ws();
-      if (this.s[this.i++] !== ':') this.error("want ':' after the key");
-      return [key, this.value()];
-    }, (items) => new JSONObject(items));
-    if (c === '[') return this.container(']', () => this.value(), (items) => items);
-    if (c === '"') return this.string();
+    switch (this.s[this.i]) {
+      case '{':
+        return new JSONObject(this.list('}', () => this.member()));
+      case '[':
+        return this.list(']', () => this.value());
+      case '"':
+        return this.string();
+    }
     const num = this.match(/-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y);
     if (num !== undefined) return new JSONNumber(num);
     const word = this.match(/true|false|null/y);
     if (word !== undefined) return JSON.parse(word);
-    return this.error(c === undefined ? 'unexpected end' : `unexpected ${q(c)}`);
+    return this.error(this.i < this.s.length ? `unexpected ${q(this.s[this.i])}` : 'unexpected end');
   }
 
-  container(close, item, make) {
+  member() {
+    if (this.s[this.i] !== '"') this.error('want a string key');
+    const key = this.string();
+    this.ws();
+    if (this.s[this.i++] !== ':') this.error("want ':' after the key");
+    return [key, this.value()];
+  }
+
+  // list reads the items of an array or object after its opening bracket.
+  list(close, item) {
     this.i++;
     const items = [];
     this.ws();
     if (this.s[this.i] === close) {
       this.i++;
-      return make(items);
+      return items;
     }
     for (;;) {
       this.ws();
       items.push(item());
       this.ws();
       const c = this.s[this.i++];
-      if (c === close) return make(items);
+      if (c === close) return items;
       if (c !== ',') this.error(`want ',' or '${close}'`);
     }
   }
 
   string() {
-    // eslint-disable-next-line no-control-regex
     const lit = this.match(/"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y);
     if (lit === undefined) this.error('invalid string');
     return JSON.parse(lit).toWellFormed(); // Go turns lone surrogates into U+FFFD
@@ -787,9 +793,9 @@ function goValue(type, v, old, field) {
   return mismatch();
 }
 
-// decodeLine decodes one line of an export into a Go struct as VerifyExport
-// does (a json.Decoder refusing unknown fields, then no more values).
-function decodeLine(line, fields) {
+// decodeJSON decodes one JSON value, an object or null, into a Go struct of
+// the given fields.
+function decodeJSON(line, fields) {
   const out = {};
   for (const [name, type] of fields) out[name] = ZERO[type];
   const p = new JSONParser(line);
@@ -809,15 +815,22 @@ function decodeLine(line, fields) {
   return out;
 }
 
-// exportLines splits text into lines as bufio.ScanLines does: at '\n',
-// the final line unterminated or not.
+// exportLines splits text into lines as VerifyExport's bufio.Scanner does:
+// at '\n', the final line unterminated or not. (The '\r' it drops before a
+// '\n' is JSON whitespace here.)
 function exportLines(text) {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   return lines;
 }
 
-const utf8Length = (s) => (s.length * 3 < MAX_LINE ? s.length : utf8.encode(s).length);
+// decodeLine decodes line n of an export, of 8 MiB at most as for the Go
+// scanner, into a Go struct as VerifyExport does (a json.Decoder refusing
+// unknown fields, then no more values).
+function decodeLine(line, n, fields) {
+  if (line.length * 3 >= MAX_LINE && utf8.encode(line).length >= MAX_LINE) fail(`line ${n} is longer than 8 MiB`);
+  return decodeJSON(line, fields);
+}
 
 function hashList(what, list) {
   return within(`export ${what} does not verify: `, () => (list ?? []).map((h) => {
@@ -843,12 +856,8 @@ export async function verifyExport(text, vkey, onProgress) {
   await checkKeyHash(k);
   const bad = (what, why) => fail(`export ${what} does not verify: ${why}`);
   const lines = exportLines(text);
-  lines.forEach((l, i) => {
-    if (utf8Length(l) >= MAX_LINE) fail(`export line ${i + 1} is longer than 8 MiB`);
-  });
   if (lines.length === 0) bad('header', 'the file is empty');
-  // bufio.ScanLines drops a '\r' before the '\n': JSON whitespace here.
-  const h = within('export header does not verify: ', () => decodeLine(lines[0], HEADER_FIELDS));
+  const h = within('export header does not verify: ', () => decodeLine(lines[0], 1, HEADER_FIELDS));
   if (h.format !== EXPORT_FORMAT) bad('header', `format ${q(h.format)}, want ${q(EXPORT_FORMAT)}`);
   const checkpoint = await within('export checkpoint does not verify: ', () => openCheckpoint(h.checkpoint, vkey));
   if (h.origin !== checkpoint.origin) bad('header', `origin ${q(h.origin)} is not the signed checkpoint's ${q(checkpoint.origin)}`);
@@ -857,30 +866,54 @@ export async function verifyExport(text, vkey, onProgress) {
   const to = Number(h.to);
   const first = hashList('first_proof', h.first_proof);
   const last = hashList('last_proof', h.last_proof);
+  // Records are read in order; the hashing of up to BATCH of them runs
+  // concurrently, and the first failure in record order is reported.
   const leaves = [];
+  let batch = [];
+  const flush = async () => {
+    const done = await Promise.allSettled(batch);
+    batch = [];
+    for (const r of done) {
+      if (r.status === 'rejected') throw r.reason;
+      leaves.push(r.value);
+    }
+    if (onProgress && done.length > 0 && leaves.length % 10000 === 0) onProgress(leaves.length);
+  };
+  let read = 0;
   let erased = 0;
   let firstTime = 0;
   let lastTime = 0;
   for (const line of lines.slice(1)) {
-    const i = from + leaves.length;
+    const i = from + read++;
     const what = `record ${i}`;
-    if (i === to) bad('records', `more records than the header's range [${from}, ${to})`);
-    const rec = within(`export ${what} does not verify: `, () => decodeLine(line, RECORD_FIELDS));
-    if (rec.index !== BigInt(i)) bad(what, `the line holds index ${rec.index}`);
-    const e = within(`export ${what} does not verify: `, () => parseEntry(rec.entry ?? new Uint8Array()));
-    if (h.payloads && rec.erased_by !== null) {
-      if (rec.salt !== null || rec.payload !== null) bad(what, 'an erased record with a salt or payload');
-      erased++;
-    } else if (h.payloads) {
-      await within(`export ${what} commitment does not verify: `, () => verifyRecord(rec.entry, rec.salt ?? new Uint8Array(), rec.payload ?? new Uint8Array()));
-    } else if (rec.salt !== null || rec.payload !== null || rec.erased_by !== null) {
-      bad(what, 'a salt, payload or erasure in an export without payloads');
+    let check = null;
+    try {
+      if (i === to) bad('records', `more records than the header's range [${from}, ${to})`);
+      const rec = within(`export ${what} does not verify: `, () => decodeLine(line, read + 1, RECORD_FIELDS));
+      if (rec.index !== BigInt(i)) bad(what, `the line holds index ${rec.index}`);
+      const e = within(`export ${what} does not verify: `, () => parseEntry(rec.entry ?? new Uint8Array()));
+      if (h.payloads && rec.erased_by !== null) {
+        if (rec.salt !== null || rec.payload !== null) bad(what, 'an erased record with a salt or payload');
+        erased++;
+      } else if (h.payloads) {
+        check = () => within(`export ${what} commitment does not verify: `,
+          () => verifyRecord(rec.entry, rec.salt ?? new Uint8Array(), rec.payload ?? new Uint8Array()));
+      } else if (rec.salt !== null || rec.payload !== null || rec.erased_by !== null) {
+        bad(what, 'a salt, payload or erasure in an export without payloads');
+      }
+      if (i === from) firstTime = e.time;
+      lastTime = e.time;
+      batch.push((async () => {
+        await check?.();
+        return leafHash(rec.entry);
+      })());
+    } catch (e) {
+      await flush(); // an earlier record's failure comes first
+      throw e;
     }
-    if (i === from) firstTime = e.time;
-    lastTime = e.time;
-    leaves.push(await leafHash(rec.entry));
-    if (onProgress && leaves.length % 10000 === 0) onProgress(leaves.length);
+    if (batch.length === BATCH) await flush();
   }
+  await flush();
   if (from + leaves.length !== to) bad('records', `the records stop at ${from + leaves.length}, the header's range is [${from}, ${to})`);
   onProgress?.(leaves.length);
   await within(`export records ${from} to ${to - 1} do not verify: `, () => verifyRange(from, leaves, checkpoint.size, first, last, checkpoint.root));

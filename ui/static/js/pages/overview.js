@@ -3,7 +3,7 @@
 // cosignatures, how old the newest entry is and how fast the log grows.
 import { h, put, setState, timeEl, errorEl } from '../dom.js';
 import { rpc, LOG, getLogInfo } from '../api.js';
-import { checkLatest, openOnly, lastSeen } from '../trust.js';
+import { checkLatest, openOnly } from '../trust.js';
 import { b64decode, b64encode, equalBytes, leafHash, parseEntry, verifyRange, verifyConsistency,
   parseVerifierKey, verifyCosignature } from '../verify.js';
 import { u64, age, appendRate, plural } from '../format.js';
@@ -121,7 +121,8 @@ export default {
         latest = { cp, text, cosigned };
         put(problem);
         setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
-          lastSeen(cp.origin) ? ', and consistent with every checkpoint this browser saw before.' : '.');
+          cp.known ? ', and consistent with every checkpoint this browser saw before.'
+            : '. It is the first checkpoint of this log this browser has seen: later ones must extend it.');
         put(f.origin, cp.origin);
         put(f.size, plural(cp.size, 'entry', 'entries'));
         put(f.root, h('code', null, b64encode(cp.root)));
@@ -131,7 +132,9 @@ export default {
         if (ctx.signal.aborted) return;
         if (e.name === 'TrustError') {
           setState(badge, 'failed', failureEl(e));
-          for (const k of ['size', 'root', 'age', 'rate']) put(f[k], h('span', { class: 'bad' }, 'not trusted'));
+          for (const k of ['origin', 'size', 'root', 'age', 'rate']) put(f[k], h('span', { class: 'bad' }, 'not trusted'));
+          put(cosigs, h('li', { class: 'muted' }, 'Not checked: the checkpoint is not trusted.'));
+          put(checked, 'Checked ', timeEl(Date.now()), '. Refreshes every 10 seconds.');
         } else {
           put(problem, errorEl(e));
         }

@@ -68,7 +68,9 @@ export default {
 
     const badge = h('p', { id: 'results-badge', class: 'badge', role: 'status', 'aria-live': 'polite', dataset: { state: 'idle' } }, 'Set filters and search. Results are verified in this browser.');
     const results = h('div', { id: 'results-area' });
-    const nextBtn = h('button', { id: 'next-page', type: 'button', hidden: true }, 'Next page');
+    const nextBtn = h('button', { id: 'next-page', type: 'button', hidden: true, 'aria-describedby': 'next-hint' }, 'Next page');
+    const nextHint = h('p', { id: 'next-hint', class: 'hint', hidden: true },
+      'Each page examines a bounded number of entries, so a page may hold fewer than 50 events, even none, and still have a next page. Later pages use the same checkpoint as the first.');
 
     let st = null; // {q, pager, page, token, prev, erasures}
 
@@ -89,7 +91,7 @@ export default {
     }
 
     async function loadPage() {
-      nextBtn.hidden = true;
+      nextBtn.hidden = nextHint.hidden = true;
       run.disabled = true;
       setState(badge, 'verifying', `Loading page ${st.page} and verifying it…`);
       try {
@@ -126,7 +128,7 @@ export default {
 
     function show(rows, resp, cp) {
       st.token = resp.next_page_token || '';
-      nextBtn.hidden = !st.token;
+      nextBtn.hidden = nextHint.hidden = !st.token;
       let empty = null;
       if (rows.length === 0) {
         empty = st.token
@@ -165,7 +167,7 @@ export default {
       h('p', { class: 'lead' }, 'Each result is proven in a checkpoint verified with your pinned key, and decoded here from the bytes the log committed to. A search cannot prove that no event was left out: a subject’s timeline can. Results carry payloads, so each search is recorded in the log.'),
       form,
       h('section', { 'aria-labelledby': 'results-h' },
-        h('h2', { id: 'results-h' }, 'Results'), badge, results, nextBtn));
+        h('h2', { id: 'results-h' }, 'Results'), badge, results, h('div', { class: 'row' }, nextBtn, nextHint)));
 
     if ([...params.keys()].length) form.requestSubmit();
   },
