@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/protobuf/proto"
 
@@ -62,6 +64,9 @@ func openPage(t *testing.T, base string) *page {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 768),
+		// The viewer's zone is not UTC: times must show in it, with UTC on
+		// hover.
+		chromedp.Env("TZ=America/New_York"),
 	)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
@@ -245,6 +250,26 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.shot("03-overview")
 	})
 
+	t.Run("keyboard", func(t *testing.T) {
+		p.t = t
+		p.goTo("#/overview", `#badge[data-state="verified"]`)
+		focused := func() string {
+			return eval[string](p, `(e => e.id || e.className || e.textContent.trim())(document.activeElement)`)
+		}
+		p.run("reload, then tab to the skip link",
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`#badge[data-state="verified"]`)),
+			chromedp.KeyEvent(kb.Tab))
+		if f := focused(); f != "skip" {
+			t.Fatalf("first Tab focuses %q, want the skip link", f)
+		}
+		p.run("tab to the nav", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab))
+		if f := focused(); f != "Search" {
+			t.Fatalf("third Tab focuses %q, want the Search link", f)
+		}
+		p.run("open Search with Enter", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS("#q-run")))
+	})
+
 	t.Run("search", func(t *testing.T) {
 		p.t = t
 		p.goTo("#/search", "#q-run")
@@ -269,6 +294,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		if txt := p.text("#timeline"); !strings.Contains(txt, "viewer") || !strings.Contains(txt, "admin") || p.count(".change") == 0 {
 			t.Errorf("role changes not shown: %q", txt)
+		}
+		// Entry 0 occurred at 09:00 UTC on 2026-11-20: 04:00 in New York.
+		shown := eval[[]string](p, `[...document.querySelectorAll("#timeline .event[data-index='0'] time")].map(e => e.textContent + " | " + e.title)`)
+		if !slices.ContainsFunc(shown, func(s string) bool {
+			return strings.HasPrefix(s, "2026-11-20 04:00:00 EST | 2026-11-20 09:00:00") && strings.HasSuffix(s, "UTC")
+		}) {
+			t.Errorf("times of entry 0 %q: want New York time, with UTC in the title", shown)
 		}
 		p.shot("05-timeline")
 	})

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	sumdb "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/tlogd/tlogd/client"
+	"github.com/tlogd/tlogd/internal/testutil"
 	"github.com/tlogd/tlogd/tlog"
 )
 
@@ -44,20 +44,7 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(vectorsFile, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatalf("%v (go test ./tlog -run TestVectors -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is not what the Go code generates (first difference at line %d); if the change is intended, run go test ./tlog -run TestVectors -update and review the diff",
-			vectorsFile, firstDiffLine(got, want))
-	}
+	testutil.Golden(t, vectorsFile, got, *update, "go test ./tlog -run TestVectors -update")
 }
 
 // marshalVectors writes v as JSON with one vector per line: compact, and a
@@ -101,16 +88,6 @@ func marshalVectors(v any) ([]byte, error) {
 		out = append(out, "\n]"...)
 	}
 	return append(out, "\n}\n"...), nil
-}
-
-func firstDiffLine(a, b []byte) int {
-	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
-	for i := range min(len(la), len(lb)) {
-		if la[i] != lb[i] {
-			return i + 1
-		}
-	}
-	return min(len(la), len(lb)) + 1
 }
 
 // hexBytes is written as lowercase hex.

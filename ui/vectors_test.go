@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/tlogd/tlogd/internal/testutil"
 	tlogv1 "github.com/tlogd/tlogd/proto/tlog/v1"
 )
 
@@ -61,19 +61,7 @@ func TestEventVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	if *update {
-		if err := os.WriteFile(eventsFile, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(eventsFile)
-	if err != nil {
-		t.Fatalf("%v (go test ./ui -run TestEventVectors -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is not what the Go code generates; if the change is intended, run go test ./ui -run TestEventVectors -update and review the diff", eventsFile)
-	}
+	testutil.Golden(t, eventsFile, got, *update, "go test ./ui -run TestEventVectors -update")
 }
 
 type eventVectors struct {

@@ -123,7 +123,9 @@ async function check(text, latest) {
   try {
     const cp = await open(text);
     const known = await reconcile(cp, latest);
-    setStatus({ state: 'verified', cp, error: null });
+    // A failure stays on the header badge until the page is reloaded: a
+    // log that showed a fork once is not trusted again by later answers.
+    if (status.state !== 'failed') setStatus({ state: 'verified', cp, error: null });
     return Object.assign(cp, { known });
   } catch (e) {
     if (e.name === 'TrustError') setStatus({ state: 'failed', cp: null, error: e });
