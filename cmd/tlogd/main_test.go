@@ -58,7 +58,7 @@ func (d *daemon) stderrText() string { return d.stderr.String() }
 var (
 	serveLine   = regexp.MustCompile(`tlogd serving log \S+ on (\S+)`)
 	metricsLine = regexp.MustCompile(`"msg":"serving metrics","addr":"([^"]+)"`)
-	tilesLine   = regexp.MustCompile(`"msg":"serving tlog-tiles","addr":"([^"]+)","tls":true`)
+	tilesLine   = regexp.MustCompile(`"msg":"serving http","addr":"([^"]+)","tls":true`)
 )
 
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {

@@ -17,7 +17,7 @@ import (
 	"github.com/tlogd/tlogd/tlog"
 )
 
-var plainTilesLine = regexp.MustCompile(`"msg":"serving tlog-tiles","addr":"([^"]+)","tls":false`)
+var plainTilesLine = regexp.MustCompile(`"msg":"serving http","addr":"([^"]+)","tls":false`)
 
 // TestWitnessAnotherTlogd runs two tlogd processes: a log and a witness of
 // it (keygen -cosigner, -witness-key, -witness-logs). The log asks the
