@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -41,10 +43,12 @@ import (
 // on that connection (peer address uiAddr), which nothing outside the
 // process can open.
 const (
-	mdUIPrincipal = "x-tlogd-ui-principal"
+	// Binary (-bin) keys: principal names and user agents need not be
+	// ASCII, which text metadata must be.
+	mdUIPrincipal = "x-tlogd-ui-principal-bin"
 	mdUIAnonymous = "x-tlogd-ui-anonymous"
 	mdUIRemote    = "x-tlogd-ui-remote-addr"
-	mdUIAgent     = "x-tlogd-ui-user-agent"
+	mdUIAgent     = "x-tlogd-ui-user-agent-bin"
 )
 
 // uiMethods are the RPCs the dashboard may call: reads only. Appends and
@@ -86,10 +90,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 	"connect-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 const (
-	sessionCookie = "tlogd_session"
-	csrfHeader    = "X-CSRF-Token"
-	// maxSessions bounds the sessions held in memory; the oldest go first.
-	maxSessions = 10000
+	csrfHeader = "X-CSRF-Token"
+	// maxSessions bounds the sessions signed in with a token, and
+	// maxAnonymousSessions those without (anyone can make those); when a
+	// class is full, its oldest session goes.
+	maxSessions          = 10000
+	maxAnonymousSessions = 1000
 	// maxUIRequestBytes bounds a JSON API request body (a drift baseline
 	// of 10,000 subjects fits).
 	maxUIRequestBytes = 8 << 20
@@ -99,6 +105,7 @@ const (
 // signs everyone out.
 type session struct {
 	principal Principal
+	anonymous bool // signed in without a token
 	roles     []string
 	csrf      string
 	expires   time.Time
@@ -111,6 +118,9 @@ type dashboard struct {
 	mu   sync.Mutex
 	// sessions are keyed by the SHA-256 of the cookie value.
 	sessions map[[sha256.Size]byte]*session
+	// signIns bounds sign-in attempts, so that nobody can churn sessions
+	// (or guess tokens) fast.
+	signIns *rate.Limiter
 }
 
 // DashboardHandler serves the auditor dashboard: its static files under
@@ -119,8 +129,10 @@ type dashboard struct {
 // callers read, or the server runs open) for a session cookie (HttpOnly,
 // SameSite=Strict, Secure over TLS, expiring after Config.SessionTTL);
 // every API call needs the session and its CSRF token, and runs as the
-// session's principal through the same interceptors as a gRPC call. Mount
-// it on an HTTP listener beside HTTPHandler; call it once.
+// session's principal through the same interceptors as a gRPC call. Over
+// plain HTTP it answers only to IP addresses, localhost and
+// Config.DashboardHosts (against DNS rebinding). Mount it on an HTTP
+// listener beside HTTPHandler; call it once.
 func (s *Server) DashboardHandler() (http.Handler, error) {
 	creds := insecure.NewCredentials()
 	if t := s.cfg.TLS; t != nil {
@@ -142,13 +154,13 @@ func (s *Server) DashboardHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dashboard{s: s, conn: conn, sessions: make(map[[sha256.Size]byte]*session)}
+	d := &dashboard{s: s, conn: conn, sessions: make(map[[sha256.Size]byte]*session), signIns: rate.NewLimiter(20, 100)}
 	s.dashConn.Store(conn)
 	static, err := fs.Sub(ui.Static, "static")
 	if err != nil {
 		return nil, err
 	}
-	files := http.StripPrefix("/ui/", http.FileServerFS(static))
+	files := http.StripPrefix("/ui/", http.FileServerFS(noDirs{static}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /ui/", files)
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
@@ -162,7 +174,54 @@ func (s *Server) DashboardHandler() (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /ui/api/", notFound)
 	mux.HandleFunc("POST /ui/api/", notFound)
-	return securityHeaders(mux), nil
+	return d.checkHost(securityHeaders(mux)), nil
+}
+
+// checkHost refuses, over plain HTTP, requests for a host name the
+// dashboard was not told about: a web page whose name an attacker rebinds
+// to this address (DNS rebinding) would otherwise be same-origin with it.
+// IP addresses and localhost are always answered; over TLS the
+// certificate already pins the names.
+func (d *dashboard) checkHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if name, _, err := net.SplitHostPort(host); err == nil {
+			host = name
+		}
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		if r.TLS != nil || net.ParseIP(host) != nil || host == "localhost" || slices.Contains(d.s.cfg.DashboardHosts, host) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		apiError(w, http.StatusMisdirectedRequest, codes.PermissionDenied,
+			fmt.Sprintf("this dashboard does not answer to the name %q over plain HTTP: use its IP address, serve TLS, or name it with -dashboard-host", host))
+	})
+}
+
+// noDirs hides the directories of the static files: no listings.
+type noDirs struct{ fs.FS }
+
+func (n noDirs) Open(name string) (fs.File, error) {
+	f, err := n.FS.Open(name)
+	if err != nil || name == "." {
+		return f, err
+	}
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		f.Close()
+		return nil, fs.ErrNotExist
+	}
+	return f, nil
+}
+
+// cookieName names the session cookie after the port the dashboard is
+// reached on: cookies are shared by every port of a host, and a primary
+// and its replicas may run on one.
+func cookieName(r *http.Request) string {
+	_, port, _ := net.SplitHostPort(r.Host)
+	if port == "" {
+		port = "default"
+	}
+	return "tlogd_session_" + port
 }
 
 // securityHeaders sets the headers every dashboard response carries.
@@ -230,6 +289,10 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, codes.PermissionDenied, "cross-origin sign-in refused")
 		return
 	}
+	if !d.signIns.Allow() {
+		apiError(w, http.StatusTooManyRequests, codes.ResourceExhausted, "too many sign-ins; retry in a few seconds")
+		return
+	}
 	var body struct {
 		Token string `json:"token"`
 	}
@@ -244,17 +307,20 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, httpStatus(st.Code()), st.Code(), st.Message())
 		return
 	}
-	sess := &session{principal: p, csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
+	sess := &session{principal: p, anonymous: body.Token == "", csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
 	if a := d.s.auth; a.policy != nil && p.Via != "anonymous" {
 		sess.roles = slices.Sorted(slices.Values(a.policy.roles[p.Name]))
 	}
 	id := randomToken()
 	d.mu.Lock()
-	d.prune()
+	if old, err := r.Cookie(cookieName(r)); err == nil {
+		delete(d.sessions, sha256.Sum256([]byte(old.Value))) // signing in again ends the session before
+	}
+	d.prune(sess.anonymous)
 	d.sessions[sha256.Sum256([]byte(id))] = sess
 	d.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: id, Path: "/ui/",
+		Name: cookieName(r), Value: id, Path: "/ui/",
 		Expires: sess.expires, MaxAge: int(d.s.cfg.SessionTTL / time.Second),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
@@ -288,30 +354,38 @@ func (d *dashboard) principal(token string) (Principal, error) {
 	return p, nil
 }
 
-// prune drops expired sessions, and the oldest ones beyond maxSessions.
+// prune drops expired sessions, and makes room for one more session of
+// the anonymous class or the other by dropping that class's oldest: a
+// crowd of anonymous sign-ins cannot sign out those made with a token.
 // d.mu must be held.
-func (d *dashboard) prune() {
+func (d *dashboard) prune(anonymous bool) {
 	now := d.s.cfg.Now()
-	for k, s := range d.sessions {
-		if !now.Before(s.expires) {
-			delete(d.sessions, k)
-		}
+	limit := maxSessions
+	if anonymous {
+		limit = maxAnonymousSessions
 	}
-	for len(d.sessions) >= maxSessions {
-		var oldest [sha256.Size]byte
-		var at time.Time
-		for k, s := range d.sessions {
+	n := 0
+	var oldest [sha256.Size]byte
+	var at time.Time
+	for k, s := range d.sessions {
+		switch {
+		case !now.Before(s.expires):
+			delete(d.sessions, k)
+		case s.anonymous == anonymous:
+			n++
 			if at.IsZero() || s.expires.Before(at) {
 				oldest, at = k, s.expires
 			}
 		}
+	}
+	if n >= limit {
 		delete(d.sessions, oldest)
 	}
 }
 
 // session returns the request's live session, or nil.
 func (d *dashboard) session(r *http.Request) *session {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(cookieName(r))
 	if err != nil {
 		return nil
 	}
@@ -352,11 +426,11 @@ func (d *dashboard) logout(w http.ResponseWriter, r *http.Request) {
 	if d.checked(w, r) == nil {
 		return
 	}
-	c, _ := r.Cookie(sessionCookie)
+	c, _ := r.Cookie(cookieName(r))
 	d.mu.Lock()
 	delete(d.sessions, sha256.Sum256([]byte(c.Value)))
 	d.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -398,7 +472,13 @@ func (d *dashboard) rpc(w http.ResponseWriter, r *http.Request) {
 	ctx := metadata.NewOutgoingContext(r.Context(), md)
 	if err := d.conn.Invoke(ctx, "/"+method, req, resp); err != nil {
 		st := status.Convert(err)
-		apiError(w, httpStatus(st.Code()), st.Code(), st.Message())
+		code := st.Code()
+		if code == codes.Unauthenticated {
+			// The session is signed in: it lacks a capability, and
+			// signing in again without a token would not help.
+			code = codes.PermissionDenied
+		}
+		apiError(w, httpStatus(code), code, st.Message())
 		return
 	}
 	if h := d.s.uiHook; h != nil {
@@ -410,6 +490,7 @@ func (d *dashboard) rpc(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b)
 }
 
@@ -489,6 +570,7 @@ func apiError(w http.ResponseWriter, httpCode int, code codes.Code, msg string) 
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }

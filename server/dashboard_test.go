@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -126,6 +128,9 @@ func (b *browser) do(method, path, body string, hdr map[string]string) (int, map
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := b.hc.Do(req)
@@ -307,7 +312,7 @@ func TestDashboardCookie(t *testing.T) {
 		t.Fatalf("%d cookies", len(cs))
 	}
 	c := cs[0]
-	if c.Name != sessionCookie || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui/" || c.MaxAge != 60 || len(c.Value) < 40 {
+	if !strings.HasPrefix(c.Name, "tlogd_session_") || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui/" || c.MaxAge != 60 || len(c.Value) < 40 {
 		t.Errorf("cookie %+v", c)
 	}
 	if resp.Header.Get("Strict-Transport-Security") == "" {
@@ -334,5 +339,149 @@ func TestDashboardOpenServer(t *testing.T) {
 	}
 	if code, out := b.call("tlog.v1.AuditService/QueryEvents", `{"tenant":"acme"}`); code != 200 || out["checkpoint"] == "" {
 		t.Errorf("QueryEvents: %d %v", code, out)
+	}
+}
+
+func TestDashboardHardening(t *testing.T) {
+	policy := dashboardPolicy + "  josé: [auditor]\nanonymous: [reader]\n"
+	sl := startSecureLog(t, policy, func(c *Config) { c.DashboardHosts = []string{"audit.example.org"} })
+	jose := "tok-josé-" + rand.Text()
+	e, err := ParseTokenLine(TokenLine(jose, "josé"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.srv.auth.tokens.byHash[e.hash] = e.Principal
+	seedHistory(t, sl)
+	base := serveDashboard(t, sl.srv)
+
+	t.Run("DNS rebinding", func(t *testing.T) {
+		b := newBrowser(t, base)
+		for host, want := range map[string]int{"attacker.example:80": 421, "audit.example.org": 200, "localhost:1": 200, "[::1]:8": 200} {
+			if code, out := b.do("GET", "/ui/api/info", "", map[string]string{"Host": host}); code != want {
+				t.Errorf("Host %s: %d %v, want %d", host, code, out, want)
+			}
+		}
+		req, _ := http.NewRequest("GET", base+"/ui/", nil)
+		req.Host = "attacker.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 421 {
+			t.Errorf("the page itself for a rebound name: %d, want 421", resp.StatusCode)
+		}
+	})
+
+	t.Run("names and agents beyond ASCII", func(t *testing.T) {
+		b := newBrowser(t, base)
+		if code, out := b.signIn(jose); code != 200 || out["principal"] != "josé" {
+			t.Fatalf("sign-in: %d %v", code, out)
+		}
+		code, out := b.do("POST", "/ui/api/rpc/tlog.v1.AuditService/QueryEvents", `{"tenant":"acme","actor_id":"mallory"}`,
+			map[string]string{csrfHeader: b.csrf, "User-Agent": "Müller-Browser/1.0"})
+		if code != 200 {
+			t.Fatalf("QueryEvents as josé: %d %v", code, out)
+		}
+		size := sl.openCheckpoint(t, out["checkpoint"].(string)).Size
+		entries, err := sl.client.GetEntries(sl.callCtx(t, "auditor-token"), &tlogv1.GetEntriesRequest{Start: size, Count: 1, IncludePayloads: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, ok := payloadReadRecordAny(entries.GetEntries()[0].GetPayload())
+		if !ok || rec.GetActor().GetId() != "josé" || rec.GetActor().GetUserAgent() != "Müller-Browser/1.0" {
+			t.Errorf("payload read record: %v", rec)
+		}
+	})
+
+	t.Run("sessions", func(t *testing.T) {
+		auditor := newBrowser(t, base)
+		auditor.signIn(sl.tokens["auditor-token"])
+		first := auditor.csrf
+		anon := newBrowser(t, base)
+		code, out := anon.signIn("")
+		if code != 200 || out["via"] != "anonymous" {
+			t.Fatalf("anonymous sign-in: %d %v", code, out)
+		}
+		// A signed-in session that lacks a capability is refused with 403,
+		// not told to sign in again.
+		if code, out := anon.call("tlog.v1.AuditService/GetTimeline", `{"tenant":"acme","subject_id":"alice"}`); code != 403 || out["code"] != "PermissionDenied" {
+			t.Errorf("anonymous timeline: %d %v", code, out)
+		}
+		// Signing in again ends the session before.
+		old := auditor.hc.Jar.Cookies(mustURL(t, base+"/ui/"))
+		if code, _ := auditor.signIn(sl.tokens["auditor-token"]); code != 200 || auditor.csrf == first {
+			t.Fatalf("second sign-in: %d", code)
+		}
+		stale := newBrowser(t, base)
+		stale.hc.Jar.SetCookies(mustURL(t, base+"/ui/"), old)
+		if code, _ := stale.do("GET", "/ui/api/session", "", nil); code != 401 {
+			t.Errorf("the session before a new sign-in: %d, want 401", code)
+		}
+		// A crowd of sign-ins is slowed down, and does not sign out the
+		// auditor.
+		throttled := 0
+		for range 300 {
+			if code, _ := newBrowser(t, base).signIn(""); code == 429 {
+				throttled++
+			}
+		}
+		if throttled == 0 {
+			t.Error("300 sign-ins in a row were not throttled")
+		}
+		if code, _ := auditor.do("GET", "/ui/api/session", "", nil); code != 200 {
+			t.Errorf("the auditor's session after the crowd: %d", code)
+		}
+	})
+
+	t.Run("no directory listings", func(t *testing.T) {
+		for path, want := range map[string]int{"/ui/js/": 404, "/ui/js/verify.js": 200, "/ui/": 200} {
+			resp, err := http.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+			}
+		}
+	})
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestDashboardSessionClasses(t *testing.T) {
+	d := &dashboard{s: &Server{cfg: Config{Now: time.Now}}, sessions: make(map[[32]byte]*session)}
+	add := func(anonymous bool, age time.Duration) [32]byte {
+		k := [32]byte{}
+		rand.Read(k[:])
+		d.sessions[k] = &session{anonymous: anonymous, expires: time.Now().Add(time.Hour - age)}
+		return k
+	}
+	token := add(false, time.Hour-time.Minute) // the oldest of all
+	expired := add(false, 2*time.Hour)
+	oldestAnon := add(true, 30*time.Minute)
+	for range maxAnonymousSessions - 1 {
+		add(true, 0)
+	}
+	d.prune(true)
+	if _, ok := d.sessions[token]; !ok {
+		t.Error("an anonymous sign-in evicted a token session")
+	}
+	if _, ok := d.sessions[expired]; ok {
+		t.Error("an expired session was kept")
+	}
+	if _, ok := d.sessions[oldestAnon]; ok {
+		t.Error("the oldest anonymous session was kept at the limit")
+	}
+	if len(d.sessions) != maxAnonymousSessions {
+		t.Errorf("%d sessions after pruning, want %d", len(d.sessions), maxAnonymousSessions)
 	}
 }

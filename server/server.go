@@ -98,6 +98,10 @@ type Config struct {
 
 	// SessionTTL is how long a dashboard sign-in lasts; default 8 hours.
 	SessionTTL time.Duration
+	// DashboardHosts are the host names, in lower case, the dashboard
+	// answers to over plain HTTP besides IP addresses and localhost (see
+	// DashboardHandler).
+	DashboardHosts []string
 
 	// Witness, if set, makes the server a C2SP tlog-witness of other logs
 	// on its HTTP handler.

@@ -58,6 +58,11 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	httpListen := c.String("http-listen", "", "`address` to serve HTTP on, over TLS with -tls-cert: the auditor dashboard under /ui/ (sign-in with a -token-file token), and the C2SP tlog-tiles read API (/checkpoint, /tile/…) for the tools of the transparency ecosystem, which needs no credentials since checkpoints, tiles and entries hold no personal data (default: off)")
 	dashboard := c.Bool("dashboard", true, "with -http-listen, serve the auditor dashboard under /ui/")
 	sessionTTL := c.Duration("session-ttl", 8*time.Hour, "how long a dashboard sign-in lasts")
+	var dashboardHosts []string
+	c.Func("dashboard-host", "a host `name` the dashboard answers to over plain HTTP, besides IP addresses and localhost (repeatable); other names are refused, against DNS rebinding", func(v string) error {
+		dashboardHosts = append(dashboardHosts, strings.ToLower(v))
+		return nil
+	})
 	witnessPolicy := c.String("witness-policy", "", "C2SP tlog-policy `file` whose witness lines (each with its URL, the witness's tlog-witness submission prefix) this log asks to cosign its checkpoints, and whose quorum GetCheckpoint's cosigned_checkpoint and Append's wait_for_witnesses meet")
 	witnessKey := c.String("witness-key", "", "cosigner key `file` (tlogd keygen -cosigner); with -witness-logs, tlogd also serves the C2SP tlog-witness POST /add-checkpoint on -http-listen and cosigns the checkpoints of those logs")
 	witnessLogs := c.String("witness-logs", "", "C2SP tlog-policy `file` whose log lines are the logs to witness (its witness, group and quorum lines are not used here)")
@@ -144,6 +149,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		RateLimit:           *rateLimit,
 		RateBurst:           *rateBurst,
 		SessionTTL:          *sessionTTL,
+		DashboardHosts:      dashboardHosts,
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = loadTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
@@ -495,7 +501,7 @@ func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *t
 		return nil, "", fmt.Errorf("%s: listen on %s: %w", what, addr, err)
 	}
 	url := "http://" + lis.Addr().String()
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	if tlsCfg != nil {
 		hs.TLSConfig = tlsCfg.Clone()
 		hs.TLSConfig.ClientAuth, hs.TLSConfig.ClientCAs = tls.NoClientCert, nil
