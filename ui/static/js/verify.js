@@ -393,7 +393,11 @@ const SIG_PREFIX = '\u2014 ';
 // Go's unicode.IsSpace (JavaScript's \s differs: it has U+FEFF, not U+0085).
 const SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
 
-const validName = (name) => name !== '' && name.isWellFormed() && !SPACE.test(name) && !name.includes('+');
+// LONE_SURROGATE matches a UTF-16 surrogate without its pair: text that is
+// not valid Unicode (String.prototype.isWellFormed, which Node 18 lacks).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const wellFormed = (s) => s.search(LONE_SURROGATE) < 0;
+const validName = (name) => name !== '' && wellFormed(name) && !SPACE.test(name) && !name.includes('+');
 
 function cut(s, sep) {
   const i = s.indexOf(sep);
@@ -460,7 +464,7 @@ async function ed25519Verify(publicKey, signature, message) {
 export function parseNote(text) {
   if (typeof text !== 'string') fail('note must be a string');
   const bad = (why) => fail(`malformed note: ${why}`);
-  if (!text.isWellFormed()) bad('not valid Unicode text');
+  if (!wellFormed(text)) bad('not valid Unicode text');
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x20 && c !== 0x0a) bad(`control character U+${c.toString(16).padStart(4, '0')} at offset ${i}`);
@@ -743,7 +747,7 @@ class JSONParser {
   string() {
     const lit = this.match(/"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y);
     if (lit === undefined) this.error('invalid string');
-    return JSON.parse(lit).toWellFormed(); // Go turns lone surrogates into U+FFFD
+    return JSON.parse(lit).replace(LONE_SURROGATE, '\uFFFD'); // Go turns lone surrogates into U+FFFD
   }
 }
 
