@@ -141,9 +141,16 @@ func (p *page) text(sel string) string {
 // signIn signs in with token on the sign-in view.
 func (p *page) signIn(token string) {
 	p.t.Helper()
-	p.run("sign in",
+	p.run("open the sign-in view",
 		chromedp.Navigate(p.base+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
+	)
+	// A key filled in from the server must be confirmed compared with the
+	// published one; a key pinned before needs no confirmation.
+	if p.count("#vkey-confirm") > 0 {
+		p.run("confirm the key", chromedp.Click(chromedp.CSS("#vkey-confirm")))
+	}
+	p.run("sign in",
 		chromedp.SetValue(chromedp.CSS("#token"), token),
 		chromedp.Click(chromedp.CSS("#signin")),
 		chromedp.WaitVisible(chromedp.CSS("#signout")),
@@ -223,8 +230,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n := p.count("#vkey"); n != 1 {
 			t.Fatal("no verifier key field on the sign-in view")
 		}
-		p.run("pin the key", chromedp.SetValue(chromedp.CSS("#vkey"), sl.vkey))
+		// The key came from the server: signing in needs the box ticked.
+		p.run("sign in without confirming the key",
+			chromedp.Click(chromedp.CSS("#signin")),
+			chromedp.WaitVisible(`//*[@id="login-error"][contains(., 'Compare the key with the one the operator published')]`),
+		)
 		p.shot("01-sign-in")
+		// A key typed or pasted is the user's own: no box to tick.
+		p.run("pin the key", chromedp.SetValue(chromedp.CSS("#vkey"), sl.vkey), chromedp.WaitNotVisible(chromedp.CSS("#vkey-confirm")))
 	})
 
 	t.Run("wrong role", func(t *testing.T) {
@@ -303,6 +316,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("times of entry 0 %q: want New York time, with UTC in the title", shown)
 		}
 		p.shot("05-timeline")
+		// The header's toggle shows times in UTC, New York time in the title.
+		p.run("times in UTC", chromedp.Click(chromedp.CSS("#times")))
+		shown = eval[[]string](p, `[...document.querySelectorAll("#timeline .event[data-index='0'] time")].map(e => e.textContent + " | " + e.title)`)
+		if !slices.Contains(shown, "2026-11-20 09:00:00 UTC | 2026-11-20 04:00:00 EST") || p.attr("#times", "aria-pressed") != "true" {
+			t.Errorf("times of entry 0 in UTC mode %q", shown)
+		}
+		p.shot("05b-timeline-utc")
+		p.run("times local again", chromedp.Click(chromedp.CSS("#times")))
 	})
 
 	t.Run("drift", func(t *testing.T) {
@@ -442,6 +463,29 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("header trust badge %q, want failed", got)
 		}
 		p.shot("11-forked-checkpoint")
+		// The alarm outlives the fork's answers, and a reload, until cleared.
+		tamper.Store(int32(tamperNothing))
+		p.run("reload after the fork",
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`#alarm-clear`)),
+			chromedp.WaitVisible(chromedp.CSS(`#cp-checked time`)),
+		)
+		if got, trust := p.attr("#badge", "data-state"), p.attr("#trust", "data-state"); got != "failed" || trust != "failed" {
+			t.Errorf("after the fork, with honest answers: overview badge %q, header %q, want failed", got, trust)
+		}
+		if n := p.count("#alarm-trusted, #alarm-shown"); n != 2 {
+			t.Errorf("%d checkpoint texts in the evidence, want 2", n)
+		}
+		evidence := eval[string](p, `fetch(document.querySelector("#alarm-download").href).then(r => r.text())`)
+		if strings.Count(evidence, "\n— example.com/test-log ") != 2 {
+			t.Errorf("the evidence file lacks a signed checkpoint:\n%s", evidence)
+		}
+		p.shot("12-alarm-kept")
+		p.run("clear the alarm",
+			chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; document.querySelector("#alarm-clear").click()`),
+			chromedp.WaitVisible(chromedp.CSS(`#badge[data-state="verified"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#trust[data-state="verified"]`)),
+		)
 	})
 }
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   u64, actionLabel, outcomeLabel, targetTypeLabel, isoUTC, localTime, localInputToISO, age, appendRate, plural, describeError,
+  timeLabels, keyText, keyFingerprint,
 } from '../static/js/format.js';
 
 const ms = Date.UTC(2026, 10, 26, 9, 1, 44, 259);
@@ -32,6 +33,14 @@ test('times: UTC for the title, the viewer zone for the text', () => {
   assert.equal(localTime(Date.UTC(2026, 0, 1, 0, 0, 0), 'UTC'), '2026-01-01 00:00:00 UTC');
 });
 
+test('times: the viewer zone by default, UTC in UTC mode, the other zone as the title', () => {
+  const entry0 = Date.UTC(2026, 10, 20, 9, 0, 0);
+  assert.deepEqual(timeLabels(entry0, false, 'America/New_York'), { text: '2026-11-20 04:00:00 EST', title: '2026-11-20 09:00:00.000 UTC' });
+  assert.deepEqual(timeLabels(entry0, true, 'America/New_York'), { text: '2026-11-20 09:00:00 UTC', title: '2026-11-20 04:00:00 EST' });
+  assert.deepEqual(timeLabels(ms, true, 'Asia/Kolkata').text, '2026-11-26 09:01:44 UTC');
+  assert.match(timeLabels(ms, true, 'Asia/Kolkata').title, /^2026-11-26 14:31:44 /);
+});
+
 test('datetime-local values are read in the viewer zone and sent as UTC', () => {
   const tz = process.env.TZ;
   process.env.TZ = 'America/New_York';
@@ -58,6 +67,14 @@ test('age and append rate', () => {
   assert.equal(appendRate([3, 3]), '2 entries logged within the same millisecond');
   assert.equal(plural(1, 'entry', 'entries'), '1 entry');
   assert.equal(plural(1000, 'event'), '1,000 events');
+});
+
+test('verifier keys: pasted line breaks dropped, a fingerprint to compare by eye', () => {
+  const vkey = 'example.com/test-log+1a2b3c4d+AeBy0DQPRjBS8bMB3Cg4zSxFXSeGzBeyKLBdiKFUEnok';
+  assert.equal(keyText(' example.com/test-log+1a2b3c4d+AeBy0DQPRjBS8bMB3C\ng4zSxFXSeGzBeyKLBdiKFUEnok\n'), vkey);
+  assert.equal(keyFingerprint(vkey), 'example.com/test-log · 1a2b3c4d · AeBy0D…FUEnok');
+  assert.equal(keyFingerprint('a+0000ABCD+AR+/0DQPRjBS8bMB3Cg4zSxFXSeGzBeyKLBdiKFUEn+k'), 'a · 0000ABCD · AR+/0D…FUEn+k');
+  assert.throws(() => keyFingerprint('not a key'));
 });
 
 test('errors say what to do next', () => {

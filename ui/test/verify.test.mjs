@@ -99,7 +99,7 @@ test('inclusion proofs', async () => {
   const p = vectors.inclusion.find((x) => x.index === 5 && x.size === 9);
   const wrong = unhex(vectors.tree.roots[8]);
   const msg = await rejects(v.verifyInclusion(5, 9, unhex(p.leaf), hashes(p.proof), wrong), 'wrong root');
-  assert.match(msg, /^inclusion proof of entry 5 in tree 9 does not lead to the root [0-9a-f]{64} \(it leads to [0-9a-f]{64}\)$/);
+  assert.match(msg, /^inclusion proof of entry 5 in tree 9 does not lead to the root [A-Za-z0-9+/]{43}= \(it leads to [A-Za-z0-9+/]{43}=\)$/);
   assert.match(await rejects(v.verifyInclusion(5, 9, unhex(p.leaf), hashes(p.proof).slice(1), unhex(p.root)), 'short'), /has 3 hashes, want 4/);
   assert.match(await rejects(v.verifyInclusion(9, 9, unhex(p.leaf), [], unhex(p.root)), 'index = size'), /entry 9 is not below tree size 9/);
   for (const [index, size] of [[2 ** 53, 2 ** 53 + 2], [-1, 3], [1.5, 3], ['1', 3]]) {

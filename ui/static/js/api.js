@@ -1,6 +1,8 @@
 // The dashboard's JSON API (/ui/api): fetch with the session cookie, the
 // CSRF token on every POST, errors as ApiError {status, code, message}.
-// A 401 on a signed-in call ends the session: the app goes back to sign-in.
+// A 401 on a signed-in call ends the session (the app goes back to
+// sign-in) only when GET /session says it is gone too: a session that is
+// still signed in was refused, not signed out.
 
 const BASE = '/ui/api';
 export const LOG = 'tlog.v1.LogService/';
@@ -55,13 +57,28 @@ async function call(method, path, body, { expect401 = false, signal } = {}) {
     const code = (data && data.code) || codes[res.status] || 'Internal';
     const err = new ApiError(res.status, code, (data && data.message) || `HTTP ${res.status} ${res.statusText}`);
     if (res.status === 401 && !expect401) {
-      setCsrf('');
-      sessionEnded('Your session ended; sign in again.');
+      if (await signedOut()) {
+        setCsrf('');
+        sessionEnded('Your session ended; sign in again.');
+      } else {
+        err.code = 'PermissionDenied';
+      }
     }
     throw err;
   }
   if (data === null && text) throw new ApiError(res.status, 'Internal', 'the server answered with something that is not JSON');
   return data;
+}
+
+// signedOut asks whether the session is gone: true only when GET /session
+// answers 401 (not when it cannot be reached). Calls refused together ask
+// once.
+let probe = null;
+function signedOut() {
+  probe ??= call('GET', '/session', undefined, { expect401: true })
+    .then(() => false, (e) => e.status === 401)
+    .finally(() => { probe = null; });
+  return probe;
 }
 
 export const getInfo = () => call('GET', '/info');

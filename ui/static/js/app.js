@@ -1,8 +1,8 @@
 // The dashboard's shell: sign-in, the header (who, sign-out, trust badge)
 // and the hash routes, one module per page.
 import { getInfo, getSession, signOut, onSessionEnded, setCsrf } from './api.js';
-import { pinnedKey, onTrust, checkLatest } from './trust.js';
-import { h, put } from './dom.js';
+import { pinnedKey, onTrust, checkLatest, loadAlarm } from './trust.js';
+import { h, put, timesUTC, setTimesUTC } from './dom.js';
 import { describeError } from './format.js';
 import { renderSignin } from './pages/signin.js';
 import overview from './pages/overview.js';
@@ -88,6 +88,7 @@ function enter(s) {
   const left = Date.parse(s.expires_at) - Date.now();
   if (Number.isFinite(left)) expiry = setTimeout(() => showSignin('Your session expired: sign in again.'), Math.min(Math.max(left, 0), 2 ** 31 - 1));
   if (!location.hash || location.hash === '#') history.replaceState(null, '', '#/overview');
+  loadAlarm();
   route();
   if (parseHash().name !== 'overview') checkLatest().catch(() => {});
 }
@@ -96,10 +97,10 @@ function trustBadge(s) {
   const el = $('#trust');
   el.dataset.state = s.state;
   // The text changes only with the state, so the live region speaks only then.
-  const text = s.state === 'verified' ? '✓ Checkpoint verified'
-    : s.state === 'failed' ? '✗ Checkpoint check FAILED' : 'Checking the checkpoint…';
+  const text = s.state === 'verified' ? '✓ Verified in this browser'
+    : s.state === 'failed' ? (s.alarm ? '✗ ALARM: checkpoint check FAILED' : '✗ Checkpoint check FAILED') : 'Checking the checkpoint…';
   if (el.textContent !== text) el.textContent = text;
-  el.title = s.state === 'failed' ? `${s.error.message} (details on the overview)`
+  el.title = s.state === 'failed' ? `${s.error.message} (${s.alarm ? 'evidence' : 'details'} on the overview)`
     : s.state === 'verified' ? `Tree size ${s.cp.size}, signed with the pinned key and consistent with what this browser saw before` : '';
 }
 
@@ -113,6 +114,14 @@ async function start() {
   });
   $('.skip').addEventListener('click', (e) => { e.preventDefault(); $('#main').focus(); });
   window.addEventListener('hashchange', route);
+  // An alarm stored or cleared in another tab.
+  window.addEventListener('storage', (e) => { if (session && (e.key === null || e.key.startsWith('tlogd.alarm.'))) loadAlarm(); });
+  const times = $('#times');
+  times.setAttribute('aria-pressed', String(timesUTC()));
+  times.addEventListener('click', () => {
+    setTimesUTC(!timesUTC());
+    times.setAttribute('aria-pressed', String(timesUTC()));
+  });
 
   let s;
   try {

@@ -1,6 +1,6 @@
 // DOM helpers: build elements without innerHTML (everything shown from
 // the log is text), times as <time>, messages with roles.
-import { isoUTC, localTime, describeError } from './format.js';
+import { isoUTC, timeLabels, describeError } from './format.js';
 
 // h builds an element: h('a', {href: '#/x', class: 'c'}, 'text', child).
 // Attributes: class, dataset {}, on<event> functions, value/checked as
@@ -35,13 +35,42 @@ export function put(el, ...children) {
   return el;
 }
 
-// timeEl shows a Unix ms time in the viewer's zone; the UTC time is the
-// title and the datetime.
+// Times show in the viewer's zone, or in UTC when the header's toggle is
+// pressed (localStorage 'tlogd.times' = 'utc'); the other is the title.
+const TIMES = 'tlogd.times';
+let utc = false;
+try { utc = localStorage.getItem(TIMES) === 'utc'; } catch { /* local */ }
+export const timesUTC = () => utc;
+
+// setTimesUTC switches every time on the page, and later ones.
+export function setTimesUTC(on) {
+  utc = !!on;
+  try { localStorage.setItem(TIMES, utc ? 'utc' : 'local'); } catch { /* this page only */ }
+  for (const el of document.querySelectorAll('time[data-ms]')) showTime(el, Number(el.dataset.ms));
+}
+
+function showTime(el, ms) {
+  const t = timeLabels(ms, utc);
+  el.textContent = t.text;
+  el.title = t.title;
+}
+
+// timeEl shows a Unix ms time (see setTimesUTC); the datetime is UTC.
 export function timeEl(ms) {
   if (ms == null || !Number.isFinite(ms)) return h('span', { class: 'muted' }, '—');
-  const iso = isoUTC(ms);
-  return h('time', { datetime: iso, title: iso.replace('T', ' ').replace('Z', ' UTC') }, localTime(ms));
+  const el = h('time', { datetime: isoUTC(ms), dataset: { ms: String(ms) } });
+  showTime(el, ms);
+  return el;
 }
+
+// setBusy marks a button busy with aria-disabled, not the disabled
+// property, which would drop the keyboard focus of a focused button; its
+// handlers ignore it while isBusy.
+export function setBusy(button, on) {
+  if (on) button.setAttribute('aria-disabled', 'true');
+  else button.removeAttribute('aria-disabled');
+}
+export const isBusy = (button) => button.getAttribute('aria-disabled') === 'true';
 
 // errorEl is an alert saying what failed and what to do next.
 export function errorEl(err, id) {

@@ -1,5 +1,6 @@
-// Pure formatting helpers: labels, times, numbers, error texts. No DOM, so
-// node tests can check them (ui/test/format.test.mjs).
+// Pure formatting helpers: labels, times, numbers, error texts, key
+// fingerprints. No DOM, so node tests can check them (ui/test/format.test.mjs).
+import { parseVerifierKey } from './verify.js';
 
 // u64 turns a protojson uint64 (a decimal string, or a number) into a
 // Number, refusing what a Number cannot hold exactly.
@@ -60,6 +61,14 @@ export function localTime(ms, timeZone) {
   const parts = {};
   for (const p of new Intl.DateTimeFormat('en-CA', opts).formatToParts(new Date(ms))) parts[p.type] = p.value;
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+}
+
+// timeLabels is a time's text and title: the viewer's zone (or timeZone)
+// as the text and UTC as the title, or the other way round when utc.
+export function timeLabels(ms, utc = false, timeZone) {
+  const local = localTime(ms, timeZone);
+  if (utc) return { text: localTime(ms, 'UTC'), title: local };
+  return { text: local, title: isoUTC(ms).replace('T', ' ').replace('Z', ' UTC') };
 }
 
 // localInputToISO turns a datetime-local value (the viewer's zone) into
@@ -135,6 +144,21 @@ export function describeError(err) {
 // clean drops a message's final full stop, so that sentences can go on.
 export function clean(msg) {
   return String(msg).replace(/[.\s]+$/, '');
+}
+
+// keyText is a verifier key as written in a field: a key has no white
+// space, so line breaks pasted into it are dropped.
+export const keyText = (s) => s.replace(/\s+/g, '');
+
+// keyFingerprint is what to compare a verifier key by at a glance: its
+// name, its key hash (8 hex digits) and the first and last 6 characters of
+// its key data: "example.com/log · 1a2b3c4d · AQ4n2k…x9Zk0=". It throws
+// on a key that does not parse.
+export function keyFingerprint(vkey) {
+  parseVerifierKey(vkey);
+  const [name, hash, ...rest] = vkey.split('+');
+  const data = rest.join('+'); // base64 has + too
+  return `${name} · ${hash} · ${data.length > 12 ? `${data.slice(0, 6)}…${data.slice(-6)}` : data}`;
 }
 
 // shortHash shows the start of a base64 hash.

@@ -15,7 +15,9 @@ export function subjectLink(tenant, id, kind) {
 const shown = (s) => (s === '' ? h('span', { class: 'none' }, '(none)') : s);
 
 // changesEl lists an event's changes, old → new; for grant actions the
-// granted value is marked added, the revoked one removed.
+// granted value is marked added, the revoked one removed. Only a removal
+// strikes its value through: assigning a role adds the new one and, as
+// drift counts it, leaves the old one held.
 export function changesEl(ev) {
   if (!ev || !ev.changes || ev.changes.length === 0) return h('span', { class: 'muted' }, '—');
   const grant = GRANT_ACTIONS[ev.action];
@@ -26,7 +28,8 @@ export function changesEl(ev) {
     return h('li', { class: cls },
       label ? h('span', { class: 'tag' }, label) : null,
       h('span', { class: 'attr' }, c.attribute), ': ',
-      h('span', { class: c.old_value === '' ? 'old empty' : 'old' }, shown(c.old_value)), h('span', { 'aria-hidden': 'true' }, ' → '), h('span', { class: 'visually-hidden' }, ' changed to '),
+      h('span', { class: c.old_value === '' ? 'old blank' : 'old' }, shown(c.old_value)), h('span', { 'aria-hidden': 'true' }, ' → '),
+      h('span', { class: 'visually-hidden' }, isGrant && grant.sign > 0 ? ', new value ' : ' changed to '),
       h('span', { class: 'new' }, shown(c.new_value)));
   }));
 }
@@ -39,6 +42,11 @@ export function verifiedEl(ok, reason, erased = false) {
       erased ? 'entry proven (payload erased)' : 'proof verified');
   }
   return h('span', { class: 'bad' }, h('span', { 'aria-hidden': 'true' }, '✗ '), 'not verified: ', reason || 'unknown reason');
+}
+
+// statedEl is the neutral mark of what only the log states: not ✓.
+export function statedEl(what) {
+  return h('span', { class: 'stated' }, h('span', { 'aria-hidden': 'true' }, '○ '), 'as the log states: ', what);
 }
 
 export const EVENT_COLUMNS = ['Entry', 'Logged', 'Occurred', 'Actor', 'Action', 'Target', 'Outcome', 'Changes', 'Verification'];

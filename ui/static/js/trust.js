@@ -1,12 +1,15 @@
 // Trust in checkpoints: every checkpoint the page uses is opened with the
 // pinned verifier key and proven consistent with the last checkpoint this
 // browser trusted for the log (localStorage 'tlogd.last.' + origin =
-// {size, root, seen_at}). A smaller latest tree, another root at the same
+// {size, root, seen_at, vkey, checkpoint (its text; absent in states saved
+// by older versions)}). A smaller latest tree, another root at the same
 // size, or a consistency proof that fails is a failure: the stored state
-// is kept, and the page says so loudly.
+// is kept, the evidence is stored as an alarm (alarm.js) that stays until
+// the user clears it, and the page says so loudly.
 import { rpc, LOG } from './api.js';
-import { openCheckpoint, verifyConsistency, b64decode, b64encode, equalBytes } from './verify.js';
+import { openCheckpoint, verifyConsistency, b64decode, b64encode, equalBytes, parseVerifierKey } from './verify.js';
 import { u64 } from './format.js';
+import * as alarms from './alarm.js';
 
 const VKEY = 'tlogd.vkey';
 
@@ -15,8 +18,14 @@ export function pinnedKey() {
 }
 export function pinKey(vkey) { localStorage.setItem(VKEY, vkey.trim()); }
 
+// pinnedOrigin is the origin of the pinned key's log ('' when none).
+export function pinnedOrigin() {
+  try { return parseVerifierKey(pinnedKey()).name; } catch { return ''; }
+}
+
 // TrustError is a checkpoint this browser must not trust. kind: signature,
-// rollback, fork or inconsistent; old/new: {size, root (base64)}.
+// rollback, fork or inconsistent; old: {size, root (base64), seen_at,
+// checkpoint}, now: {size, root, checkpoint} (checkpoint: the note text).
 export class TrustError extends Error {
   constructor(kind, message, old = null, now = null) {
     super(message);
@@ -41,11 +50,32 @@ export function lastSeen(origin) {
 }
 
 function remember(cp) {
-  localStorage.setItem(stateKey(cp.origin), JSON.stringify({ size: cp.size, root: b64encode(cp.root), seen_at: new Date().toISOString(), vkey: pinnedKey() }));
+  localStorage.setItem(stateKey(cp.origin), JSON.stringify({ size: cp.size, root: b64encode(cp.root), seen_at: new Date().toISOString(), vkey: pinnedKey(), checkpoint: cp.text }));
 }
 
-// The page-wide trust status, for the header badge.
-let status = { state: 'verifying', cp: null, error: null };
+// storedAlarm is the alarm stored for origin, or null; clearAlarm removes
+// it (the user reported it) and lets the next check set the status.
+export function storedAlarm(origin) {
+  try { return origin ? alarms.readAlarm(localStorage, origin) : null; } catch { return null; }
+}
+export function clearAlarm(origin) {
+  alarms.clearAlarm(localStorage, origin);
+  setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
+}
+const alarmError = (a) => ({ name: 'TrustError', kind: a.kind, message: a.message });
+
+// loadAlarm puts the stored alarm of the pinned key's log, if any, on the
+// header badge (at sign-in, and when another tab changes it).
+export function loadAlarm() {
+  const a = storedAlarm(pinnedOrigin());
+  if (a) setStatus({ state: 'failed', cp: null, error: alarmError(a), alarm: a });
+  else if (status.alarm) setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
+  return a;
+}
+
+// The page-wide trust status, for the header badge: {state, cp, error,
+// alarm (the stored alarm, or null)}.
+let status = { state: 'verifying', cp: null, error: null, alarm: null };
 const listeners = new Set();
 export function onTrust(fn) { listeners.add(fn); fn(status); return () => listeners.delete(fn); }
 export const trustStatus = () => status;
@@ -85,8 +115,8 @@ async function reconcile(cp, latest) {
     return false;
   }
   const lastRoot = b64decode(last.root);
-  const old = { size: last.size, root: last.root, seen_at: last.seen_at };
-  const now = { size: cp.size, root: b64encode(cp.root) };
+  const old = { size: last.size, root: last.root, seen_at: last.seen_at, checkpoint: typeof last.checkpoint === 'string' ? last.checkpoint : null };
+  const now = { size: cp.size, root: b64encode(cp.root), checkpoint: cp.text };
   const seen = `this browser trusted ${desc(old.size, old.root)} on ${old.seen_at || 'an earlier visit'}`;
   if (cp.size === last.size) {
     if (!equalBytes(cp.root, lastRoot)) {
@@ -120,15 +150,24 @@ async function reconcile(cp, latest) {
 }
 
 async function check(text, latest) {
+  let cp = null;
   try {
-    const cp = await open(text);
+    cp = await open(text);
     const known = await reconcile(cp, latest);
-    // A failure stays on the header badge until the page is reloaded: a
-    // log that showed a fork once is not trusted again by later answers.
-    if (status.state !== 'failed') setStatus({ state: 'verified', cp, error: null });
+    // A log that showed a fork once is not trusted again by later answers:
+    // its alarm stays until the user clears it, and any other failure stays
+    // on the header badge until the page is reloaded.
+    const a = storedAlarm(cp.origin);
+    if (a) setStatus({ state: 'failed', cp, error: alarmError(a), alarm: a });
+    else if (status.state !== 'failed') setStatus({ state: 'verified', cp, error: null, alarm: null });
     return Object.assign(cp, { known });
   } catch (e) {
-    if (e.name === 'TrustError') setStatus({ state: 'failed', cp: null, error: e });
+    if (e.name === 'TrustError') {
+      if (cp) {
+        try { alarms.saveAlarm(localStorage, cp.origin, alarms.alarmOf(e)); } catch { /* storage off or full: this page only */ }
+      }
+      setStatus({ state: 'failed', cp: null, error: e, alarm: storedAlarm(cp ? cp.origin : pinnedOrigin()) });
+    }
     throw e;
   }
 }

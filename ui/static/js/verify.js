@@ -211,7 +211,7 @@ export async function verifyInclusion(index, size, leaf, proof, root) {
   const want = inner + onesCount(shiftRight(index, inner));
   if (proof.length !== want) fail(`${what} has ${proof.length} hashes, want ${want}`);
   const got = await chainBorderRight(await chainInner(leaf, proof.slice(0, inner), index), proof.slice(inner));
-  if (!equalBytes(got, root)) fail(`${what} does not lead to the root ${hex(root)} (it leads to ${hex(got)})`);
+  if (!equalBytes(got, root)) fail(`${what} does not lead to the root ${b64encode(root)} (it leads to ${b64encode(got)})`);
 }
 
 /**
@@ -232,13 +232,13 @@ export async function verifyConsistency(size1, size2, proof, root1, root2) {
     if (proof.length !== 0) fail(`${what} must be empty (every tree extends the empty tree), got ${proof.length} hashes`);
     const empty = await emptyRoot();
     if (!equalBytes(root1, empty) || (size2 === 0 && !equalBytes(root2, empty))) {
-      fail(`the root of the empty tree must be SHA-256("") ${hex(empty)}`);
+      fail(`the root of the empty tree must be SHA-256("") ${b64encode(empty)}`);
     }
     return;
   }
   if (size1 === size2) {
     if (proof.length !== 0) fail(`${what} must be empty between equal sizes, got ${proof.length} hashes`);
-    if (!equalBytes(root1, root2)) fail(`two trees of size ${size1} have different roots ${hex(root1)} and ${hex(root2)}`);
+    if (!equalBytes(root1, root2)) fail(`two trees of size ${size1} have different roots ${b64encode(root1)} and ${b64encode(root2)}`);
     return;
   }
   if (proof.length === 0) fail(`${what} is empty`);
@@ -256,9 +256,9 @@ export async function verifyConsistency(size1, size2, proof, root1, root2) {
   const left = proof.slice(start + inner);
   const mask = shiftRight(size1 - 1, shift);
   const got1 = await chainBorderRight(await chainInnerRight(seed, path, mask), left);
-  if (!equalBytes(got1, root1)) fail(`${what} does not lead to the first root ${hex(root1)} (it leads to ${hex(got1)})`);
+  if (!equalBytes(got1, root1)) fail(`${what} does not lead to the first root ${b64encode(root1)} (it leads to ${b64encode(got1)})`);
   const got2 = await chainBorderRight(await chainInner(seed, path, mask), left);
-  if (!equalBytes(got2, root2)) fail(`${what} does not lead to the second root ${hex(root2)} (it leads to ${hex(got2)})`);
+  if (!equalBytes(got2, root2)) fail(`${what} does not lead to the second root ${b64encode(root2)} (it leads to ${b64encode(got2)})`);
 }
 
 // CompactRange is the right edge of a tree: the roots of the perfect

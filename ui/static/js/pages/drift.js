@@ -1,12 +1,12 @@
 // Drift: compare the tenant's grants with an approved baseline (GetDrift);
 // every item's claim and the event behind it are checked here.
-import { h, put, setState, field, errorEl, timeEl } from '../dom.js';
+import { h, put, setState, field, errorEl, timeEl, setBusy, isBusy } from '../dom.js';
 import { rpc, AUDIT } from '../api.js';
 import { Pager } from '../trust.js';
 import { checkProven } from '../proven.js';
 import { parseBaseline, driftItemProblem, driftKey, compareKeys, KINDS, STATUSES } from '../checks.js';
 import { actionLabel, plural, u64 } from '../format.js';
-import { subjectLink, verifiedEl, headRow } from '../rows.js';
+import { subjectLink, verifiedEl, statedEl, headRow } from '../rows.js';
 
 const MAX_PAGES = 100;
 
@@ -21,6 +21,7 @@ export default {
     const area = h('div', { id: 'drift-area' });
 
     async function compare() {
+      if (isBusy(run)) return;
       formError.textContent = '';
       const f = file.files && file.files[0];
       if (!f) {
@@ -35,7 +36,7 @@ export default {
         formError.textContent = `${f.name}: ${e.message}. Fix the file and choose it again.`;
         return;
       }
-      run.disabled = true;
+      setBusy(run, true);
       put(area);
       setState(badge, 'verifying', `Comparing tenant “${b.tenant}” with ${f.name}…`);
       const pager = new Pager();
@@ -75,14 +76,17 @@ export default {
         if (ctx.signal.aborted) return;
         const bad = rows.filter((r) => !r.ok).length;
         const cp = pager.cp;
-        const counts = `${plural(replayed, 'grant event')} replayed at tree size ${cp.size}`;
+        // What the page cannot check: that no item was left out, that a
+        // never-granted grant was never given, and the counts.
+        const counts = `The log states it replayed ${plural(replayed, 'grant event')} at tree size ${cp.size}`;
+        const caveat = 'The server could have left items out: tlogctl drift -complete replays the whole log itself and cannot be misled.';
         if (bad) setState(badge, 'failed', `✗ ${bad} of ${plural(rows.length, 'item')} FAILED verification: see the last column; do not rely on them. ${counts}.`);
-        else if (rows.length === 0) setState(badge, 'verified', `✓ No drift: every grant matches the baseline (${counts}).`);
-        else setState(badge, 'verified', `✓ ${plural(rows.length, 'item')}, each checked here against the baseline and its proven event (${counts}). The server could leave items out: tlogctl drift -complete replays the whole log.`);
+        else if (rows.length === 0) setState(badge, 'empty', `No drift reported: the log states every grant matches the baseline. ${counts}. ${caveat}`);
+        else setState(badge, 'verified', `✓ ${plural(rows.length, 'item')}, each checked here: against the baseline and, where it cites one, against its proven event. `, h('span', { class: 'caveat' }, `${counts}. ${caveat}`));
         const warn = total != null && total !== rows.length
           ? h('p', { class: 'warning' }, `The server said the report has ${total} items but sent ${rows.length}.`) : null;
         put(area, warn, rows.length === 0
-          ? h('p', { id: 'drift-empty', class: 'empty' }, 'No drift: every grant matches the baseline.')
+          ? h('p', { id: 'drift-empty', class: 'empty' }, 'No drift reported: as the log states, every grant matches the baseline.')
           : h('table', { id: 'drift-items', class: 'events' },
             h('caption', null, `Drift of tenant “${b.tenant}” from ${f.name}`),
             headRow(['Subject', 'Kind', 'Name', 'Status', 'Event behind it', 'Verification']),
@@ -96,9 +100,9 @@ export default {
                 h('td', null, h('span', { class: 'status ' + (st ? st.key : '') }, st ? st.words : it.status), st ? h('span', { class: 'sub' }, st.long) : null),
                 h('td', null, ev
                   ? [`entry ${v.index}: `, actionLabel(ev.action, ev.custom_action), ' by ', subjectLink(ev.tenant, ev.actor && ev.actor.id, 'actor'), ', ', timeEl(v.time)]
-                  : v ? `entry ${v.index ?? '?'}` : h('span', { class: 'muted' }, 'none: no event gave it')),
+                  : v ? `entry ${v.index ?? '?'}` : h('span', { class: 'muted' }, 'none cited: the log states no event gave it')),
                 h('td', { class: 'verification' }, ok
-                  ? (v ? verifiedEl(true) : h('span', { class: 'ok' }, h('span', { 'aria-hidden': 'true' }, '✓ '), 'matches the baseline'))
+                  ? (v ? verifiedEl(true) : statedEl('no event gave it (that the baseline approves it is checked)'))
                   : verifiedEl(false, problem)));
             }))));
       } catch (e) {
@@ -106,7 +110,7 @@ export default {
         setState(badge, 'failed', 'The comparison failed: nothing was verified.');
         put(area, errorEl(e));
       } finally {
-        run.disabled = false;
+        setBusy(run, false);
       }
     }
 

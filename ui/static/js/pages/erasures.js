@@ -1,7 +1,7 @@
 // Erasures: the erasure records (ACTION_SUBJECT_ERASED), each verified,
 // and for the entries each one erased, proof that the entry itself is
 // still in the log: its payload is gone, its commitment stays proven.
-import { h, put, setState, errorEl, timeEl } from '../dom.js';
+import { h, put, setState, errorEl, timeEl, setBusy, isBusy } from '../dom.js';
 import { rpc, AUDIT } from '../api.js';
 import { Pager } from '../trust.js';
 import { checkProven, proveEntry, erasedEntries, pool } from '../proven.js';
@@ -30,7 +30,8 @@ export default {
     }
 
     async function load() {
-      reload.disabled = true;
+      if (isBusy(reload)) return;
+      setBusy(reload, true);
       put(area);
       setState(badge, 'verifying', 'Reading and verifying the erasure records…');
       const pager = new Pager();
@@ -56,7 +57,7 @@ export default {
         }
         const cp = pager.cp;
         if (records.length === 0) {
-          setState(badge, 'verified', `✓ No erasure records in the verified tree of size ${cp.size}.`);
+          setState(badge, 'empty', `No erasure records: as the log states, at the verified tree size ${cp.size} (a search cannot prove that none was left out).`);
           put(area, h('p', { class: 'empty' }, 'No subject was ever erased from this log. Erasures are made by an administrator with tlogctl erase; they appear here once recorded.'));
           return;
         }
@@ -102,7 +103,7 @@ export default {
         setState(badge, 'failed', 'Could not read the erasure records: nothing was verified.');
         put(area, errorEl(e));
       } finally {
-        reload.disabled = false;
+        setBusy(reload, false);
       }
     }
 

@@ -1,11 +1,15 @@
 // Export and prove: build, in this browser, the files tlogctl export and
 // tlogctl prove write (byte for byte), verify them, then offer them.
-import { h, put, setState, field, errorEl, blobURL } from '../dom.js';
+import { h, put, setState, field, errorEl, blobURL, setBusy, isBusy } from '../dom.js';
 import { rpc, LOG, getLogInfo } from '../api.js';
 import { checkLatest, trustCheckpoint, pinnedKey } from '../trust.js';
 import { b64decode, leafHash, verifyInclusion, verifyRecord, verifyExport, verifyProofBundle } from '../verify.js';
 import { exportHeaderLine, exportRecordLine, exportFileName, recordExtra, proofBundleText, proofFileNames } from '../files.js';
 import { u64, plural } from '../format.js';
+
+// MAX_EXPORT caps an export built here: it is held in memory, twice (the
+// text and the download). tlogctl export streams any size.
+export const MAX_EXPORT = 1_000_000;
 
 function wholeNumber(input, what) {
   const s = input.value.trim();
@@ -76,15 +80,16 @@ export default {
 
     const exportForm = h('form', { id: 'export-form', class: 'filters', novalidate: true },
       field('export-from', 'First entry', from, 'Index of the first entry (0: the start of the log).'),
-      field('export-to', 'Stop before entry', to, 'Blank: up to the size of the latest checkpoint (the whole log).'),
+      field('export-to', 'Stop before entry', to, `Blank: up to the size of the latest checkpoint (the whole log). This page exports at most ${MAX_EXPORT.toLocaleString('en')} entries at a time: use tlogctl export for more.`),
       h('div', { class: 'field check' }, payloads, h('label', { for: 'export-payloads' }, 'Include payloads and salts'),
         h('p', { class: 'hint' }, 'Needs the read_payloads capability. Reads with payloads are recorded in the log (one record per 1,000 entries read).')),
       h('div', { class: 'actions' }, run));
 
     exportForm.addEventListener('submit', async (e) => {
       e.preventDefault();
+      if (isBusy(run)) return;
       put(out);
-      run.disabled = true;
+      setBusy(run, true);
       bar.hidden = true;
       setState(status, 'verifying', 'Verifying the latest checkpoint…');
       try {
@@ -103,6 +108,11 @@ export default {
           return;
         }
         const n = end - f;
+        if (n > MAX_EXPORT) {
+          setState(status, 'failed', h('p', { role: 'alert' }, `[${f}, ${end}) is ${plural(n, 'entry', 'entries')}: this page builds exports of at most ${plural(MAX_EXPORT, 'entry', 'entries')}, in memory. `,
+            `Export a smaller range (stop before entry ${f + MAX_EXPORT}, then continue from there), or use tlogctl export, which streams any size.`));
+          return;
+        }
         bar.hidden = false;
         bar.max = 2 * n;
         bar.value = 0;
@@ -121,7 +131,7 @@ export default {
         if (ctx.signal.aborted) return;
         setState(status, 'failed', errorEl(err));
       } finally {
-        run.disabled = false;
+        setBusy(run, false);
       }
     });
 
@@ -136,6 +146,7 @@ export default {
 
     proveForm.addEventListener('submit', async (e) => {
       e.preventDefault();
+      if (isBusy(proveRun)) return;
       put(proveOut);
       let i;
       try {
@@ -146,7 +157,7 @@ export default {
         index.focus();
         return;
       }
-      proveRun.disabled = true;
+      setBusy(proveRun, true);
       setState(proveStatus, 'verifying', `Proving record ${i}…`);
       try {
         const { cp: latest } = await checkLatest();
@@ -180,7 +191,7 @@ export default {
         if (ctx.signal.aborted) return;
         setState(proveStatus, 'failed', errorEl(err));
       } finally {
-        proveRun.disabled = false;
+        setBusy(proveRun, false);
       }
     });
 

@@ -1,12 +1,14 @@
 // Overview: the latest checkpoint, verified in this browser (signature with
 // the pinned key, consistency with the last one this browser trusted), its
-// cosignatures, how old the newest entry is and how fast the log grows.
-import { h, put, setState, timeEl, errorEl } from '../dom.js';
+// cosignatures, how old the newest entry is and how fast the log grows;
+// and the evidence of an alarm this browser keeps (trust.js).
+import { h, put, setState, timeEl, errorEl, setBusy, blobURL } from '../dom.js';
 import { rpc, LOG, getLogInfo } from '../api.js';
-import { checkLatest, openOnly } from '../trust.js';
+import { checkLatest, openOnly, storedAlarm, clearAlarm, pinnedOrigin } from '../trust.js';
+import { alarmText, alarmTitle, alarmFileName } from '../alarm.js';
 import { b64decode, b64encode, equalBytes, leafHash, parseEntry, verifyRange, verifyConsistency,
   parseVerifierKey, verifyCosignature } from '../verify.js';
-import { u64, age, appendRate, plural } from '../format.js';
+import { u64, age, appendRate, plural, clean } from '../format.js';
 
 const WITNESS_KEYS = 'tlogd.witness-keys';
 const RATE_WINDOW = 1000;
@@ -81,16 +83,41 @@ async function cosignatureLines(cp, text, cosigned) {
   return lines;
 }
 
-function failureEl(err) {
+// failureEl says why the latest checkpoint is not trusted; alarm: the
+// evidence is shown below it (alarmEl).
+function failureEl(err, alarm) {
   const hint = err.kind === 'signature'
     ? 'Check that the pinned key is the one the operator published (sign out and pin it again); if it is, this server is not serving the log you pinned.'
-    : 'Do not rely on this log’s answers. Keep this page open, note both checkpoints, and tell the operator; tlogctl monitor can record evidence. This browser keeps the checkpoint it trusted.';
+    : alarm ? 'Do not rely on this log’s answers. Download the evidence below and give it to the operator; tlogctl monitor can record evidence too.'
+      : 'Do not rely on this log’s answers. Keep this page open, note both checkpoints, and tell the operator; tlogctl monitor can record evidence. This browser keeps the checkpoint it trusted.';
   return h('div', { role: 'alert', class: 'failure' },
-    h('p', null, h('strong', null, '✗ Checkpoint check FAILED. '), err.message),
-    err.old && err.now ? h('dl', { class: 'pair' },
+    h('p', null, h('strong', null, '✗ Checkpoint check FAILED. '), alarm && alarm.message === err.message ? 'See the evidence below.' : err.message),
+    err.old && err.now && !alarm ? h('dl', { class: 'pair' },
       h('dt', null, 'Trusted before'), h('dd', null, `size ${err.old.size}, root `, h('code', null, err.old.root), err.old.seen_at ? ` (seen ${err.old.seen_at})` : ''),
       h('dt', null, 'Shown now'), h('dd', null, `size ${err.now.size}, root `, h('code', null, err.now.root))) : null,
     h('p', null, hint));
+}
+
+// alarmEl shows a stored alarm's evidence: both checkpoints, as text and
+// as a file to download (url), and the button that clears it.
+function alarmEl(origin, a, url, onClear) {
+  const cp = (id, label, p) => (p ? [
+    h('h4', { id: id + '-h' }, label, `: size ${p.size}`),
+    h('p', { class: 'hint' }, 'Root (base64) ', h('code', null, p.root), p.seen_at ? [', trusted since ', timeEl(Date.parse(p.seen_at))] : null),
+    p.checkpoint ? h('pre', { id, class: 'note', tabindex: '0', 'aria-labelledby': id + '-h' }, p.checkpoint)
+      : h('p', { class: 'muted' }, 'Its signed text was not kept: this browser trusted it before the dashboard kept checkpoint texts.'),
+  ] : null);
+  const clear = h('button', { id: 'alarm-clear', type: 'button' }, 'I have reported this: clear the alarm');
+  clear.addEventListener('click', onClear);
+  return h('section', { class: 'alarm', 'aria-labelledby': 'alarm-h' },
+    h('h3', { id: 'alarm-h' }, `✗ ${alarmTitle(a)}: evidence kept in this browser`),
+    h('p', null, a.detected_at ? ['Detected ', timeEl(Date.parse(a.detected_at)), ': '] : null, clean(a.message), '.'),
+    h('p', null, 'The alarm stays, here and in the header, until you clear it, even if the log’s later answers check out: a log that showed two views may show you the honest one now. Give the evidence to the log’s operator and to whoever relies on the log.'),
+    cp('alarm-trusted', 'Checkpoint this browser trusted', a.trusted),
+    cp('alarm-shown', 'Checkpoint the log showed', a.shown),
+    h('div', { class: 'row' },
+      h('a', { id: 'alarm-download', href: url, download: alarmFileName(origin, a), class: 'download' }, 'Download the evidence (text file)'),
+      clear));
 }
 
 export default {
@@ -101,6 +128,9 @@ export default {
     const f = { origin: dd('cp-origin'), size: dd('cp-size'), root: dd('cp-root'), age: dd('cp-age'), rate: dd('append-rate') };
     const checked = h('p', { class: 'hint', id: 'cp-checked' });
     const problem = h('div', { id: 'overview-error' });
+    const alarmArea = h('div', { id: 'alarm' });
+    let alarmShown = ''; // the alarm shown, as JSON
+    let alarmURL = null;
     const cosigs = h('ul', { id: 'cp-cosigs', class: 'plain' }, h('li', { class: 'muted' }, '…'));
     const wk = h('textarea', { id: 'witness-keys', rows: 3, spellcheck: 'false', 'aria-describedby': 'witness-hint' });
     wk.value = witnessKeys().join('\n');
@@ -111,18 +141,45 @@ export default {
     let busy = false;
     let latest = null;
 
+    // showAlarm shows the stored alarm of the log (origin), if any, and
+    // returns it.
+    function showAlarm(origin) {
+      const a = storedAlarm(origin);
+      const json = a ? JSON.stringify(a) : '';
+      if (json === alarmShown) return a;
+      alarmShown = json;
+      if (alarmURL) URL.revokeObjectURL(alarmURL);
+      alarmURL = a ? blobURL([alarmText(origin, a)], 'text/plain') : null;
+      put(alarmArea, a ? alarmEl(origin, a, alarmURL, () => {
+        if (!confirm('Clear the alarm? Do it only once you have reported it and kept the evidence: this browser will then trust the log again if its next checkpoints check out.')) return;
+        clearAlarm(origin);
+        showAlarm(origin);
+        setState(badge, 'verifying', 'Alarm cleared: verifying the latest checkpoint…');
+        heading.focus(); // the button is gone
+        refresh();
+      }) : null);
+      return a;
+    }
+
     async function refresh() {
       if (busy || ctx.signal.aborted) return;
       busy = true;
-      refreshBtn.disabled = true;
+      setBusy(refreshBtn, true);
       try {
         const { cp, text, cosigned } = await checkLatest();
         if (ctx.signal.aborted) return;
         latest = { cp, text, cosigned };
         put(problem);
-        setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
-          cp.known ? ', and consistent with every checkpoint this browser saw before.'
-            : '. It is the first checkpoint of this log this browser has seen: later ones must extend it.');
+        const a = showAlarm(cp.origin);
+        if (a) {
+          setState(badge, 'failed', h('div', { class: 'failure' },
+            h('p', null, h('strong', null, '✗ ALARM kept: '), `this browser saw this log sign a checkpoint it must not have (${alarmTitle(a).toLowerCase()}). `,
+              `The latest checkpoint, size ${cp.size}, checks out, but do not rely on this log until the alarm is resolved: see the evidence below.`)));
+        } else {
+          setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
+            cp.known ? ', and consistent with every checkpoint this browser saw before.'
+              : '. It is the first checkpoint of this log this browser has seen: later ones must extend it.');
+        }
         put(f.origin, cp.origin);
         put(f.size, plural(cp.size, 'entry', 'entries'));
         put(f.root, h('code', null, b64encode(cp.root)));
@@ -131,7 +188,7 @@ export default {
       } catch (e) {
         if (ctx.signal.aborted) return;
         if (e.name === 'TrustError') {
-          setState(badge, 'failed', failureEl(e));
+          setState(badge, 'failed', failureEl(e, showAlarm(pinnedOrigin())));
           for (const k of ['origin', 'size', 'root', 'age', 'rate']) put(f[k], h('span', { class: 'bad' }, 'not trusted'));
           put(cosigs, h('li', { class: 'muted' }, 'Not checked: the checkpoint is not trusted.'));
           put(checked, 'Checked ', timeEl(Date.now()), '. Refreshes every 10 seconds.');
@@ -140,7 +197,7 @@ export default {
         }
       } finally {
         busy = false;
-        refreshBtn.disabled = false;
+        setBusy(refreshBtn, false);
       }
     }
 
@@ -192,11 +249,13 @@ export default {
     });
     refreshBtn.addEventListener('click', refresh);
 
+    const heading = h('h2', { id: 'cp-h', tabindex: '-1' }, 'Latest checkpoint');
     put(root,
       h('h1', { tabindex: '-1' }, 'Overview'),
       h('section', { 'aria-labelledby': 'cp-h' },
-        h('h2', { id: 'cp-h' }, 'Latest checkpoint'),
+        heading,
         badge,
+        alarmArea,
         problem,
         h('dl', { class: 'facts' },
           h('dt', null, 'Origin'), f.origin,
@@ -214,8 +273,12 @@ export default {
           h('p', { class: 'hint', id: 'witness-hint' }, 'One witness verifier key per line, as each witness published it. Stored in this browser only; cosignatures by these keys are checked.')),
         h('div', { class: 'row' }, saveBtn, wkMsg)));
 
+    showAlarm(pinnedOrigin());
     refresh();
     const timer = setInterval(refresh, 10000);
-    return () => clearInterval(timer);
+    return () => {
+      clearInterval(timer);
+      if (alarmURL) URL.revokeObjectURL(alarmURL);
+    };
   },
 };

@@ -1,6 +1,6 @@
 // Search: QueryEvents, 50 events a page, every event verified here against
 // the page's checkpoint (inclusion, commitment, decoded payload, filters).
-import { h, put, setState, field, errorEl } from '../dom.js';
+import { h, put, setState, field, errorEl, setBusy, isBusy } from '../dom.js';
 import { rpc, AUDIT } from '../api.js';
 import { Pager } from '../trust.js';
 import { checkProven, Erasures } from '../proven.js';
@@ -48,8 +48,11 @@ export default {
       ACTIONS.filter((a) => a !== 'ACTION_UNSPECIFIED').map((a) => h('option', { value: a, selected: chosen.has(a) }, actionLabel(a))));
     const outcome = h('select', { id: 'q-outcome', name: 'q-outcome' }, h('option', { value: '' }, 'Any'),
       OUTCOMES.filter((o) => o !== 'OUTCOME_UNSPECIFIED').map((o) => h('option', { value: o, selected: params.get('outcome') === o }, outcomeLabel(o))));
-    const from = h('input', { id: 'q-from', name: 'q-from', type: 'datetime-local', step: 1, value: params.get('from') || '' });
-    const to = h('input', { id: 'q-to', name: 'q-to', type: 'datetime-local', step: 1, value: params.get('to') || '' });
+    const when = (id, param) => h('input', { id, name: id, type: 'datetime-local', step: 1, value: params.get(param) || '' });
+    const from = when('q-from', 'from');
+    const to = when('q-to', 'to');
+    const occFrom = when('q-occ-from', 'occ_from');
+    const occTo = when('q-occ-to', 'occ_to');
     const run = h('button', { id: 'q-run', type: 'submit', class: 'primary' }, 'Search');
     const formError = h('p', { id: 'search-error', class: 'error', role: 'alert' });
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -61,8 +64,10 @@ export default {
       field('q-target', 'Target id', target),
       field('q-action', 'Actions', action, 'None selected: any action. Ctrl-click (⌘-click) or Shift with the arrow keys selects several.'),
       field('q-outcome', 'Outcome', outcome),
-      field('q-from', 'Logged from', from, `Your time zone (${zone}).`),
-      field('q-to', 'Logged before', to, `Your time zone (${zone}).`),
+      field('q-from', 'Logged from (the log’s clock)', from, `When tlogd logged it: the entry’s time, proven. Your time zone (${zone}).`),
+      field('q-to', 'Logged before (the log’s clock)', to, `Your time zone (${zone}).`),
+      field('q-occ-from', 'Occurred from (the client’s clock)', occFrom, `When it happened, as the recording client stated: the log does not vouch for it. Your time zone (${zone}).`),
+      field('q-occ-to', 'Occurred before (the client’s clock)', occTo, `Your time zone (${zone}).`),
       h('div', { class: 'actions' }, run, h('button', { type: 'reset' }, 'Clear filters')),
       formError);
 
@@ -72,6 +77,7 @@ export default {
     const nextHint = h('p', { id: 'next-hint', class: 'hint', hidden: true },
       'Each page examines a bounded number of entries, so a page may hold fewer than 50 events, even none, and still have a next page. Later pages use the same checkpoint as the first.');
 
+    const resultsHeading = h('h2', { id: 'results-h', tabindex: '-1' }, 'Results');
     let st = null; // {q, pager, page, token, prev, erasures}
 
     function request() {
@@ -86,13 +92,22 @@ export default {
       if (outcome.value) q.outcome = outcome.value;
       if (from.value) q.logged_from = localInputToISO(from.value);
       if (to.value) q.logged_before = localInputToISO(to.value);
+      if (occFrom.value) q.occurred_from = localInputToISO(occFrom.value);
+      if (occTo.value) q.occurred_before = localInputToISO(occTo.value);
       if (q.logged_from && q.logged_before && q.logged_from >= q.logged_before) throw new Error('“Logged from” must be before “Logged before”');
+      if (q.occurred_from && q.occurred_before && q.occurred_from >= q.occurred_before) throw new Error('“Occurred from” must be before “Occurred before”');
       return q;
     }
 
-    async function loadPage() {
+    // hideNext hides Next page, moving the keyboard focus off it first.
+    function hideNext() {
+      if (document.activeElement === nextBtn) resultsHeading.focus();
       nextBtn.hidden = nextHint.hidden = true;
-      run.disabled = true;
+    }
+
+    async function loadPage() {
+      setBusy(run, true);
+      setBusy(nextBtn, true);
       setState(badge, 'verifying', `Loading page ${st.page} and verifying it…`);
       try {
         const req = { ...st.q, page_size: PAGE_SIZE, tree_size: st.pager.cp ? st.pager.cp.size : 0, page_token: st.token };
@@ -121,14 +136,17 @@ export default {
         if (ctx.signal.aborted) return;
         setState(badge, 'failed', 'The search failed: nothing was verified.');
         put(results, errorEl(e));
+        hideNext();
       } finally {
-        run.disabled = false;
+        setBusy(run, false);
+        setBusy(nextBtn, false);
       }
     }
 
     function show(rows, resp, cp) {
       st.token = resp.next_page_token || '';
-      nextBtn.hidden = nextHint.hidden = !st.token;
+      if (st.token) nextBtn.hidden = nextHint.hidden = false;
+      else hideNext();
       let empty = null;
       if (rows.length === 0) {
         empty = st.token
@@ -145,19 +163,21 @@ export default {
 
     form.addEventListener('submit', (e) => {
       e.preventDefault();
+      if (isBusy(run)) return;
       formError.textContent = '';
       let q;
       try { q = request(); } catch (err) { formError.textContent = `${err.message}. Correct it and search again.`; return; }
       st = { q, pager: new Pager(), page: 1, token: '', prev: null, erasures: null };
       const share = new URLSearchParams();
       for (const [k, v] of [['tenant', tenant.value], ['subject', subject.value], ['actor', actor.value], ['target', target.value],
-        ['action', (q.actions || []).join(',')], ['outcome', outcome.value], ['from', from.value], ['to', to.value]]) if (v) share.set(k, v.trim());
+        ['action', (q.actions || []).join(',')], ['outcome', outcome.value], ['from', from.value], ['to', to.value],
+        ['occ_from', occFrom.value], ['occ_to', occTo.value]]) if (v) share.set(k, v.trim());
       history.replaceState(null, '', '#/search' + (share.toString() ? '?' + share : ''));
       loadPage();
     });
     form.addEventListener('reset', () => { formError.textContent = ''; });
     nextBtn.addEventListener('click', () => {
-      if (!st || !st.token) return;
+      if (isBusy(nextBtn) || !st || !st.token) return;
       st.page++;
       loadPage().then(() => results.querySelector('caption')?.scrollIntoView({ block: 'nearest' }));
     });
@@ -167,7 +187,7 @@ export default {
       h('p', { class: 'lead' }, 'Each result is proven in a checkpoint verified with your pinned key, and decoded here from the bytes the log committed to. A search cannot prove that no event was left out: a subject’s timeline can. Results carry payloads, so each search is recorded in the log.'),
       form,
       h('section', { 'aria-labelledby': 'results-h' },
-        h('h2', { id: 'results-h' }, 'Results'), badge, results, h('div', { class: 'row' }, nextBtn, nextHint)));
+        resultsHeading, badge, results, h('div', { class: 'row' }, nextBtn, nextHint)));
 
     if ([...params.keys()].length) form.requestSubmit();
   },

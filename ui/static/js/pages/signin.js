@@ -1,10 +1,12 @@
 // Sign-in: exchange an access token (or none) for a session, and pin the
-// log's verifier key in this browser.
-import { h, put, field } from '../dom.js';
+// log's verifier key in this browser. The key is shown whole, with a short
+// fingerprint, to compare with the one the operator published; a key
+// filled in from the server must be confirmed compared.
+import { h, put, field, setBusy, isBusy } from '../dom.js';
 import { signIn, setCsrf } from '../api.js';
 import { pinnedKey, pinKey } from '../trust.js';
 import { parseVerifierKey } from '../verify.js';
-import { describeError } from '../format.js';
+import { describeError, keyText, keyFingerprint } from '../format.js';
 
 // render shows the sign-in form in root. info: /ui/api/info or null;
 // session: an existing session (only the key is missing) or null;
@@ -14,7 +16,18 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
   const suggested = !pinned && info && info.verifier_key ? info.verifier_key : '';
   const error = h('p', { id: 'login-error', role: 'alert', class: 'error' });
   const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false' });
-  const vkey = h('input', { id: 'vkey', name: 'vkey', type: 'text', autocomplete: 'off', spellcheck: 'false', value: pinned || suggested, required: true });
+  const vkey = h('textarea', { id: 'vkey', name: 'vkey', rows: 3, autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', required: true, value: pinned || suggested });
+  const print = h('p', { id: 'vkey-print', class: 'fingerprint' });
+  const showPrint = () => {
+    let t = '';
+    try { t = keyText(vkey.value) ? 'Fingerprint: ' + keyFingerprint(keyText(vkey.value)) : ''; } catch { t = 'Not a verifier key yet: paste it whole, as the operator published it.'; }
+    if (print.textContent !== t) print.textContent = t;
+  };
+  showPrint();
+  // A key typed or pasted here came from the user; one filled in from the
+  // server must be confirmed compared before it is pinned.
+  let edited = false;
+  const fromServer = () => !!suggested && !edited;
 
   let tokenHint = 'Paste the access token the operator gave you.';
   if (info && info.open) tokenHint = 'This log is open to everyone: leave it blank to continue without one.';
@@ -24,22 +37,34 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
   const vkeyHint = pinned
     ? 'Pinned in this browser: every checkpoint is checked against it.'
     : 'The key every checkpoint must be signed with. Pin the key the operator published (tlogd prints it at start).';
+  const confirmBox = h('input', { id: 'vkey-confirm', name: 'vkey-confirm', type: 'checkbox' });
   const warning = suggested
-    ? h('p', { id: 'vkey-warning', class: 'warning', role: 'note' },
-      'This key was filled in from what the server says about itself. Compare it with the key the operator published before you sign in: a server that lies could give you its own key.')
+    ? h('div', { id: 'vkey-check', class: 'warning' },
+      h('p', { id: 'vkey-warning', role: 'note' },
+        'This key was filled in from what the server says about itself. Compare it with the key the operator published before you sign in: a server that lies could give you its own key.'),
+      h('div', { class: 'field check' }, confirmBox, h('label', { for: 'vkey-confirm' }, 'I compared this key with the one the operator published')))
     : null;
+  vkey.addEventListener('input', () => {
+    edited = true;
+    if (warning) warning.hidden = true;
+    showPrint();
+  });
 
   const form = h('form', { id: 'signin-form', novalidate: true },
     session ? null : field('token', 'Access token', token, tokenHint),
     field('vkey', 'Log verifier key', vkey, vkeyHint),
+    print,
     warning,
     h('button', { id: 'signin', type: 'submit', class: 'primary' }, session ? 'Pin key and continue' : 'Sign in'),
     error);
+  vkey.setAttribute('aria-describedby', 'vkey-hint vkey-print');
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    const button = form.querySelector('#signin');
+    if (isBusy(button)) return;
     error.textContent = '';
-    const key = vkey.value.trim();
+    const key = keyText(vkey.value);
     if (!key) {
       error.textContent = 'Enter the log verifier key: ask the operator for the key they published.';
       vkey.focus();
@@ -49,7 +74,7 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
     try {
       parsed = parseVerifierKey(key);
     } catch (err) {
-      error.textContent = `This is not a valid verifier key (${err.message}). Paste it again, in one line, as the operator published it.`;
+      error.textContent = `This is not a valid verifier key (${err.message}). Paste it again, whole, as the operator published it.`;
       vkey.focus();
       return;
     }
@@ -58,8 +83,12 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
       vkey.focus();
       return;
     }
-    const button = form.querySelector('#signin');
-    button.disabled = true;
+    if (fromServer() && !confirmBox.checked) {
+      error.textContent = 'Compare the key with the one the operator published, then tick “I compared this key with the one the operator published”. Or paste the published key yourself.';
+      confirmBox.focus();
+      return;
+    }
+    setBusy(button, true);
     try {
       const s = session || await signIn(token.value);
       setCsrf(s.csrf_token);
@@ -71,7 +100,7 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
         : describeError(err);
       (session ? vkey : token).focus();
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   });
 

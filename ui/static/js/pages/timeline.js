@@ -1,6 +1,6 @@
 // Subject timeline: every event naming a subject, each proven, and the
 // subject's chain of back-links checked here, so a missing event shows.
-import { h, put, setState, field, errorEl } from '../dom.js';
+import { h, put, setState, field, errorEl, setBusy, isBusy } from '../dom.js';
 import { rpc, AUDIT } from '../api.js';
 import { Pager } from '../trust.js';
 import { checkProven, Erasures } from '../proven.js';
@@ -27,7 +27,7 @@ export default {
     const list = h('div', { id: 'timeline-area' });
 
     async function load(t, s) {
-      run.disabled = true;
+      setBusy(run, true);
       put(list);
       setState(chain, 'verifying', `Reading and verifying the timeline of “${s}”…`);
       const pager = new Pager();
@@ -72,7 +72,7 @@ export default {
         }
         const last = items.length ? items[items.length - 1].v.index : null;
         if (!problem && !capped) {
-          const latest = resp.has_events ? u64(resp.latest_index, 'latest_index') : null;
+          const latest = resp.has_events ? u64(resp.latest_index, 'the index of the subject’s latest event') : null;
           if (!resp.has_events && last != null) problem = { index: last, reason: `the log says “${s}” has no events, yet returned some` };
           else if (resp.has_events && last == null) problem = { index: latest, reason: `the log says “${s}”’s latest event is entry ${latest}, but returned none` };
           else if (resp.has_events && latest !== last) problem = { index: latest, reason: `the timeline ends at entry ${last}, but the log says “${s}”’s latest event is entry ${latest}` };
@@ -84,9 +84,11 @@ export default {
         } else if (capped) {
           setState(chain, 'incomplete', `Only the first ${plural(items.length, 'event')} were read (the page cap): the chain is checked only when the whole timeline is read. Use tlogctl timeline for a subject this large.`);
         } else if (items.length === 0) {
-          setState(chain, 'intact', `✓ chain complete: 0 events. The log, at the verified tree size ${cp.size}, states that no event names “${s}” in ${t ? 'tenant “' + t + '”' : 'the tenant-less namespace'}. Check the spelling and the tenant: ids are per tenant.`);
+          // The log's word alone: nothing here proves it.
+          setState(chain, 'empty', `No event names “${s}” in ${t ? 'tenant “' + t + '”' : 'the tenant-less namespace'} at tree size ${cp.size}: check the spelling and the tenant (ids are per tenant).`);
         } else {
-          setState(chain, 'intact', `✓ chain complete: ${plural(items.length, 'event')}, latest entry ${last} matches latest_index; every event links back to the one before, in the verified tree of size ${cp.size}.`);
+          setState(chain, 'intact', `✓ The chain links up through ${plural(items.length, 'event')} in the verified tree of size ${cp.size}: each links back to the one before, so none between them was left out. `,
+            h('span', { class: 'caveat' }, `The last, entry ${last}, is the latest the log states for “${s}”: a log could hide newer events, which tlogctl monitor or tlogctl export would catch.`));
         }
         put(list, items.length
           ? h('ol', { id: 'timeline', class: 'timeline', 'aria-label': `Timeline of ${s}` },
@@ -98,19 +100,20 @@ export default {
               }
               return li;
             }))
-          : h('p', { class: 'empty' }, `No events name “${s}”${t ? ' in tenant “' + t + '”' : ''}. Check the id and the tenant, or search all tenants.`));
+          : null);
       } catch (e) {
         if (ctx.signal.aborted) return;
         const trust = e.name === 'TrustError';
         setState(chain, trust ? 'broken' : 'idle', trust ? h('div', { role: 'alert' }, `✗ The answer’s checkpoint is not trusted: ${e.message}.`) : 'Not checked.');
         put(list, errorEl(e));
       } finally {
-        run.disabled = false;
+        setBusy(run, false);
       }
     }
 
     form.addEventListener('submit', (e) => {
       e.preventDefault();
+      if (isBusy(run)) return;
       formError.textContent = '';
       const s = subject.value.trim();
       if (!s) {

@@ -2,7 +2,7 @@
 // bundle (with its payload) or an export. Nothing is sent to the server.
 import { h, put, setState, timeEl } from '../dom.js';
 import { pinnedKey } from '../trust.js';
-import { verifyProofBundle, verifyExport, b64encode } from '../verify.js';
+import { verifyProofBundle, verifyRecord, verifyExport, b64encode } from '../verify.js';
 import { plural, clean } from '../format.js';
 
 const PROOF_HEADER = 'c2sp.org/tlog-proof@v1\n';
@@ -49,8 +49,22 @@ export default {
         }));
         const c = classify(files);
         if (c.bundle) {
-          const r = await verifyProofBundle(c.bundle.text, key, c.payload ? c.payload.bytes : undefined);
+          const r = await verifyProofBundle(c.bundle.text, key);
           if (ctx.signal.aborted) return;
+          if (c.payload) {
+            // The bundle verifies: a payload that does not match is another
+            // file than the record's, or an altered one.
+            try {
+              await verifyRecord(r.entryBytes, r.salt, c.payload.bytes);
+              r.payloadVerified = true;
+            } catch (e) {
+              if (!/commitment/.test(e.message)) throw e; // the bundle's salt, not the payload
+              setState(result, 'failed', h('p', { role: 'alert' }, h('strong', null, '✗ Payload does NOT match: '),
+                `${c.payload.name} does not match the commitment in the entry of ${c.bundle.name}: it is the wrong file for record ${r.index}, or it was altered. `,
+                `The bundle itself verifies: record ${r.index} is in ${r.checkpoint.origin}’s tree of size ${r.checkpoint.size}, signed with the pinned key.`));
+              return;
+            }
+          }
           setState(result, 'verified', h('p', null, h('strong', null, '✓ Verified: '),
             `record ${r.index} is in ${r.checkpoint.origin}’s tree of size ${r.checkpoint.size}, signed with the pinned key.`),
           h('dl', { class: 'facts' },
