@@ -29,16 +29,20 @@ export default {
         file.focus();
         return;
       }
+      // Busy, and the old report gone, before the first await: a second
+      // click or change must neither run beside this one nor see its state.
+      setBusy(run, true);
+      put(area);
+      setState(badge, 'verifying', `Comparing the log with ${f.name}…`);
       let b;
       try {
         b = parseBaseline(await f.text());
       } catch (e) {
         formError.textContent = `${f.name}: ${e.message}. Fix the file and choose it again.`;
+        setState(badge, 'idle', 'Choose a baseline file to compare the log’s grants with.');
+        setBusy(run, false);
         return;
       }
-      setBusy(run, true);
-      put(area);
-      setState(badge, 'verifying', `Comparing tenant “${b.tenant}” with ${f.name}…`);
       const pager = new Pager();
       const rows = [];
       let token = '';
