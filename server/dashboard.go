@@ -174,7 +174,7 @@ func (s *Server) DashboardHandler() (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /ui/api/", notFound)
 	mux.HandleFunc("POST /ui/api/", notFound)
-	return d.checkHost(securityHeaders(mux)), nil
+	return securityHeaders(d.checkHost(mux)), nil
 }
 
 // checkHost refuses, over plain HTTP, requests for a host name the
@@ -307,7 +307,7 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, httpStatus(st.Code()), st.Code(), st.Message())
 		return
 	}
-	sess := &session{principal: p, anonymous: body.Token == "", csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
+	sess := &session{principal: p, anonymous: p.Via != "token", csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
 	if a := d.s.auth; a.policy != nil && p.Via != "anonymous" {
 		sess.roles = slices.Sorted(slices.Values(a.policy.roles[p.Name]))
 	}
