@@ -503,11 +503,7 @@ func (d *dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 // uiPrincipal returns the principal of a call made by the dashboard: ok is
 // false for every other call.
 func (a *authenticator) uiPrincipal(ctx context.Context) (Principal, bool) {
-	pr, ok := peer.FromContext(ctx)
-	if !ok {
-		return Principal{}, false
-	}
-	if _, ok := pr.Addr.(uiAddr); !ok {
+	if !fromDashboard(ctx) {
 		return Principal{}, false
 	}
 	if len(metadata.ValueFromIncomingContext(ctx, mdUIAnonymous)) > 0 {
@@ -520,14 +516,21 @@ func (a *authenticator) uiPrincipal(ctx context.Context) (Principal, bool) {
 	return Principal{Name: names[0], Via: "dashboard", caps: a.policy.principals[names[0]]}, true
 }
 
+// fromDashboard reports whether a call came over the dashboard's
+// in-process connection, the only one whose peer address is uiAddr.
+func fromDashboard(ctx context.Context) bool {
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	_, ok = pr.Addr.(uiAddr)
+	return ok
+}
+
 // uiCaller returns, for a call made by the dashboard, the browser's address
 // and user agent.
 func uiCaller(ctx context.Context) (addr, agent string, ok bool) {
-	pr, ok := peer.FromContext(ctx)
-	if !ok {
-		return "", "", false
-	}
-	if _, ok := pr.Addr.(uiAddr); !ok {
+	if !fromDashboard(ctx) {
 		return "", "", false
 	}
 	if v := metadata.ValueFromIncomingContext(ctx, mdUIRemote); len(v) > 0 {
