@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -93,9 +94,18 @@ const (
 	csrfHeader = "X-CSRF-Token"
 	// maxSessions bounds the sessions signed in with a token, and
 	// maxAnonymousSessions those without (anyone can make those); when a
-	// class is full, its oldest session goes.
+	// class is full, its oldest session goes. maxPrincipalSessions bounds
+	// one principal's token sessions, so that one token cannot sign
+	// the others out: its own oldest goes first.
 	maxSessions          = 10000
 	maxAnonymousSessions = 1000
+	maxPrincipalSessions = 32
+	// Each client address (an IPv6 /64) may sign in signInRate times a
+	// second, in bursts of signInBurst; the limiters of at most
+	// maxSignInClients addresses are kept.
+	signInRate       = 2
+	signInBurst      = 10
+	maxSignInClients = 10000
 	// maxUIRequestBytes bounds a JSON API request body (a drift baseline
 	// of 10,000 subjects fits).
 	maxUIRequestBytes = 8 << 20
@@ -118,9 +128,9 @@ type dashboard struct {
 	mu   sync.Mutex
 	// sessions are keyed by the SHA-256 of the cookie value.
 	sessions map[[sha256.Size]byte]*session
-	// signIns bounds sign-in attempts, so that nobody can churn sessions
-	// (or guess tokens) fast.
-	signIns *rate.Limiter
+	// signIns bounds each client address's sign-ins, so that nobody can
+	// churn sessions (or guess tokens) fast, nor slow down the others.
+	signIns map[netip.Prefix]*rate.Limiter
 }
 
 // DashboardHandler serves the auditor dashboard: its static files under
@@ -154,7 +164,7 @@ func (s *Server) DashboardHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dashboard{s: s, conn: conn, sessions: make(map[[sha256.Size]byte]*session), signIns: rate.NewLimiter(20, 100)}
+	d := &dashboard{s: s, conn: conn, sessions: make(map[[sha256.Size]byte]*session), signIns: make(map[netip.Prefix]*rate.Limiter)}
 	s.dashConn.Store(conn)
 	static, err := fs.Sub(ui.Static, "static")
 	if err != nil {
@@ -289,8 +299,8 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, codes.PermissionDenied, "cross-origin sign-in refused")
 		return
 	}
-	if !d.signIns.Allow() {
-		apiError(w, http.StatusTooManyRequests, codes.ResourceExhausted, "too many sign-ins; retry in a few seconds")
+	if !d.allowSignIn(r.RemoteAddr) {
+		apiError(w, http.StatusTooManyRequests, codes.ResourceExhausted, "too many sign-ins from this address; retry in a few seconds")
 		return
 	}
 	var body struct {
@@ -316,7 +326,7 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	if old, err := r.Cookie(cookieName(r)); err == nil {
 		delete(d.sessions, sha256.Sum256([]byte(old.Value))) // signing in again ends the session before
 	}
-	d.prune(sess.anonymous)
+	d.prune(sess)
 	d.sessions[sha256.Sum256([]byte(id))] = sess
 	d.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{
@@ -354,32 +364,88 @@ func (d *dashboard) principal(token string) (Principal, error) {
 	return p, nil
 }
 
-// prune drops expired sessions, and makes room for one more session of
-// the anonymous class or the other by dropping that class's oldest: a
-// crowd of anonymous sign-ins cannot sign out those made with a token.
-// d.mu must be held.
-func (d *dashboard) prune(anonymous bool) {
-	now := d.s.cfg.Now()
-	limit := maxSessions
-	if anonymous {
-		limit = maxAnonymousSessions
+// allowSignIn reports whether the client at remote (host:port) may sign
+// in now. Addresses are limited one by one; IPv6 ones by /64, which one
+// client usually holds whole.
+func (d *dashboard) allowSignIn(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
 	}
-	n := 0
-	var oldest [sha256.Size]byte
-	var at time.Time
+	addr := ap.Addr().Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = 64
+	}
+	client, _ := addr.Prefix(bits)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.signIns[client]
+	if l == nil {
+		if len(d.signIns) >= maxSignInClients {
+			// Forget the addresses that are back to a full bucket: they
+			// would get one anyway.
+			for k, l := range d.signIns {
+				if l.Tokens() >= signInBurst {
+					delete(d.signIns, k)
+				}
+			}
+			for k := range d.signIns {
+				if len(d.signIns) < maxSignInClients {
+					break
+				}
+				delete(d.signIns, k)
+			}
+		}
+		l = rate.NewLimiter(signInRate, signInBurst)
+		d.signIns[client] = l
+	}
+	return l.Allow()
+}
+
+// prune drops expired sessions, and makes room for sess: when its
+// principal has maxPrincipalSessions token sessions, its oldest goes;
+// otherwise, when sess's class (anonymous or token) is full, the class's
+// oldest goes. A crowd of anonymous sign-ins cannot sign out those made
+// with a token, nor one principal's sign-ins another principal.
+// d.mu must be held.
+func (d *dashboard) prune(sess *session) {
+	now := d.s.cfg.Now()
+	var class, own sessionCount
 	for k, s := range d.sessions {
 		switch {
 		case !now.Before(s.expires):
 			delete(d.sessions, k)
-		case s.anonymous == anonymous:
-			n++
-			if at.IsZero() || s.expires.Before(at) {
-				oldest, at = k, s.expires
+		case s.anonymous == sess.anonymous:
+			class.add(k, s)
+			if !sess.anonymous && s.principal.Name == sess.principal.Name {
+				own.add(k, s)
 			}
 		}
 	}
-	if n >= limit {
-		delete(d.sessions, oldest)
+	limit := maxSessions
+	if sess.anonymous {
+		limit = maxAnonymousSessions
+	}
+	switch {
+	case own.n >= maxPrincipalSessions:
+		delete(d.sessions, own.oldest)
+	case class.n >= limit:
+		delete(d.sessions, class.oldest)
+	}
+}
+
+// sessionCount counts sessions, and keeps the one that expires first.
+type sessionCount struct {
+	n      int
+	oldest [sha256.Size]byte
+	at     time.Time
+}
+
+func (c *sessionCount) add(k [sha256.Size]byte, s *session) {
+	c.n++
+	if c.at.IsZero() || s.expires.Before(c.at) {
+		c.oldest, c.at = k, s.expires
 	}
 }
 
@@ -470,7 +536,11 @@ func (d *dashboard) rpc(w http.ResponseWriter, r *http.Request) {
 		md.Set(mdUIPrincipal, sess.principal.Name)
 	}
 	ctx := metadata.NewOutgoingContext(r.Context(), md)
-	if err := d.conn.Invoke(ctx, "/"+method, req, resp); err != nil {
+	err = d.conn.Invoke(ctx, "/"+method, req, resp)
+	if h := d.s.uiHook; h != nil {
+		err = h(method, resp, err)
+	}
+	if err != nil {
 		st := status.Convert(err)
 		code := st.Code()
 		if code == codes.Unauthenticated {
@@ -480,9 +550,6 @@ func (d *dashboard) rpc(w http.ResponseWriter, r *http.Request) {
 		}
 		apiError(w, httpStatus(code), code, st.Message())
 		return
-	}
-	if h := d.s.uiHook; h != nil {
-		h(method, resp)
 	}
 	b, err := uiJSON.Marshal(resp)
 	if err != nil {

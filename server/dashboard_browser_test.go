@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tlogd/tlogd/client"
@@ -170,10 +172,11 @@ func (p *page) goTo(route, sel string) {
 type uiTamper int32
 
 const (
-	tamperNothing uiTamper = iota
-	tamperProof            // flip a bit of the first event's inclusion proof
-	tamperFork             // a checkpoint of another tree of the same size, signed by the log's key
-	tamperDrop             // leave the third event out of a timeline
+	tamperNothing  uiTamper = iota
+	tamperProof             // flip a bit of the first event's inclusion proof
+	tamperFork              // a checkpoint of another tree of the same size, signed by the log's key
+	tamperDrop              // leave the third event out of a timeline
+	tamperWithhold          // a checkpoint of a larger tree, signed by the log's key, and no consistency proofs
 )
 
 func TestDashboardInBrowser(t *testing.T) {
@@ -187,7 +190,29 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tamper atomic.Int32
-	hook := func(method string, resp proto.Message) {
+	// resign signs the checkpoint of r changed by change.
+	resign := func(r *tlogv1.GetCheckpointResponse, change func(*tlog.Checkpoint)) {
+		body, _, _ := strings.Cut(r.GetCheckpoint(), "\n\n")
+		cp, err := tlog.ParseCheckpoint([]byte(body + "\n"))
+		if err != nil {
+			t.Errorf("hook: %v", err)
+			return
+		}
+		change(&cp)
+		forked, err := tlog.SignCheckpoint(cp, signer)
+		if err != nil {
+			t.Errorf("hook: %v", err)
+			return
+		}
+		r.Checkpoint = string(forked)
+	}
+	hook := func(method string, resp proto.Message, err error) error {
+		if _, ok := resp.(*tlogv1.GetConsistencyProofResponse); ok && uiTamper(tamper.Load()) == tamperWithhold {
+			return status.Error(codes.Unavailable, "the log is busy")
+		}
+		if err != nil {
+			return err
+		}
 		switch uiTamper(tamper.Load()) {
 		case tamperProof:
 			if r, ok := resp.(*tlogv1.GetTimelineResponse); ok && len(r.GetEvents()) > 0 && len(r.GetEvents()[0].GetInclusionProof()) > 0 {
@@ -199,21 +224,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		case tamperFork:
 			if r, ok := resp.(*tlogv1.GetCheckpointResponse); ok {
-				body, _, _ := strings.Cut(r.GetCheckpoint(), "\n\n")
-				cp, err := tlog.ParseCheckpoint([]byte(body + "\n"))
-				if err != nil {
-					t.Errorf("hook: %v", err)
-					return
-				}
-				cp.Root[0] ^= 1
-				forked, err := tlog.SignCheckpoint(cp, signer)
-				if err != nil {
-					t.Errorf("hook: %v", err)
-					return
-				}
-				r.Checkpoint = string(forked)
+				resign(r, func(cp *tlog.Checkpoint) { cp.Root[0] ^= 1 })
+			}
+		case tamperWithhold:
+			if r, ok := resp.(*tlogv1.GetCheckpointResponse); ok {
+				resign(r, func(cp *tlog.Checkpoint) { cp.Size++; cp.Root[0] ^= 1 })
 			}
 		}
+		return err
 	}
 	sl := startSecureLogKey(t, skey, dashboardPolicy, nil, func(s *Server) { s.uiHook = hook })
 	seedHistory(t, sl)
@@ -236,8 +254,19 @@ func TestDashboardInBrowser(t *testing.T) {
 			chromedp.WaitVisible(`//*[@id="login-error"][contains(., 'Compare the key with the one the operator published')]`),
 		)
 		p.shot("01-sign-in")
-		// A key typed or pasted is the user's own: no box to tick.
-		p.run("pin the key", chromedp.SetValue(chromedp.CSS("#vkey"), sl.vkey), chromedp.WaitNotVisible(chromedp.CSS("#vkey-confirm")))
+		// The server's key put in again, and Enter in the key field, still
+		// needs the box ticked; another key is the user's own.
+		p.run("enter the server's key again",
+			chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-error").textContent = ""`),
+			chromedp.SetValue(chromedp.CSS("#vkey"), "\n"+sl.vkey+"\n"),
+			chromedp.Focus(chromedp.CSS("#vkey")),
+			chromedp.KeyEvent(kb.Enter),
+			chromedp.WaitVisible(`//*[@id="login-error"][contains(., 'Compare the key with the one the operator published')]`),
+		)
+		p.run("type another key",
+			chromedp.SendKeys(chromedp.CSS("#vkey"), "x"),
+			chromedp.WaitNotVisible(chromedp.CSS("#vkey-confirm")),
+		)
 	})
 
 	t.Run("wrong role", func(t *testing.T) {
@@ -481,12 +510,58 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the evidence file lacks a signed checkpoint:\n%s", evidence)
 		}
 		p.shot("12-alarm-kept")
-		p.run("clear the alarm",
-			chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; document.querySelector("#alarm-clear").click()`),
-			chromedp.WaitVisible(chromedp.CSS(`#badge[data-state="verified"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`#trust[data-state="verified"]`)),
-		)
+		p.clearAlarm()
 	})
+
+	t.Run("withheld proofs fail visibly", func(t *testing.T) {
+		p.t = t
+		// A log that signs a larger tree and then fails every consistency
+		// proof is not verified, and its checkpoint is kept as unproven.
+		tamper.Store(int32(tamperWithhold))
+		defer tamper.Store(int32(tamperNothing))
+		p.goTo("#/overview", `#badge[data-state="unverified"]`)
+		if got := p.attr("#trust", "data-state"); got != "unverified" {
+			t.Errorf("header trust badge %q, want unverified", got)
+		}
+		if n := p.count("#unproven-list li"); n != 1 {
+			t.Errorf("%d unproven checkpoints shown, want 1", n)
+		}
+		kept := eval[string](p, `fetch(document.querySelector("#unproven-download").href).then(r => r.text())`)
+		if strings.Count(kept, "\n— example.com/test-log ") != 2 {
+			t.Errorf("the unproven checkpoints' file lacks a signed checkpoint:\n%s", kept)
+		}
+		p.shot("13-unproven")
+		// Once the log answers again, it must prove the checkpoint it
+		// signed: it cannot (the tree is not that large), so the alarm goes
+		// off with both checkpoints.
+		tamper.Store(int32(tamperNothing))
+		p.run("refresh with honest answers",
+			chromedp.Click(chromedp.CSS("#refresh")),
+			chromedp.WaitVisible(chromedp.CSS(`#alarm-clear`)),
+		)
+		if got, trust := p.attr("#badge", "data-state"), p.attr("#trust", "data-state"); got != "failed" || trust != "failed" {
+			t.Errorf("after the withheld proof: overview badge %q, header %q, want failed", got, trust)
+		}
+		if n := p.count("#unproven-list li"); n != 0 {
+			t.Errorf("%d unproven checkpoints shown after the alarm, want 0", n)
+		}
+		if n := p.count("#alarm-trusted, #alarm-shown"); n != 2 {
+			t.Errorf("%d checkpoint texts in the evidence, want 2", n)
+		}
+		p.shot("14-unproven-alarm")
+		p.clearAlarm()
+	})
+}
+
+// clearAlarm clears the overview's alarm, and waits for the honest log to
+// be verified again.
+func (p *page) clearAlarm() {
+	p.t.Helper()
+	p.run("clear the alarm",
+		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; document.querySelector("#alarm-clear").click()`),
+		chromedp.WaitVisible(chromedp.CSS(`#badge[data-state="verified"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#trust[data-state="verified"]`)),
+	)
 }
 
 func writeTemp(t *testing.T, name string, b []byte) string {

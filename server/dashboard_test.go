@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -418,19 +420,25 @@ func TestDashboardHardening(t *testing.T) {
 		if code, _ := stale.do("GET", "/ui/api/session", "", nil); code != 401 {
 			t.Errorf("the session before a new sign-in: %d, want 401", code)
 		}
-		// A crowd of sign-ins is slowed down, and does not sign out the
-		// auditor.
+		// A crowd of sign-ins from one address is slowed down, does not
+		// sign out the auditor, and does not slow down another address
+		// (127.0.0.2 reaches a listener on 127.0.0.1 on Linux).
 		throttled := 0
 		for range 300 {
 			if code, _ := newBrowser(t, base).signIn(""); code == 429 {
 				throttled++
 			}
 		}
-		if throttled == 0 {
-			t.Error("300 sign-ins in a row were not throttled")
+		if throttled < 300-signInBurst-5 {
+			t.Errorf("%d of 300 sign-ins in a row throttled", throttled)
 		}
 		if code, _ := auditor.do("GET", "/ui/api/session", "", nil); code != 200 {
 			t.Errorf("the auditor's session after the crowd: %d", code)
+		}
+		other := newBrowser(t, base)
+		other.hc.Transport = &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}
+		if code, out := other.signIn(sl.tokens["auditor-token"]); code != 200 {
+			t.Errorf("a sign-in from another address during the crowd: %d %v", code, out)
 		}
 	})
 
@@ -471,7 +479,7 @@ func TestDashboardSessionClasses(t *testing.T) {
 	for range maxAnonymousSessions - 1 {
 		add(true, 0)
 	}
-	d.prune(true)
+	d.prune(&session{anonymous: true})
 	if _, ok := d.sessions[token]; !ok {
 		t.Error("an anonymous sign-in evicted a token session")
 	}
@@ -483,5 +491,71 @@ func TestDashboardSessionClasses(t *testing.T) {
 	}
 	if len(d.sessions) != maxAnonymousSessions {
 		t.Errorf("%d sessions after pruning, want %d", len(d.sessions), maxAnonymousSessions)
+	}
+}
+
+func TestDashboardSessionsPerPrincipal(t *testing.T) {
+	d := &dashboard{s: &Server{cfg: Config{Now: time.Now}}, sessions: make(map[[32]byte]*session)}
+	add := func(name string, age time.Duration) [32]byte {
+		k := [32]byte{}
+		rand.Read(k[:])
+		d.sessions[k] = &session{principal: Principal{Name: name, Via: "token"}, expires: time.Now().Add(time.Hour - age)}
+		return k
+	}
+	bob := add("bob", 50*time.Minute) // older than all of alice's
+	oldest := add("alice", 40*time.Minute)
+	for range maxPrincipalSessions - 1 {
+		add("alice", 0)
+	}
+	d.prune(&session{principal: Principal{Name: "alice", Via: "token"}})
+	if _, ok := d.sessions[oldest]; ok {
+		t.Error("alice's oldest session was kept at her limit")
+	}
+	if _, ok := d.sessions[bob]; !ok {
+		t.Error("alice's sign-in evicted bob's session")
+	}
+	if len(d.sessions) != maxPrincipalSessions {
+		t.Errorf("%d sessions after pruning, want %d", len(d.sessions), maxPrincipalSessions)
+	}
+	// Below her limit, alice's sign-in evicts no one.
+	d.prune(&session{principal: Principal{Name: "alice", Via: "token"}})
+	if len(d.sessions) != maxPrincipalSessions {
+		t.Errorf("%d sessions after pruning below the limit, want %d", len(d.sessions), maxPrincipalSessions)
+	}
+}
+
+func TestDashboardSignInLimits(t *testing.T) {
+	d := &dashboard{signIns: make(map[netip.Prefix]*rate.Limiter)}
+	drain := func(remote string) int {
+		n := 0
+		for range 3 * signInBurst {
+			if d.allowSignIn(remote) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		remote string
+		want   int // allowed in a burst (a few more may refill meanwhile)
+	}{
+		{"192.0.2.1:1000", signInBurst},
+		{"192.0.2.1:2000", 0},                   // the same address, another port
+		{"[::ffff:192.0.2.1]:3000", 0},          // the same, IPv4-mapped
+		{"192.0.2.2:1000", signInBurst},         // another address
+		{"[2001:db8:1:2::1]:1000", signInBurst}, // an IPv6 client
+		{"[2001:db8:1:2:ffff::9]:1000", 0},      // the same /64
+		{"[2001:db8:1:3::1]:1000", signInBurst}, // another /64
+		{"not an address", 0},
+	} {
+		if got := drain(c.remote); got < c.want || got > c.want+1 {
+			t.Errorf("%s: %d sign-ins allowed in a burst, want %d", c.remote, got, c.want)
+		}
+	}
+	for i := range maxSignInClients + 10 {
+		d.allowSignIn(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1).String())
+	}
+	if len(d.signIns) > maxSignInClients {
+		t.Errorf("%d sign-in limiters kept, want at most %d", len(d.signIns), maxSignInClients)
 	}
 }

@@ -223,8 +223,9 @@ type Server struct {
 	// and in add-checkpoint between the check and the update.
 	testHook func(ctx context.Context, method string)
 	// uiHook, if set by a test, may change a dashboard API response before
-	// it is sent (a wrong proof, a forked checkpoint).
-	uiHook func(method string, resp proto.Message)
+	// it is sent (a wrong proof, a forked checkpoint), or the call's error
+	// (err: the call's; the answer: the hook's).
+	uiHook func(method string, resp proto.Message, err error) error
 	// dashConn is the dashboard's in-process connection, once
 	// DashboardHandler made it.
 	dashConn atomic.Pointer[grpc.ClientConn]

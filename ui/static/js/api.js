@@ -47,6 +47,7 @@ async function call(method, path, body, { expect401 = false, signal } = {}) {
     res = await fetch(BASE + path, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
+    if (e.name === 'TimeoutError') throw new ApiError(0, 'DeadlineExceeded', 'tlogd did not answer in time: try again, and tell the operator if it goes on');
     throw new ApiError(0, 'Unavailable', 'could not reach tlogd: check that it is running and that you are online');
   }
   if (res.status === 204) return null;

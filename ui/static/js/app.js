@@ -98,10 +98,12 @@ function trustBadge(s) {
   el.dataset.state = s.state;
   // The text changes only with the state, so the live region speaks only then.
   const text = s.state === 'verified' ? '✓ Verified in this browser'
-    : s.state === 'failed' ? (s.alarm ? '✗ ALARM: checkpoint check FAILED' : '✗ Checkpoint check FAILED') : 'Checking the checkpoint…';
+    : s.state === 'failed' ? (s.alarm ? '✗ ALARM: checkpoint check FAILED' : '✗ Checkpoint check FAILED')
+      : s.state === 'unverified' ? '⚠ Not verified: the log did not prove its checkpoint' : 'Checking the checkpoint…';
   if (el.textContent !== text) el.textContent = text;
   el.title = s.state === 'failed' ? `${s.error.message} (${s.alarm ? 'evidence' : 'details'} on the overview)`
-    : s.state === 'verified' ? `Tree size ${s.cp.size}, signed with the pinned key and consistent with what this browser saw before` : '';
+    : s.state === 'unverified' ? `${s.error.message} (details on the overview)`
+      : s.state === 'verified' ? `Tree size ${s.cp.size}, signed with the pinned key and consistent with what this browser saw before` : '';
 }
 
 async function start() {
@@ -123,6 +125,14 @@ async function start() {
     times.setAttribute('aria-pressed', String(timesUTC()));
   });
 
+  if (!window.isSecureContext || !globalThis.crypto?.subtle) {
+    // Browsers give WebCrypto (and Web Locks) to secure contexts only.
+    setSignedIn(false);
+    put($('#view'), h('h1', { tabindex: '-1' }, 'Open this page over HTTPS'),
+      h('p', { class: 'error', role: 'alert' }, `This browser does not let a page at ${location.origin} check signatures: it does so only over HTTPS, or on localhost and 127.0.0.1. `,
+        'Ask the operator for the dashboard’s https:// address, or reach tlogd through an SSH tunnel to a localhost port.'));
+    return;
+  }
   let s;
   try {
     s = await getSession();

@@ -1,15 +1,21 @@
 // Trust in checkpoints: every checkpoint the page uses is opened with the
 // pinned verifier key and proven consistent with the last checkpoint this
-// browser trusted for the log (localStorage 'tlogd.last.' + origin =
-// {size, root, seen_at, vkey, checkpoint (its text; absent in states saved
-// by older versions)}). A smaller latest tree, another root at the same
-// size, or a consistency proof that fails is a failure: the stored state
-// is kept, the evidence is stored as an alarm (alarm.js) that stays until
-// the user clears it, and the page says so loudly.
+// browser trusted for the log (state.js). A smaller latest tree, another
+// root at the same size, or a consistency proof that fails or is refused
+// is a failure: the stored state is kept, the evidence is stored as an
+// alarm (alarm.js) that stays until the user clears it, and the page says
+// so loudly. A checkpoint the log fails to prove (an outage, an error) is
+// not trusted: it is kept as unproven, the page says it is not verified,
+// and it is proven at the next check that gets an answer.
+//
+// Checks run one at a time in a tab, and under a Web Lock per log across
+// the tabs of this browser: the trusted state only moves forward, in the
+// order the checkpoints were fetched.
 import { rpc, LOG } from './api.js';
 import { openCheckpoint, verifyConsistency, b64decode, b64encode, equalBytes, parseVerifierKey } from './verify.js';
-import { u64 } from './format.js';
+import { u64, plural } from './format.js';
 import * as alarms from './alarm.js';
+import * as state from './state.js';
 
 const VKEY = 'tlogd.vkey';
 
@@ -36,21 +42,16 @@ export class TrustError extends Error {
   }
 }
 
-const stateKey = (origin) => 'tlogd.last.' + origin;
-
 // lastSeen is the checkpoint this browser last trusted for the log of this
-// origin and the pinned key (a state recorded under another key is another
-// log's, and is not used).
+// origin and the pinned key: {size, root (base64), seen_at, checkpoint}.
 export function lastSeen(origin) {
-  try {
-    const v = JSON.parse(localStorage.getItem(stateKey(origin)));
-    if (v && Number.isSafeInteger(v.size) && v.size >= 0 && typeof v.root === 'string' && (!v.vkey || v.vkey === pinnedKey())) return v;
-  } catch { /* none */ }
-  return null;
+  try { return state.readTrusted(localStorage, origin, pinnedKey()); } catch { return null; }
 }
 
-function remember(cp) {
-  localStorage.setItem(stateKey(cp.origin), JSON.stringify({ size: cp.size, root: b64encode(cp.root), seen_at: new Date().toISOString(), vkey: pinnedKey(), checkpoint: cp.text }));
+// unproven is the list of checkpoints of origin not yet proven
+// consistent: {items, dropped} (state.js).
+export function unproven(origin) {
+  try { return state.readUnproven(localStorage, origin, pinnedKey()); } catch { return { items: [], dropped: 0 }; }
 }
 
 // storedAlarm is the alarm stored for origin, or null; clearAlarm removes
@@ -60,7 +61,9 @@ export function storedAlarm(origin) {
 }
 export function clearAlarm(origin) {
   alarms.clearAlarm(localStorage, origin);
-  setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
+  // Only the alarm's failure is cleared: another failure of this page
+  // load stays on the badge.
+  if (status.alarm) setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
 }
 const alarmError = (a) => ({ name: 'TrustError', kind: a.kind, message: a.message });
 
@@ -73,8 +76,9 @@ export function loadAlarm() {
   return a;
 }
 
-// The page-wide trust status, for the header badge: {state, cp, error,
-// alarm (the stored alarm, or null)}.
+// The page-wide trust status, for the header badge: {state (verifying,
+// verified, unverified: the log failed to prove a checkpoint, or failed),
+// cp, error, alarm (the stored alarm, or null)}.
 let status = { state: 'verifying', cp: null, error: null, alarm: null };
 const listeners = new Set();
 export function onTrust(fn) { listeners.add(fn); fn(status); return () => listeners.delete(fn); }
@@ -84,13 +88,20 @@ function setStatus(s) {
   for (const fn of listeners) fn(status);
 }
 
-// Checks run one at a time, so the stored state moves in order.
+// serial runs checks one at a time in this tab, each under the log's lock
+// across tabs (where the browser has Web Locks; without them, the stored
+// state still never moves back: state.saveTrusted).
 let queue = Promise.resolve();
 function serial(fn) {
-  const p = queue.then(fn);
+  const origin = pinnedOrigin();
+  const locks = globalThis.navigator && navigator.locks;
+  const p = queue.then(() => (locks && origin ? locks.request('tlogd.trust.' + origin, fn) : fn()));
   queue = p.catch(() => {});
   return p;
 }
+
+// A check holds the lock while it waits for the log: not for ever.
+const PROOF_TIMEOUT = 30000;
 
 async function open(text) {
   const vkey = pinnedKey();
@@ -105,24 +116,38 @@ async function open(text) {
 const refusal = new Set(['NotFound', 'OutOfRange', 'InvalidArgument', 'FailedPrecondition']);
 const desc = (size, root) => `size ${size} (root ${root})`;
 
+const point = (cp) => ({ size: cp.size, root: b64encode(cp.root), checkpoint: cp.text });
+const pointOf = (last) => ({ size: last.size, root: last.root, seen_at: last.seen_at, checkpoint: typeof last.checkpoint === 'string' ? last.checkpoint : null });
+
+// trust stores now ({size, root, checkpoint}) as the trusted checkpoint,
+// unless a larger one is stored; another root stored at its size is a
+// fork.
+function trust(origin, now) {
+  const stored = state.saveTrusted(localStorage, origin, pinnedKey(), now);
+  if (stored.size === now.size && stored.root !== now.root) {
+    throw new TrustError('fork', `POSSIBLE FORK: this browser trusted ${desc(stored.size, stored.root)} on ${stored.seen_at || 'an earlier visit'}; the log now signs the same size with root ${now.root}`, pointOf(stored), now);
+  }
+}
+
 // reconcile proves cp consistent with the stored checkpoint. latest: cp is
-// the log's latest, so a smaller one is a rollback; otherwise (a response
-// at a fixed size) a smaller one must be a prefix of the stored tree.
+// the log's latest, fetched under the lock, so a smaller one is a
+// rollback; otherwise (a response at a fixed size, or a kept unproven
+// checkpoint) a smaller one must be a prefix of the stored tree. It
+// returns whether a stored checkpoint was there to prove it against.
 async function reconcile(cp, latest) {
+  const now = point(cp);
   const last = lastSeen(cp.origin);
   if (!last) {
-    remember(cp);
+    trust(cp.origin, now);
     return false;
   }
-  const lastRoot = b64decode(last.root);
-  const old = { size: last.size, root: last.root, seen_at: last.seen_at, checkpoint: typeof last.checkpoint === 'string' ? last.checkpoint : null };
-  const now = { size: cp.size, root: b64encode(cp.root), checkpoint: cp.text };
+  const old = pointOf(last);
   const seen = `this browser trusted ${desc(old.size, old.root)} on ${old.seen_at || 'an earlier visit'}`;
   if (cp.size === last.size) {
-    if (!equalBytes(cp.root, lastRoot)) {
+    if (now.root !== last.root) {
       throw new TrustError('fork', `POSSIBLE FORK: ${seen}; the log now signs the same size with root ${now.root}`, old, now);
     }
-    remember(cp);
+    trust(cp.origin, now);
     return true;
   }
   if (cp.size < last.size && latest) {
@@ -131,7 +156,7 @@ async function reconcile(cp, latest) {
   const [small, big] = cp.size < last.size ? [now, old] : [old, now];
   let resp;
   try {
-    resp = await rpc(LOG + 'GetConsistencyProof', { first_tree_size: small.size, second_tree_size: big.size });
+    resp = await rpc(LOG + 'GetConsistencyProof', { first_tree_size: small.size, second_tree_size: big.size }, { signal: AbortSignal.timeout(PROOF_TIMEOUT) });
   } catch (e) {
     // A log that signed both trees can prove one extends the other; a
     // refusal (not an outage) means it no longer stands by one of them.
@@ -145,20 +170,57 @@ async function reconcile(cp, latest) {
   } catch (e) {
     throw new TrustError('inconsistent', `POSSIBLE FORK: ${seen}, and the log's consistency proof to ${desc(now.size, now.root)} fails: ${e.message}`, old, now);
   }
-  if (cp.size > last.size) remember(cp);
+  trust(cp.origin, now);
   return true;
+}
+
+// settle proves the kept unproven checkpoints of origin, oldest first. A
+// fork among them throws (an alarm); a failure to answer leaves them
+// kept, and is returned.
+async function settle(origin) {
+  for (const item of unproven(origin).items) {
+    try {
+      const cp = await open(item.checkpoint);
+      await reconcile(cp, false);
+    } catch (e) {
+      if (e.name === 'TrustError') {
+        try { state.dropUnproven(localStorage, origin, pinnedKey(), item); } catch { /* the alarm has it */ }
+        throw e;
+      }
+      try { state.keepUnproven(localStorage, origin, pinnedKey(), item, e); } catch { /* storage off: this page only */ }
+      return e;
+    }
+    state.dropUnproven(localStorage, origin, pinnedKey(), item);
+  }
+  return null;
+}
+
+function unverified(error) {
+  // A failure stays on the badge until the page is reloaded, an alarm
+  // until it is cleared.
+  if (status.state !== 'failed') setStatus({ state: 'unverified', cp: null, error, alarm: null });
 }
 
 async function check(text, latest) {
   let cp = null;
   try {
     cp = await open(text);
-    const known = await reconcile(cp, latest);
+    let known;
+    try {
+      known = await reconcile(cp, latest);
+    } catch (e) {
+      if (e.name !== 'TrustError') {
+        try { state.keepUnproven(localStorage, cp.origin, pinnedKey(), point(cp), e); } catch { /* storage off: this page only */ }
+      }
+      throw e;
+    }
+    const pending = await settle(cp.origin);
     // A log that showed a fork once is not trusted again by later answers:
     // its alarm stays until the user clears it, and any other failure stays
     // on the header badge until the page is reloaded.
     const a = storedAlarm(cp.origin);
     if (a) setStatus({ state: 'failed', cp, error: alarmError(a), alarm: a });
+    else if (pending) unverified(new Error(`the log has not proven ${plural(unproven(cp.origin).items.length, 'checkpoint')} it signed before: ${pending.message}`));
     else if (status.state !== 'failed') setStatus({ state: 'verified', cp, error: null, alarm: null });
     return Object.assign(cp, { known });
   } catch (e) {
@@ -167,6 +229,8 @@ async function check(text, latest) {
         try { alarms.saveAlarm(localStorage, cp.origin, alarms.alarmOf(e)); } catch { /* storage off or full: this page only */ }
       }
       setStatus({ state: 'failed', cp: null, error: e, alarm: storedAlarm(cp ? cp.origin : pinnedOrigin()) });
+    } else if (e.name !== 'AbortError') {
+      unverified(e);
     }
     throw e;
   }
@@ -177,7 +241,13 @@ async function check(text, latest) {
 // cp.known is false when this browser had seen no checkpoint of the log.
 export function checkLatest() {
   return serial(async () => {
-    const resp = await rpc(LOG + 'GetCheckpoint', { tree_size: 0 });
+    let resp;
+    try {
+      resp = await rpc(LOG + 'GetCheckpoint', { tree_size: 0 }, { signal: AbortSignal.timeout(PROOF_TIMEOUT) });
+    } catch (e) {
+      unverified(e);
+      throw e;
+    }
     const cp = await check(resp.checkpoint, true);
     return { cp, text: resp.checkpoint, cosigned: resp.cosigned_checkpoint || '' };
   });

@@ -4,11 +4,12 @@
 // and the evidence of an alarm this browser keeps (trust.js).
 import { h, put, setState, timeEl, errorEl, setBusy, blobURL } from '../dom.js';
 import { rpc, LOG, getLogInfo } from '../api.js';
-import { checkLatest, openOnly, storedAlarm, clearAlarm, pinnedOrigin } from '../trust.js';
+import { checkLatest, openOnly, storedAlarm, clearAlarm, pinnedOrigin, trustStatus, unproven, lastSeen } from '../trust.js';
+import { unprovenText } from '../state.js';
 import { alarmText, alarmTitle, alarmFileName } from '../alarm.js';
 import { b64decode, b64encode, equalBytes, leafHash, parseEntry, verifyRange, verifyConsistency,
   parseVerifierKey, verifyCosignature } from '../verify.js';
-import { u64, age, appendRate, plural, clean } from '../format.js';
+import { u64, age, appendRate, plural, clean, describeError } from '../format.js';
 
 const WITNESS_KEYS = 'tlogd.witness-keys';
 const RATE_WINDOW = 1000;
@@ -120,6 +121,23 @@ function alarmEl(origin, a, url, onClear) {
       clear));
 }
 
+// unprovenEl shows the checkpoints the log signed and has not proven
+// consistent with the trusted one (trust.js), with the file to download.
+function unprovenEl(origin, list, url) {
+  return h('section', { class: 'unproven', 'aria-labelledby': 'unproven-h' },
+    h('h3', { id: 'unproven-h' }, `⚠ ${plural(list.items.length, 'checkpoint')} the log has not proven`),
+    h('p', null, 'The log signed ', list.items.length === 1 ? 'this checkpoint' : 'these checkpoints',
+      ', but failed to prove ', list.items.length === 1 ? 'it' : 'them',
+      ' consistent with the one this browser trusts. This browser does not trust ', list.items.length === 1 ? 'it' : 'them',
+      ' and asks for the proof at every check. An outage explains a few failures; a log that never proves a checkpoint it signed may be showing you another history.',
+      list.dropped ? ` ${plural(list.dropped, 'more checkpoint was', 'more checkpoints were')} seen and not kept.` : ''),
+    h('ul', { id: 'unproven-list' }, list.items.map((i) => h('li', { class: 'unproven-item' },
+      `size ${i.size}, root `, h('code', null, i.root), ': first seen ', timeEl(Date.parse(i.first_seen)),
+      `, ${plural(i.failures, 'failed check')}; last error: ${i.error}`))),
+    h('a', { id: 'unproven-download', href: url, download: `tlogd-unproven-${origin.replace(/[^A-Za-z0-9.-]+/g, '_')}.txt`, class: 'download' },
+      'Download the checkpoints (text file)'));
+}
+
 export default {
   title: 'Overview',
   render(root, params, ctx) {
@@ -131,6 +149,9 @@ export default {
     const alarmArea = h('div', { id: 'alarm' });
     let alarmShown = ''; // the alarm shown, as JSON
     let alarmURL = null;
+    const unprovenArea = h('div', { id: 'unproven' });
+    let unprovenShown = '';
+    let unprovenURL = null;
     const cosigs = h('ul', { id: 'cp-cosigs', class: 'plain' }, h('li', { class: 'muted' }, '…'));
     const wk = h('textarea', { id: 'witness-keys', rows: 3, spellcheck: 'false', 'aria-describedby': 'witness-hint' });
     wk.value = witnessKeys().join('\n');
@@ -139,7 +160,22 @@ export default {
 
     let last = null; // {size, times}
     let busy = false;
+    let again = false; // refresh once more when the running one ends
     let latest = null;
+
+    // showUnproven shows the log's unproven checkpoints, if any, and
+    // returns how many there are.
+    function showUnproven(origin) {
+      const list = unproven(origin);
+      const json = JSON.stringify(list);
+      if (json !== unprovenShown) {
+        unprovenShown = json;
+        if (unprovenURL) URL.revokeObjectURL(unprovenURL);
+        unprovenURL = list.items.length ? blobURL([unprovenText(origin, lastSeen(origin), list)], 'text/plain') : null;
+        put(unprovenArea, list.items.length ? unprovenEl(origin, list, unprovenURL) : null);
+      }
+      return list.items.length;
+    }
 
     // showAlarm shows the stored alarm of the log (origin), if any, and
     // returns it.
@@ -156,7 +192,8 @@ export default {
         showAlarm(origin);
         setState(badge, 'verifying', 'Alarm cleared: verifying the latest checkpoint…');
         heading.focus(); // the button is gone
-        refresh();
+        if (busy) again = true; // the running check may have started before the clear
+        else refresh();
       }) : null);
       return a;
     }
@@ -171,10 +208,17 @@ export default {
         latest = { cp, text, cosigned };
         put(problem);
         const a = showAlarm(cp.origin);
+        const pending = showUnproven(cp.origin);
+        const st = trustStatus();
         if (a) {
           setState(badge, 'failed', h('div', { class: 'failure' },
             h('p', null, h('strong', null, '✗ ALARM kept: '), `this browser saw this log sign a checkpoint it must not have (${alarmTitle(a).toLowerCase()}). `,
               `The latest checkpoint, size ${cp.size}, checks out, but do not rely on this log until the alarm is resolved: see the evidence below.`)));
+        } else if (st.state === 'failed') {
+          setState(badge, 'failed', failureEl(st.error, null));
+        } else if (pending) {
+          setState(badge, 'unverified', h('div', { class: 'failure' },
+            h('p', null, h('strong', null, '⚠ Not fully verified: '), `the latest checkpoint, size ${cp.size}, checks out, but the log has not proven ${plural(pending, 'checkpoint')} it signed before: see below.`)));
         } else {
           setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
             cp.known ? ', and consistent with every checkpoint this browser saw before.'
@@ -187,17 +231,32 @@ export default {
         await Promise.all([showEntries(cp), showCosigs()]);
       } catch (e) {
         if (ctx.signal.aborted) return;
+        put(problem);
+        showUnproven(pinnedOrigin());
         if (e.name === 'TrustError') {
           setState(badge, 'failed', failureEl(e, showAlarm(pinnedOrigin())));
           for (const k of ['origin', 'size', 'root', 'age', 'rate']) put(f[k], h('span', { class: 'bad' }, 'not trusted'));
           put(cosigs, h('li', { class: 'muted' }, 'Not checked: the checkpoint is not trusted.'));
-          put(checked, 'Checked ', timeEl(Date.now()), '. Refreshes every 10 seconds.');
         } else {
-          put(problem, errorEl(e));
+          // Not verified now: what is shown below is from the last check
+          // that succeeded, if any.
+          showAlarm(pinnedOrigin());
+          if (trustStatus().state !== 'failed') {
+            setState(badge, 'unverified', h('div', { class: 'failure' },
+              h('p', null, h('strong', null, '⚠ Not verified now: '), `the log did not answer the check (${describeError(e)}). `,
+                latest ? `The figures below are from the last check that succeeded, at size ${latest.cp.size}.` : 'Nothing below is verified yet.')));
+          } else {
+            put(problem, errorEl(e));
+          }
         }
+        put(checked, 'Checked ', timeEl(Date.now()), '. Refreshes every 10 seconds.');
       } finally {
         busy = false;
         setBusy(refreshBtn, false);
+        if (again && !ctx.signal.aborted) {
+          again = false;
+          refresh();
+        }
       }
     }
 
@@ -256,6 +315,7 @@ export default {
         heading,
         badge,
         alarmArea,
+        unprovenArea,
         problem,
         h('dl', { class: 'facts' },
           h('dt', null, 'Origin'), f.origin,
@@ -279,6 +339,7 @@ export default {
     return () => {
       clearInterval(timer);
       if (alarmURL) URL.revokeObjectURL(alarmURL);
+      if (unprovenURL) URL.revokeObjectURL(unprovenURL);
     };
   },
 };

@@ -24,10 +24,10 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
     if (print.textContent !== t) print.textContent = t;
   };
   showPrint();
-  // A key typed or pasted here came from the user; one filled in from the
-  // server must be confirmed compared before it is pinned.
-  let edited = false;
-  const fromServer = () => !!suggested && !edited;
+  // A key filled in from the server must be confirmed compared before it
+  // is pinned, however it got into the field: the field is compared with
+  // the suggestion, not watched for edits.
+  const fromServer = () => !!suggested && keyText(vkey.value) === keyText(suggested);
 
   let tokenHint = 'Paste the access token the operator gave you.';
   if (info && info.open) tokenHint = 'This log is open to everyone: leave it blank to continue without one.';
@@ -45,9 +45,15 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
       h('div', { class: 'field check' }, confirmBox, h('label', { for: 'vkey-confirm' }, 'I compared this key with the one the operator published')))
     : null;
   vkey.addEventListener('input', () => {
-    edited = true;
-    if (warning) warning.hidden = true;
+    if (warning) warning.hidden = !fromServer();
     showPrint();
+  });
+  // The key is one line: Enter signs in, as in the token field.
+  vkey.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      vkey.closest('form').requestSubmit();
+    }
   });
 
   const form = h('form', { id: 'signin-form', novalidate: true },
