@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -346,15 +347,23 @@ func (a *authenticator) authenticate(ctx context.Context) (Principal, error) {
 		}
 		return Principal{Name: name, Via: "token", caps: a.policy.principals[name]}, nil
 	}
-	if a.mtls {
-		if p, ok := peer.FromContext(ctx); ok {
-			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-				name := CertificateIdentity(ti.State.VerifiedChains[0][0])
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			if name := certPrincipal(a, &ti.State); name != "" {
 				return Principal{Name: name, Via: "mtls", caps: a.policy.principals[name]}, nil
 			}
 		}
 	}
 	return Principal{Name: "anonymous", Via: "anonymous", caps: a.policy.anonymous}, nil
+}
+
+// certPrincipal is the principal named by the verified client certificate
+// of cs, or "" (none, or the server takes no certificates).
+func certPrincipal(a *authenticator, cs *tls.ConnectionState) string {
+	if !a.mtls || cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	return CertificateIdentity(cs.VerifiedChains[0][0])
 }
 
 // CertificateIdentity names the principal of a client certificate: its first

@@ -141,8 +141,11 @@ type dashboard struct {
 // every API call needs the session and its CSRF token, and runs as the
 // session's principal through the same interceptors as a gRPC call. Over
 // plain HTTP it answers only to IP addresses, localhost and
-// Config.DashboardHosts (against DNS rebinding). Mount it on an HTTP
-// listener beside HTTPHandler; call it once.
+// Config.DashboardHosts (against DNS rebinding). From
+// Config.TrustedProxies, X-Forwarded-For and X-Forwarded-Proto are
+// believed. Without a token, a verified client certificate names the
+// principal. Mount it on an HTTP listener beside HTTPHandler; call it
+// once.
 func (s *Server) DashboardHandler() (http.Handler, error) {
 	creds := insecure.NewCredentials()
 	if t := s.cfg.TLS; t != nil {
@@ -184,7 +187,7 @@ func (s *Server) DashboardHandler() (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /ui/api/", notFound)
 	mux.HandleFunc("POST /ui/api/", notFound)
-	return securityHeaders(d.checkHost(mux)), nil
+	return d.forwarded(securityHeaders(d.checkHost(mux))), nil
 }
 
 // checkHost refuses, over plain HTTP, requests for a host name the
@@ -199,12 +202,59 @@ func (d *dashboard) checkHost(h http.Handler) http.Handler {
 			host = name
 		}
 		host = strings.ToLower(strings.Trim(host, "[]"))
-		if r.TLS != nil || net.ParseIP(host) != nil || host == "localhost" || slices.Contains(d.s.cfg.DashboardHosts, host) {
+		if secure(r) || net.ParseIP(host) != nil || host == "localhost" || slices.Contains(d.s.cfg.DashboardHosts, host) {
 			h.ServeHTTP(w, r)
 			return
 		}
 		apiError(w, http.StatusMisdirectedRequest, codes.PermissionDenied,
 			fmt.Sprintf("this dashboard does not answer to the name %q over plain HTTP: use its IP address, serve TLS, or name it with -dashboard-host", host))
+	})
+}
+
+// forwardedTLS marks, in a request's context, a request a trusted proxy
+// received over TLS.
+type forwardedTLS struct{}
+
+// secure reports whether the browser reached the dashboard over TLS: to
+// this server, or to a trusted proxy in front of it.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || r.Context().Value(forwardedTLS{}) != nil
+}
+
+// forwarded believes the X-Forwarded-For and X-Forwarded-Proto headers of
+// requests from Config.TrustedProxies: the browser's address is the last
+// one in X-Forwarded-For that is not a trusted proxy's, and
+// X-Forwarded-Proto: https makes the request secure.
+func (d *dashboard) forwarded(h http.Handler) http.Handler {
+	proxies := d.s.cfg.TrustedProxies
+	trusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(proxies, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if len(proxies) == 0 || err != nil || !trusted(peer.Addr()) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		r = r.Clone(r.Context())
+		var hops []string
+		for _, v := range r.Header.Values("X-Forwarded-For") {
+			hops = append(hops, strings.Split(v, ",")...)
+		}
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // not an address: trust nothing further left
+			}
+			r.RemoteAddr = netip.AddrPortFrom(a, 0).String()
+			if !trusted(a) {
+				break
+			}
+		}
+		if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+			r = r.WithContext(context.WithValue(r.Context(), forwardedTLS{}, true))
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -244,7 +294,7 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 		hd.Set("Cache-Control", "no-cache")
-		if r.TLS != nil {
+		if secure(r) {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		h.ServeHTTP(w, r)
@@ -267,7 +317,8 @@ func (d *dashboard) info(w http.ResponseWriter, r *http.Request) {
 		"open":         a.policy == nil,
 		"tokens":       a.tokens != nil,
 		"anonymous":    a.policy != nil && a.policy.anonymous != 0,
-		"tls":          r.TLS != nil,
+		"tls":          secure(r),
+		"certificate":  certPrincipal(a, r.TLS),
 	})
 }
 
@@ -310,14 +361,14 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, codes.InvalidArgument, err.Error())
 		return
 	}
-	p, err := d.principal(body.Token)
+	p, err := d.principal(body.Token, r.TLS)
 	if err != nil {
 		st := status.Convert(err)
 		d.s.log.InfoContext(r.Context(), "dashboard sign-in refused", slog.String("remote", r.RemoteAddr), slog.String("reason", st.Message()))
 		apiError(w, httpStatus(st.Code()), st.Code(), st.Message())
 		return
 	}
-	sess := &session{principal: p, anonymous: p.Via != "token", csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
+	sess := &session{principal: p, anonymous: p.Via != "token" && p.Via != "mtls", csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
 	if a := d.s.auth; a.policy != nil && p.Via != "anonymous" {
 		sess.roles = slices.Sorted(slices.Values(a.policy.roles[p.Name]))
 	}
@@ -332,22 +383,31 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName(r), Value: id, Path: "/ui/",
 		Expires: sess.expires, MaxAge: int(d.s.cfg.SessionTTL / time.Second),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode,
 	})
 	d.s.log.InfoContext(r.Context(), "dashboard sign-in", slog.String("principal", logSafe(p.Name)), slog.String("via", p.Via), slog.String("remote", r.RemoteAddr))
 	writeJSON(w, http.StatusOK, sessionJSON(sess))
 }
 
 // principal resolves a sign-in token as the gRPC authenticator resolves a
-// bearer token.
-func (d *dashboard) principal(token string) (Principal, error) {
+// bearer token. Without a token, a client certificate the browser
+// presented (cs: the connection's TLS state, nil over plain HTTP) names
+// the principal, as for a gRPC call.
+func (d *dashboard) principal(token string, cs *tls.ConnectionState) (Principal, error) {
 	a := d.s.auth
 	switch {
 	case a.policy == nil:
 		return openPrincipal, nil
 	case token == "":
+		if name := certPrincipal(a, cs); name != "" {
+			p := Principal{Name: name, Via: "mtls", caps: a.policy.principals[name]}
+			if p.caps == 0 {
+				return Principal{}, status.Errorf(codes.PermissionDenied, "principal %q (your browser's client certificate) has no role in the policy", name)
+			}
+			return p, nil
+		}
 		if a.policy.anonymous == 0 {
-			return Principal{}, status.Error(codes.Unauthenticated, "this server needs an access token: callers without one may do nothing")
+			return Principal{}, status.Error(codes.Unauthenticated, "this server needs an access token or a client certificate: callers without one may do nothing")
 		}
 		return Principal{Name: "anonymous", Via: "anonymous", caps: a.policy.anonymous}, nil
 	case a.tokens == nil:
@@ -496,7 +556,7 @@ func (d *dashboard) logout(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	delete(d.sessions, sha256.Sum256([]byte(c.Value)))
 	d.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -670,7 +730,7 @@ func sameOrigin(r *http.Request) bool {
 		return true
 	}
 	scheme := "http://"
-	if r.TLS != nil {
+	if secure(r) {
 		scheme = "https://"
 	}
 	return origin == scheme+r.Host

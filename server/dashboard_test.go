@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ const dashboardPolicy = `
 principals:
   spiffe://example.org/billing: [appender]
   CN=ops: [admin]
+  auditor.example.org: [auditor]
   reader-token: [reader]
   auditor-token: [auditor]
 `
@@ -327,6 +329,153 @@ func TestDashboardCookie(t *testing.T) {
 	if code, _ := b.do("GET", "/ui/api/session", "", nil); code != 401 {
 		t.Errorf("session after expiry: %d, want 401", code)
 	}
+}
+
+func TestDashboardClientCertificate(t *testing.T) {
+	sl := startSecureLog(t, dashboardPolicy, nil)
+	dash, err := sl.srv.DashboardHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(dash)
+	ts.TLS = sl.srv.cfg.TLS.Clone()
+	ts.StartTLS()
+	defer ts.Close()
+	// browserWith presents who's certificate ("": none).
+	browserWith := func(who string) *browser {
+		cfg := &tls.Config{RootCAs: sl.pki.pool, MinVersion: tls.VersionTLS12}
+		if c, ok := sl.pki.certs[who]; ok {
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
+		}
+		b := newBrowser(t, ts.URL)
+		b.hc.Transport = &http.Transport{TLSClientConfig: cfg}
+		return b
+	}
+	auditor := browserWith("auditor.example.org")
+	if code, out := auditor.do("GET", "/ui/api/info", "", nil); code != 200 || out["certificate"] != "auditor.example.org" {
+		t.Errorf("info with a certificate: %d %v", code, out)
+	}
+	code, out := auditor.signIn("")
+	if code != 200 || out["principal"] != "auditor.example.org" || out["via"] != "mtls" {
+		t.Fatalf("sign-in with a certificate: %d %v", code, out)
+	}
+	// The session runs as the certificate's principal, which may read
+	// events.
+	if code, out := auditor.call("tlog.v1.AuditService/GetTimeline", `{"tenant":"acme","subject_id":"alice"}`); code != 200 {
+		t.Errorf("GetTimeline as auditor.example.org: %d %v", code, out)
+	}
+	if code, out := browserWith("CN=ops").signIn(""); code != 200 || out["principal"] != "CN=ops" {
+		t.Errorf("sign-in as CN=ops: %d %v", code, out)
+	}
+	// A token still names the principal when both are given.
+	if code, out := browserWith("CN=ops").signIn(sl.tokens["reader-token"]); code != 200 || out["principal"] != "reader-token" {
+		t.Errorf("sign-in with a token and a certificate: %d %v", code, out)
+	}
+	if code, out := browserWith("spiffe://example.org/nobody").signIn(""); code != 403 || !strings.Contains(fmt.Sprint(out["message"]), "client certificate") {
+		t.Errorf("sign-in with a certificate of no role: %d %v", code, out)
+	}
+	none := browserWith("")
+	if code, out := none.do("GET", "/ui/api/info", "", nil); code != 200 || out["certificate"] != "" {
+		t.Errorf("info without a certificate: %d %v", code, out)
+	}
+	if code, out := none.signIn(""); code != 401 {
+		t.Errorf("sign-in without a token or a certificate: %d %v", code, out)
+	}
+}
+
+func TestDashboardBehindProxy(t *testing.T) {
+	// The test's requests come from 127.0.0.1, the proxy; the browser is
+	// at 198.51.100.7 and opened https://audit.example.com/ui/.
+	proxied := func(t *testing.T, proxies []netip.Prefix) (sl *secureLog, send func(method, path, body, client, cookie, csrf string) *http.Response) {
+		sl = startSecureLog(t, dashboardPolicy, func(c *Config) { c.TrustedProxies = proxies })
+		base := serveDashboard(t, sl.srv)
+		return sl, func(method, path, body, client, cookie, csrf string) *http.Response {
+			t.Helper()
+			req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "audit.example.com"
+			req.Header.Set("Origin", "https://audit.example.com")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Forwarded-For", client+", 127.0.0.1")
+			req.Header.Set("Content-Type", "application/json")
+			if cookie != "" {
+				req.Header.Set("Cookie", cookie)
+			}
+			if csrf != "" {
+				req.Header.Set(csrfHeader, csrf)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { resp.Body.Close() })
+			return resp
+		}
+	}
+
+	t.Run("trusted", func(t *testing.T) {
+		sl, send := proxied(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
+		seedHistory(t, sl)
+		token := sl.tokens["auditor-token"]
+		resp := send("POST", "/ui/api/session", fmt.Sprintf(`{"token":%q}`, token), "198.51.100.7", "", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("sign-in through the proxy: %d", resp.StatusCode)
+		}
+		if resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Error("no HSTS header behind a TLS proxy")
+		}
+		var sess map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&sess); err != nil {
+			t.Fatal(err)
+		}
+		cs := resp.Cookies()
+		if len(cs) != 1 || !cs[0].Secure {
+			t.Fatalf("cookies behind a TLS proxy: %+v, want one Secure cookie", cs)
+		}
+		cookie := cs[0].Name + "=" + cs[0].Value
+		// The audit trail names the browser, not the proxy.
+		r := send("POST", "/ui/api/rpc/tlog.v1.AuditService/GetTimeline", `{"tenant":"acme","subject_id":"alice"}`, "198.51.100.7", cookie, sess["csrf_token"].(string))
+		if r.StatusCode != 200 {
+			t.Fatalf("a call through the proxy: %d", r.StatusCode)
+		}
+		raw, _ := io.ReadAll(r.Body)
+		var tl tlogv1.GetTimelineResponse
+		if err := protojson.Unmarshal(raw, &tl); err != nil {
+			t.Fatal(err)
+		}
+		size := sl.openCheckpoint(t, tl.GetCheckpoint()).Size
+		entries, err := tlogv1.NewLogServiceClient(sl.conn).GetEntries(sl.callCtx(t, "auditor-token"), &tlogv1.GetEntriesRequest{Start: size, Count: 1, IncludePayloads: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec, ok := payloadReadRecordAny(entries.GetEntries()[0].GetPayload()); !ok || rec.GetActor().GetSourceIp() != "198.51.100.7" {
+			t.Errorf("payload read record through the proxy: %v", rec)
+		}
+		// Sign-ins are limited per browser address, not per proxy.
+		throttled := 0
+		for range 3 * signInBurst {
+			if send("POST", "/ui/api/session", `{"token":""}`, "198.51.100.8", "", "").StatusCode == 429 {
+				throttled++
+			}
+		}
+		if throttled == 0 {
+			t.Error("one browser's sign-ins were not limited")
+		}
+		if r := send("POST", "/ui/api/session", fmt.Sprintf(`{"token":%q}`, token), "198.51.100.9", "", ""); r.StatusCode != 200 {
+			t.Errorf("another browser behind the same proxy: %d", r.StatusCode)
+		}
+	})
+
+	t.Run("untrusted", func(t *testing.T) {
+		sl, send := proxied(t, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})
+		// From a peer that is not a trusted proxy, the headers are the
+		// caller's word: plain HTTP, under a name it does not answer to.
+		if r := send("POST", "/ui/api/session", fmt.Sprintf(`{"token":%q}`, sl.tokens["auditor-token"]), "198.51.100.7", "", ""); r.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("forwarded headers from an untrusted peer: %d, want 421", r.StatusCode)
+		}
+	})
 }
 
 func TestDashboardOpenServer(t *testing.T) {

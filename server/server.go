@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,11 @@ type Config struct {
 	// answers to over plain HTTP besides IP addresses and localhost (see
 	// DashboardHandler).
 	DashboardHosts []string
+	// TrustedProxies are the addresses of reverse proxies in front of the
+	// dashboard: from them, X-Forwarded-For names the browser's address
+	// and X-Forwarded-Proto: https makes the request secure (the proxy
+	// terminates TLS). Those headers from any other peer are ignored.
+	TrustedProxies []netip.Prefix
 
 	// Witness, if set, makes the server a C2SP tlog-witness of other logs
 	// on its HTTP handler.

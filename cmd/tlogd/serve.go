@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,6 +62,19 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	var dashboardHosts []string
 	c.Func("dashboard-host", "a host `name` the dashboard answers to over plain HTTP, besides IP addresses and localhost (repeatable); other names are refused, against DNS rebinding", func(v string) error {
 		dashboardHosts = append(dashboardHosts, strings.ToLower(v))
+		return nil
+	})
+	var trustedProxies []netip.Prefix
+	c.Func("trusted-proxy", "`address` or CIDR of a reverse proxy in front of -http-listen (repeatable): the dashboard believes its X-Forwarded-For (the browser's address, for sign-in limits and the audit trail) and X-Forwarded-Proto: https (the proxy terminates TLS: Secure cookies, the origin check); the proxy must pass the Host header on", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return fmt.Errorf("%q is not an address or CIDR", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		trustedProxies = append(trustedProxies, p.Masked())
 		return nil
 	})
 	witnessPolicy := c.String("witness-policy", "", "C2SP tlog-policy `file` whose witness lines (each with its URL, the witness's tlog-witness submission prefix) this log asks to cosign its checkpoints, and whose quorum GetCheckpoint's cosigned_checkpoint and Append's wait_for_witnesses meet")
@@ -150,6 +164,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		RateBurst:           *rateBurst,
 		SessionTTL:          *sessionTTL,
 		DashboardHosts:      dashboardHosts,
+		TrustedProxies:      trustedProxies,
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = loadTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
@@ -250,7 +265,13 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 				return err
 			}
 		}
-		if tilesSrv, tilesURL, err = startHTTP(logger, "http", *httpListen, h, cfg.TLS, errc); err != nil {
+		httpTLS := cfg.TLS
+		if httpTLS != nil && !*dashboard {
+			// Only the dashboard's sign-in takes client certificates.
+			httpTLS = httpTLS.Clone()
+			httpTLS.ClientAuth, httpTLS.ClientCAs = tls.NoClientCert, nil
+		}
+		if tilesSrv, tilesURL, err = startHTTP(logger, "http", *httpListen, h, httpTLS, errc); err != nil {
 			stopServer(0)
 			return err
 		}
@@ -492,9 +513,9 @@ func withDashboard(srv *server.Server, h http.Handler) (http.Handler, error) {
 	return mux, nil
 }
 
-// startHTTP serves h on addr, over TLS with tlsCfg when it is set (without
-// asking for client certificates), until the returned server is closed. It
-// returns the server's base URL. A failure to serve is sent to errc.
+// startHTTP serves h on addr, over TLS with tlsCfg when it is set, until
+// the returned server is closed. It returns the server's base URL. A
+// failure to serve is sent to errc.
 func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *tls.Config, errc chan<- error) (*http.Server, string, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -504,7 +525,6 @@ func startHTTP(logger *slog.Logger, what, addr string, h http.Handler, tlsCfg *t
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	if tlsCfg != nil {
 		hs.TLSConfig = tlsCfg.Clone()
-		hs.TLSConfig.ClientAuth, hs.TLSConfig.ClientCAs = tls.NoClientCert, nil
 		lis = tls.NewListener(lis, hs.TLSConfig)
 		url = "https://" + lis.Addr().String()
 	}

@@ -83,7 +83,7 @@ function enter(s) {
   setSignedIn(true);
   const who = s.roles && s.roles.length ? `roles: ${s.roles.join(', ')}` : `can: ${(s.capabilities || []).join(', ') || 'nothing'}`;
   put($('#whoami'), h('span', { class: 'principal' }, s.principal || 'unknown'), ` (${s.via === 'open' ? 'open log' : who})`);
-  $('#whoami').title = `Signed in ${s.via === 'token' ? 'with a token' : s.via}; capabilities: ${(s.capabilities || []).join(', ')}`;
+  $('#whoami').title = `Signed in ${s.via === 'token' ? 'with a token' : s.via === 'mtls' ? 'with a client certificate' : s.via}; capabilities: ${(s.capabilities || []).join(', ')}`;
   clearTimeout(expiry);
   const left = Date.parse(s.expires_at) - Date.now();
   if (Number.isFinite(left)) expiry = setTimeout(() => showSignin('Your session expired: sign in again.'), Math.min(Math.max(left, 0), 2 ** 31 - 1));

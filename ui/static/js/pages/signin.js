@@ -31,6 +31,7 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
 
   let tokenHint = 'Paste the access token the operator gave you.';
   if (info && info.open) tokenHint = 'This log is open to everyone: leave it blank to continue without one.';
+  else if (info && info.certificate) tokenHint = `Your browser presented the client certificate of “${info.certificate}”: leave this blank to sign in as that principal, or paste a token.`;
   else if (info && info.anonymous) tokenHint = 'Leave it blank to continue without one, with the roles the log gives anonymous readers.';
   else if (info && !info.tokens) tokenHint = 'This log accepts no tokens here: leave it blank.';
 
