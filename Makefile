@@ -11,7 +11,7 @@ FUZZ_TARGETS := tlog:FuzzParseCheckpoint tlog:FuzzParseEntry tlog:FuzzParseProof
 	tlog:FuzzParseSignerKey tlog:FuzzVerifyInclusion tlog:FuzzVerifyConsistency \
 	tlog:FuzzParseTilePath tlog:FuzzParseWitnessPolicy tlog:FuzzNewCosignatureVerifier tlog:FuzzParseAddCheckpoint tlog:FuzzParseCosignerKey \
 	storage:FuzzCheckpointRecord storage:FuzzDecodeEdgeTile \
-	server:FuzzValidateEvent server:FuzzRequests server:FuzzParsePolicy server:FuzzParseTokenLine \
+	server:FuzzValidateEvent server:FuzzRequests server:FuzzDashboardAPI server:FuzzParsePolicy server:FuzzParseTokenLine \
 	client:FuzzVerifyEvidence client:FuzzVerifyExport client:FuzzVerifyProvenEvent \
 	cmd/tlogctl:FuzzParseBaseline cmd/tlogctl:FuzzReadJSONLines cmd/tlogctl:FuzzParseTreeState
 

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +168,86 @@ func FuzzRequests(f *testing.F) {
 		case code == codes.DeadlineExceeded && following:
 		case code == codes.Internal, code == codes.Unknown, code == codes.DeadlineExceeded, code == codes.Unavailable:
 			t.Fatalf("%s(%v): %v", m.name, req, err)
+		}
+	})
+}
+
+// FuzzDashboardAPI sends any path and body to the dashboard's JSON API of a
+// real server (real Pebble, the in-process gRPC connection) holding a small
+// history, as a signed-in browser. No request may crash the server or get a
+// 5xx, and every refusal is JSON naming its code and what is wrong.
+func FuzzDashboardAPI(f *testing.F) {
+	tl := startLog(f, nil)
+	if _, err := tlogv1.NewAuditServiceClient(tl.conn).RecordEvents(ctx(f), &tlogv1.RecordEventsRequest{Events: history(40, 5)}); err != nil {
+		f.Fatal(err)
+	}
+	dash, err := tl.srv.DashboardHandler()
+	if err != nil {
+		f.Fatal(err)
+	}
+	serve := func(method, path string, body []byte, cookie *http.Cookie, csrf string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		req, err := http.NewRequest(method, "http://127.0.0.1/ui/api/"+path, bytes.NewReader(body))
+		if err != nil {
+			return nil
+		}
+		req.RemoteAddr = "192.0.2.1:1234"
+		req.Header.Set("Content-Type", "application/json")
+		if cookie != nil {
+			req.AddCookie(cookie)
+			req.Header.Set(csrfHeader, csrf)
+		}
+		dash.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := serve("POST", "session", []byte(`{"token":""}`), nil, "")
+	var sess struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &sess) != nil || len(rec.Result().Cookies()) != 1 {
+		f.Fatalf("sign-in: %d %s", rec.Code, rec.Body)
+	}
+	cookie := rec.Result().Cookies()[0]
+	if rec := serve("POST", "rpc/tlog.v1.AuditService/GetTimeline", []byte(`{"tenant":"acme","subject_id":"alice"}`), cookie, sess.CSRF); rec.Code != 200 {
+		f.Fatalf("GetTimeline as the signed-in browser: %d %s", rec.Code, rec.Body)
+	}
+	for _, seed := range []struct{ path, body string }{
+		{"rpc/tlog.v1.LogService/GetCheckpoint", `{}`},
+		{"rpc/tlog.v1.LogService/GetEntries", `{"start":"1","count":5,"include_payloads":true}`},
+		{"rpc/tlog.v1.LogService/GetInclusionProof", `{"index":"3","tree_size":"10"}`},
+		{"rpc/tlog.v1.LogService/GetConsistencyProof", `{"first_tree_size":"3","second_tree_size":"40"}`},
+		{"rpc/tlog.v1.AuditService/GetTimeline", `{"tenant":"acme","subject_id":"alice","page_size":5}`},
+		{"rpc/tlog.v1.AuditService/QueryEvents", `{"tenant":"acme","outcome":"OUTCOME_FAILURE","page_size":3}`},
+		{"rpc/tlog.v1.AuditService/GetDrift", `{"tenant":"acme","baseline":{"alice":{"roles":["viewer"]}}}`},
+		{"rpc/tlog.v1.LogService/Append", `{"records":[{"payload":"eA=="}]}`},
+		{"rpc/tlog.v1.LogService/GetEntries", `{"start":"-1"`},
+		{"session", `{"token":"x"}`},
+		{"info", ``},
+		{"nothing/here", `[]`},
+	} {
+		f.Add(seed.path, []byte(seed.body), true)
+	}
+	f.Fuzz(func(t *testing.T, path string, body []byte, post bool) {
+		method := "GET"
+		if post {
+			method = "POST"
+		}
+		// Signing in again, or out, would end the session the next inputs
+		// run in: those go without it.
+		signedIn := cookie
+		if strings.HasPrefix(path, "session") || strings.HasPrefix(path, "logout") {
+			signedIn = nil
+		}
+		rec := serve(method, path, body, signedIn, sess.CSRF)
+		if rec == nil || rec.Code < 400 {
+			return
+		}
+		if rec.Code >= 500 {
+			t.Fatalf("%s %q %q: %d %s", method, path, body, rec.Code, rec.Body)
+		}
+		var out struct{ Code, Message string }
+		if json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Code == "" || out.Message == "" {
+			t.Fatalf("%s %q %q: %d answered %q, not a JSON error", method, path, body, rec.Code, rec.Body)
 		}
 	})
 }
