@@ -106,6 +106,10 @@ const (
 	signInRate       = 2
 	signInBurst      = 10
 	maxSignInClients = 10000
+	// All addresses together may sign in allSignInRate times a second,
+	// in bursts of allSignInBurst: a hundred clients at their limit.
+	allSignInRate  = 200
+	allSignInBurst = 1000
 	// maxUIRequestBytes bounds a JSON API request body (a drift baseline
 	// of 10,000 subjects fits).
 	maxUIRequestBytes = 8 << 20
@@ -129,8 +133,11 @@ type dashboard struct {
 	// sessions are keyed by the SHA-256 of the cookie value.
 	sessions map[[sha256.Size]byte]*session
 	// signIns bounds each client address's sign-ins, so that nobody can
-	// churn sessions (or guess tokens) fast, nor slow down the others.
-	signIns map[netip.Prefix]*rate.Limiter
+	// churn sessions (or guess tokens) fast, nor slow down the others;
+	// allSignIns bounds them all, loosely. limitMu guards signIns.
+	limitMu    sync.Mutex
+	signIns    map[netip.Prefix]*rate.Limiter
+	allSignIns *rate.Limiter
 }
 
 // DashboardHandler serves the auditor dashboard: its static files under
@@ -167,7 +174,8 @@ func (s *Server) DashboardHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dashboard{s: s, conn: conn, sessions: make(map[[sha256.Size]byte]*session), signIns: make(map[netip.Prefix]*rate.Limiter)}
+	d := &dashboard{s: s, conn: conn, sessions: make(map[[sha256.Size]byte]*session), signIns: make(map[netip.Prefix]*rate.Limiter),
+		allSignIns: rate.NewLimiter(allSignInRate, allSignInBurst)}
 	s.dashConn.Store(conn)
 	static, err := fs.Sub(ui.Static, "static")
 	if err != nil {
@@ -211,20 +219,33 @@ func (d *dashboard) checkHost(h http.Handler) http.Handler {
 	})
 }
 
-// forwardedTLS marks, in a request's context, a request a trusted proxy
-// received over TLS.
-type forwardedTLS struct{}
+// proxied marks, in a request's context, a request from a trusted proxy:
+// the value says whether the browser reached the proxy over TLS.
+type proxied struct{}
 
 // secure reports whether the browser reached the dashboard over TLS: to
-// this server, or to a trusted proxy in front of it.
+// this server, or to a trusted proxy in front of it (then only the
+// proxy's word counts, not the proxy's own connection to this server).
 func secure(r *http.Request) bool {
-	return r.TLS != nil || r.Context().Value(forwardedTLS{}) != nil
+	if tls, ok := r.Context().Value(proxied{}).(bool); ok {
+		return tls
+	}
+	return r.TLS != nil
+}
+
+// browserTLS is the TLS state of the browser's own connection, or nil
+// (plain HTTP, or through a proxy, whose client certificate is its own).
+func browserTLS(r *http.Request) *tls.ConnectionState {
+	if _, ok := r.Context().Value(proxied{}).(bool); ok {
+		return nil
+	}
+	return r.TLS
 }
 
 // forwarded believes the X-Forwarded-For and X-Forwarded-Proto headers of
 // requests from Config.TrustedProxies: the browser's address is the last
-// one in X-Forwarded-For that is not a trusted proxy's, and
-// X-Forwarded-Proto: https makes the request secure.
+// one in X-Forwarded-For that is not a trusted proxy's, and the last
+// X-Forwarded-Proto says whether the browser used TLS.
 func (d *dashboard) forwarded(h http.Handler) http.Handler {
 	proxies := d.s.cfg.TrustedProxies
 	trusted := func(a netip.Addr) bool {
@@ -236,13 +257,12 @@ func (d *dashboard) forwarded(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		r = r.Clone(r.Context())
-		var hops []string
-		for _, v := range r.Header.Values("X-Forwarded-For") {
-			hops = append(hops, strings.Split(v, ",")...)
-		}
+		hops := listHeader(r, "X-Forwarded-For")
+		protos := listHeader(r, "X-Forwarded-Proto")
+		https := len(protos) > 0 && strings.EqualFold(protos[len(protos)-1], "https")
+		r = r.WithContext(context.WithValue(r.Context(), proxied{}, https))
 		for i := len(hops) - 1; i >= 0; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			a, err := netip.ParseAddr(hops[i])
 			if err != nil {
 				break // not an address: trust nothing further left
 			}
@@ -251,11 +271,20 @@ func (d *dashboard) forwarded(h http.Handler) http.Handler {
 				break
 			}
 		}
-		if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-			r = r.WithContext(context.WithValue(r.Context(), forwardedTLS{}, true))
-		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// listHeader is the comma-separated items of every value of the header
+// name, in order.
+func listHeader(r *http.Request, name string) []string {
+	var items []string
+	for _, v := range r.Header.Values(name) {
+		for item := range strings.SplitSeq(v, ",") {
+			items = append(items, strings.TrimSpace(item))
+		}
+	}
+	return items
 }
 
 // noDirs hides the directories of the static files: no listings.
@@ -318,7 +347,7 @@ func (d *dashboard) info(w http.ResponseWriter, r *http.Request) {
 		"tokens":       a.tokens != nil,
 		"anonymous":    a.policy != nil && a.policy.anonymous != 0,
 		"tls":          secure(r),
-		"certificate":  certPrincipal(a, r.TLS),
+		"certificate":  certPrincipal(a, browserTLS(r)),
 	})
 }
 
@@ -361,7 +390,7 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, codes.InvalidArgument, err.Error())
 		return
 	}
-	p, err := d.principal(body.Token, r.TLS)
+	p, err := d.principal(body.Token, browserTLS(r))
 	if err != nil {
 		st := status.Convert(err)
 		d.s.log.InfoContext(r.Context(), "dashboard sign-in refused", slog.String("remote", r.RemoteAddr), slog.String("reason", st.Message()))
@@ -426,7 +455,8 @@ func (d *dashboard) principal(token string, cs *tls.ConnectionState) (Principal,
 
 // allowSignIn reports whether the client at remote (host:port) may sign
 // in now. Addresses are limited one by one; IPv6 ones by /64, which one
-// client usually holds whole.
+// client usually holds whole. A loose limit over all addresses stops a
+// crowd of addresses.
 func (d *dashboard) allowSignIn(remote string) bool {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
@@ -438,20 +468,21 @@ func (d *dashboard) allowSignIn(remote string) bool {
 		bits = 64
 	}
 	client, _ := addr.Prefix(bits)
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.limitMu.Lock()
+	defer d.limitMu.Unlock()
 	l := d.signIns[client]
 	if l == nil {
 		if len(d.signIns) >= maxSignInClients {
-			// Forget the addresses that are back to a full bucket: they
-			// would get one anyway.
+			// Forget the addresses that are back to a full bucket (they
+			// would get one anyway), then any, down to 90%: one sweep
+			// makes room for many new addresses.
 			for k, l := range d.signIns {
 				if l.Tokens() >= signInBurst {
 					delete(d.signIns, k)
 				}
 			}
 			for k := range d.signIns {
-				if len(d.signIns) < maxSignInClients {
+				if len(d.signIns) < maxSignInClients*9/10 {
 					break
 				}
 				delete(d.signIns, k)
@@ -460,7 +491,7 @@ func (d *dashboard) allowSignIn(remote string) bool {
 		l = rate.NewLimiter(signInRate, signInBurst)
 		d.signIns[client] = l
 	}
-	return l.Allow()
+	return l.Allow() && d.allSignIns.Allow()
 }
 
 // prune drops expired sessions, and makes room for sess: when its

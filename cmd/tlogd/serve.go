@@ -60,21 +60,33 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 	dashboard := c.Bool("dashboard", true, "with -http-listen, serve the auditor dashboard under /ui/")
 	sessionTTL := c.Duration("session-ttl", 8*time.Hour, "how long a dashboard sign-in lasts")
 	var dashboardHosts []string
-	c.Func("dashboard-host", "a host `name` the dashboard answers to over plain HTTP, besides IP addresses and localhost (repeatable); other names are refused, against DNS rebinding", func(v string) error {
-		dashboardHosts = append(dashboardHosts, strings.ToLower(v))
+	c.Func("dashboard-host", "a host `name` the dashboard answers to over plain HTTP, besides IP addresses and localhost (repeatable, or comma-separated); other names are refused, against DNS rebinding", func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name == "" || strings.ContainsAny(name, " /:[]@") {
+				return fmt.Errorf("%q is not a host name", name)
+			}
+			dashboardHosts = append(dashboardHosts, name)
+		}
 		return nil
 	})
 	var trustedProxies []netip.Prefix
-	c.Func("trusted-proxy", "`address` or CIDR of a reverse proxy in front of -http-listen (repeatable): the dashboard believes its X-Forwarded-For (the browser's address, for sign-in limits and the audit trail) and X-Forwarded-Proto: https (the proxy terminates TLS: Secure cookies, the origin check); the proxy must pass the Host header on", func(v string) error {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			a, aerr := netip.ParseAddr(v)
-			if aerr != nil {
-				return fmt.Errorf("%q is not an address or CIDR", v)
+	c.Func("trusted-proxy", "`address` or CIDR of a reverse proxy in front of -http-listen (repeatable, or comma-separated): the dashboard believes its X-Forwarded-For (the browser's address, for sign-in limits and the audit trail) and X-Forwarded-Proto (the last value; https: the proxy terminates TLS, so Secure cookies, HSTS and the origin check as over TLS, and no host-name check); the proxy must pass the Host header on and overwrite those two headers", func(v string) error {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				a, aerr := netip.ParseAddr(item)
+				if aerr != nil {
+					return fmt.Errorf("%q is not an address or CIDR", item)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
 			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			if p.Bits() == 0 {
+				return fmt.Errorf("%q would trust every peer's X-Forwarded-For: name the proxy's addresses", item)
+			}
+			trustedProxies = append(trustedProxies, p.Masked())
 		}
-		trustedProxies = append(trustedProxies, p.Masked())
 		return nil
 	})
 	witnessPolicy := c.String("witness-policy", "", "C2SP tlog-policy `file` whose witness lines (each with its URL, the witness's tlog-witness submission prefix) this log asks to cosign its checkpoints, and whose quorum GetCheckpoint's cosigned_checkpoint and Append's wait_for_witnesses meet")
@@ -142,6 +154,10 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		return cli.UsageError{Msg: "-witness-policy is the primary's: a replica does not collect cosignatures (make it a witness with -witness-key instead)"}
 	case *replicaOf != "" && (*keyFile != "" || *origin != ""):
 		return cli.UsageError{Msg: "-key-file and -origin are the primary's: a replica never signs"}
+	case *sessionTTL < time.Minute || *sessionTTL > 30*24*time.Hour:
+		return cli.Usagef("-session-ttl %s: want 1m to 720h", *sessionTTL)
+	case len(trustedProxies) > 0 && (*httpListen == "" || !*dashboard):
+		return cli.UsageError{Msg: "-trusted-proxy is for the dashboard: it needs -http-listen, and the dashboard on"}
 	case *policyFile != "" && *tlsClientCA == "" && *tokenFile == "":
 		return cli.UsageError{Msg: "-policy needs -tls-client-ca or -token-file: without authentication there are no principals"}
 	}

@@ -109,7 +109,8 @@ func (c *Command) OnCommandLine(name string) bool {
 // ApplyEnvAndConfig gives every flag not set on the command line its value
 // from the environment (prefix + the flag name in capitals, dashes as
 // underscores) or, failing that, from the YAML config file (flag name →
-// value) when configFile is not empty.
+// value, or a list of values for a repeatable flag) when configFile is not
+// empty.
 func (c *Command) ApplyEnvAndConfig(prefix, configFile string) error {
 	set := map[string]bool{}
 	c.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -141,8 +142,16 @@ func (c *Command) ApplyEnvAndConfig(prefix, configFile string) error {
 			}
 		} else if fv, inFile := file[f.Name]; inFile {
 			ok = true
-			if e := c.Set(f.Name, fmt.Sprint(fv)); e != nil {
-				err = Usagef("-config %s: %s: %v", configFile, f.Name, e)
+			// A list sets a repeatable flag once per item.
+			vals, isList := fv.([]any)
+			if !isList {
+				vals = []any{fv}
+			}
+			for _, v := range vals {
+				if e := c.Set(f.Name, fmt.Sprint(v)); e != nil {
+					err = Usagef("-config %s: %s: %v", configFile, f.Name, e)
+					break
+				}
 			}
 		}
 		if ok {

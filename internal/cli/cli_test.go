@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -68,5 +69,25 @@ func TestEnvAndConfig(t *testing.T) {
 	}
 	if *addr != "from-env" || *level != "info" || *keep != "cmdline" {
 		t.Fatalf("addr %q level %q keep %q", *addr, *level, *keep)
+	}
+}
+
+func TestConfigList(t *testing.T) {
+	c := New("prog", "cmd", "", "")
+	var hosts []string
+	c.Func("host", "", func(v string) error { hosts = append(hosts, v); return nil })
+	level := c.String("log-level", "info", "")
+	file := t.TempDir() + "/c.yaml"
+	if err := os.WriteFile(file, []byte("host: [a.example, b.example]\nlog-level: debug\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Parse(nil, io.Discard, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnvAndConfig("P_", file); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(hosts, []string{"a.example", "b.example"}) || *level != "debug" {
+		t.Fatalf("hosts %q level %q", hosts, *level)
 	}
 }

@@ -2,7 +2,7 @@
 // and unproven checkpoints are kept until proven.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { trustedKey, unprovenKey, readTrusted, saveTrusted, readUnproven, keepUnproven, dropUnproven, unprovenText, MAX_UNPROVEN } from '../static/js/state.js';
+import { trustedKey, unprovenKey, readTrusted, saveTrusted, readUnproven, keepUnproven, dropUnproven, forgetDropped, pending, unprovenText, MAX_UNPROVEN } from '../static/js/state.js';
 
 function storage(init = {}) {
   const m = new Map(Object.entries(init));
@@ -65,10 +65,16 @@ test('unproven checkpoints are bounded', () => {
   assert.equal(list.dropped, 3);
   assert.equal(list.items[0].size, 100, 'the first are kept');
   assert.match(unprovenText(origin, null, list), /3 more were seen and not kept/);
-  for (const i of list.items.slice(1)) dropUnproven(s, origin, vkey, i);
-  assert.equal(readUnproven(s, origin, vkey).dropped, 3, 'the count stays while any is kept');
-  list = dropUnproven(s, origin, vkey, cp(100));
+  for (const i of list.items) dropUnproven(s, origin, vkey, i);
+  // What was not kept can never be proven: the count stays, and keeps the
+  // log unproven, until the user forgets it.
+  list = readUnproven(s, origin, vkey);
+  assert.deepEqual(list, { items: [], dropped: 3 });
+  assert.equal(pending(list), true);
+  list = forgetDropped(s, origin, vkey);
   assert.deepEqual(list, { items: [], dropped: 0 });
+  assert.equal(pending(list), false);
+  assert.equal(s.m.has(unprovenKey(origin)), false);
 });
 
 test('the unproven checkpoints as a file hold every signed note', () => {

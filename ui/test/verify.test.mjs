@@ -218,13 +218,23 @@ test('checkpoints', async (t) => {
         await rejects(p, c.name);
         return;
       }
-      assert.deepEqual(await p, {
+      const { own, ...got } = await p;
+      assert.deepEqual(got, {
         origin: c.want.origin,
         size: c.want.size,
         root: unhex(c.want.root),
         text: c.text,
         cosignatures: c.want.cosignatures.map((s) => ({ name: s.name, keyHash: s.key_hash })),
       });
+      // own is the note with the log's signature line only: the same
+      // body, one of the text's lines, and it opens alone.
+      const n = v.parseNote(own);
+      assert.equal(n.signatures.length, 1);
+      assert.equal(n.body, v.parseNote(c.text).body);
+      assert.ok(c.text.split('\n').includes(own.slice(n.body.length + 1, -1)));
+      const again = await v.openCheckpoint(own, c.verifier_key ?? vectors.log_key);
+      assert.equal(again.own, own);
+      assert.deepEqual(again.cosignatures, []);
     });
   }
   assert.ok(vectors.checkpoints.filter((c) => !c.want).length >= 35);

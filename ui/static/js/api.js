@@ -76,7 +76,7 @@ async function call(method, path, body, { expect401 = false, signal } = {}) {
 // once.
 let probe = null;
 function signedOut() {
-  probe ??= call('GET', '/session', undefined, { expect401: true })
+  probe ??= call('GET', '/session', undefined, { expect401: true, signal: AbortSignal.timeout(30000) })
     .then(() => false, (e) => e.status === 401)
     .finally(() => { probe = null; });
   return probe;

@@ -1,7 +1,7 @@
 // The dashboard's shell: sign-in, the header (who, sign-out, trust badge)
 // and the hash routes, one module per page.
 import { getInfo, getSession, signOut, onSessionEnded, setCsrf } from './api.js';
-import { pinnedKey, onTrust, checkLatest, loadAlarm } from './trust.js';
+import { pinnedKey, onTrust, checkLatest, loadStored } from './trust.js';
 import { h, put, timesUTC, setTimesUTC } from './dom.js';
 import { describeError } from './format.js';
 import { renderSignin } from './pages/signin.js';
@@ -88,7 +88,7 @@ function enter(s) {
   const left = Date.parse(s.expires_at) - Date.now();
   if (Number.isFinite(left)) expiry = setTimeout(() => showSignin('Your session expired: sign in again.'), Math.min(Math.max(left, 0), 2 ** 31 - 1));
   if (!location.hash || location.hash === '#') history.replaceState(null, '', '#/overview');
-  loadAlarm();
+  loadStored();
   route();
   if (parseHash().name !== 'overview') checkLatest().catch(() => {});
 }
@@ -116,8 +116,10 @@ async function start() {
   });
   $('.skip').addEventListener('click', (e) => { e.preventDefault(); $('#main').focus(); });
   window.addEventListener('hashchange', route);
-  // An alarm stored or cleared in another tab.
-  window.addEventListener('storage', (e) => { if (session && (e.key === null || e.key.startsWith('tlogd.alarm.'))) loadAlarm(); });
+  // An alarm, or checkpoints not proven, stored or cleared in another tab.
+  window.addEventListener('storage', (e) => {
+    if (session && (e.key === null || e.key.startsWith('tlogd.alarm.') || e.key.startsWith('tlogd.unproven.'))) loadStored();
+  });
   const times = $('#times');
   times.setAttribute('aria-pressed', String(timesUTC()));
   times.addEventListener('click', () => {

@@ -13,6 +13,10 @@
 //   failures, error}], dropped}. They are proven at the next check that
 //   succeeds, so that a log cannot avoid the alarm by failing to answer.
 //
+// The checkpoints kept are the log's own notes (verify.js openCheckpoint's
+// own: the body and the log's signature line), not what the server sent:
+// other signature lines are unchecked and unbounded.
+//
 // A state recorded under another verifier key is another log's, and is
 // not used.
 
@@ -21,8 +25,8 @@ export const unprovenKey = (origin) => 'tlogd.unproven.' + origin;
 
 // MAX_UNPROVEN bounds the unproven checkpoints kept (an outage of 40
 // minutes of a growing log, checked every 10 seconds); later ones are
-// counted (dropped) but not kept, and the count is forgotten once the kept
-// ones are proven.
+// counted (dropped) but not kept. They can never be proven: the count
+// stays until the user forgets it (forgetDropped).
 export const MAX_UNPROVEN = 256;
 
 function read(storage, key) {
@@ -87,9 +91,19 @@ export function keepUnproven(storage, origin, vkey, cp, error, now = new Date())
 export function dropUnproven(storage, origin, vkey, cp) {
   const list = readUnproven(storage, origin, vkey);
   list.items = list.items.filter((i) => !same(i, cp));
-  if (!list.items.length) list.dropped = 0; // what was dropped cannot be proven: it was never kept
   return write(storage, origin, vkey, list);
 }
+
+// forgetDropped forgets the count of checkpoints seen and not kept (the
+// user's decision: they cannot be proven). It returns the list.
+export function forgetDropped(storage, origin, vkey) {
+  const list = readUnproven(storage, origin, vkey);
+  list.dropped = 0;
+  return write(storage, origin, vkey, list);
+}
+
+// pending reports whether the list leaves anything unproven.
+export const pending = (list) => list.items.length > 0 || list.dropped > 0;
 
 // unprovenText is the list as a text file, for whoever runs the log: the
 // trusted checkpoint and every unproven one, with their signed texts.

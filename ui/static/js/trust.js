@@ -67,13 +67,21 @@ export function clearAlarm(origin) {
 }
 const alarmError = (a) => ({ name: 'TrustError', kind: a.kind, message: a.message });
 
-// loadAlarm puts the stored alarm of the pinned key's log, if any, on the
-// header badge (at sign-in, and when another tab changes it).
-export function loadAlarm() {
-  const a = storedAlarm(pinnedOrigin());
+// loadStored puts what this browser keeps about the pinned key's log on
+// the header badge: its alarm (failed), or checkpoints the log has not
+// proven (unverified). At sign-in, and when another tab changes them.
+export function loadStored() {
+  const origin = pinnedOrigin();
+  const a = storedAlarm(origin);
   if (a) setStatus({ state: 'failed', cp: null, error: alarmError(a), alarm: a });
   else if (status.alarm) setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
+  if (!a && origin && state.pending(unproven(origin))) unverified(unprovenError(origin, null));
   return a;
+}
+
+// forgetDropped forgets the checkpoints of origin seen and not kept.
+export function forgetDropped(origin) {
+  state.forgetDropped(localStorage, origin, pinnedKey());
 }
 
 // The page-wide trust status, for the header badge: {state (verifying,
@@ -116,7 +124,7 @@ async function open(text) {
 const refusal = new Set(['NotFound', 'OutOfRange', 'InvalidArgument', 'FailedPrecondition']);
 const desc = (size, root) => `size ${size} (root ${root})`;
 
-const point = (cp) => ({ size: cp.size, root: b64encode(cp.root), checkpoint: cp.text });
+const point = (cp) => ({ size: cp.size, root: b64encode(cp.root), checkpoint: cp.own });
 const pointOf = (last) => ({ size: last.size, root: last.root, seen_at: last.seen_at, checkpoint: typeof last.checkpoint === 'string' ? last.checkpoint : null });
 
 // trust stores now ({size, root, checkpoint}) as the trusted checkpoint,
@@ -174,21 +182,56 @@ async function reconcile(cp, latest) {
   return true;
 }
 
-// settle proves the kept unproven checkpoints of origin, oldest first. A
-// fork among them throws (an alarm); a failure to answer leaves them
-// kept, and is returned.
+// lost is set when this page could not keep an unproven checkpoint (the
+// browser's storage is full or off): the page is not verified again until
+// it is reloaded.
+let lost = null;
+
+function keep(origin, item, err) {
+  try {
+    state.keepUnproven(localStorage, origin, pinnedKey(), item, err);
+  } catch (e) {
+    lost = new Error(`this browser could not keep a checkpoint the log did not prove (${e.message}): free some storage and reload the page`);
+  }
+}
+
+// raise stores the evidence of e as the log's alarm, and reports whether
+// it is the alarm kept (an earlier one is kept until cleared).
+function raise(origin, e) {
+  const a = alarms.alarmOf(e);
+  try { return !!a && alarms.saveAlarm(localStorage, origin, a) === a; } catch { return false; }
+}
+
+const asPoint = (item) => ({ size: item.size, root: item.root, seen_at: item.first_seen || null, checkpoint: item.checkpoint });
+
+// settle proves the kept unproven checkpoints of origin, oldest first.
+// Two kept roots at one size, or one beside the trusted one, are a fork
+// whatever the log answers; a fork throws (an alarm). An item is dropped
+// once proven, or once it is the alarm kept (with another alarm kept, it
+// stays, to raise its own once that is cleared). The first failure to
+// answer stops the proofs, and is returned.
 async function settle(origin) {
-  for (const item of unproven(origin).items) {
+  const items = unproven(origin).items;
+  const last = lastSeen(origin);
+  for (const item of items) {
+    const rival = last && last.size === item.size && last.root !== item.root ? pointOf(last)
+      : items.find((o) => o.size === item.size && o.root !== item.root);
+    if (rival) {
+      const e = new TrustError('fork', `POSSIBLE FORK: the log signed two trees of size ${item.size}, with roots ${rival.root} and ${item.root}`, asPoint(rival), asPoint(item));
+      if (raise(origin, e)) state.dropUnproven(localStorage, origin, pinnedKey(), item);
+      throw e;
+    }
+  }
+  for (const item of items) {
     try {
-      const cp = await open(item.checkpoint);
-      await reconcile(cp, false);
+      await reconcile(await open(item.checkpoint), false);
     } catch (e) {
-      if (e.name === 'TrustError') {
-        try { state.dropUnproven(localStorage, origin, pinnedKey(), item); } catch { /* the alarm has it */ }
-        throw e;
+      if (e.name !== 'TrustError') {
+        keep(origin, item, e);
+        return e;
       }
-      try { state.keepUnproven(localStorage, origin, pinnedKey(), item, e); } catch { /* storage off: this page only */ }
-      return e;
+      if (raise(origin, e)) state.dropUnproven(localStorage, origin, pinnedKey(), item);
+      throw e;
     }
     state.dropUnproven(localStorage, origin, pinnedKey(), item);
   }
@@ -201,6 +244,14 @@ function unverified(error) {
   if (status.state !== 'failed') setStatus({ state: 'unverified', cp: null, error, alarm: null });
 }
 
+function unprovenError(origin, cause) {
+  if (lost) return lost;
+  const list = unproven(origin);
+  const n = list.items.length ? plural(list.items.length, 'checkpoint') : 'the checkpoints';
+  const what = list.dropped && !list.items.length ? `${plural(list.dropped, 'checkpoint')} it signed, seen and not kept` : `${n} it signed before`;
+  return new Error(`the log has not proven ${what}${cause ? ': ' + cause.message : ''}`);
+}
+
 async function check(text, latest) {
   let cp = null;
   try {
@@ -209,26 +260,24 @@ async function check(text, latest) {
     try {
       known = await reconcile(cp, latest);
     } catch (e) {
-      if (e.name !== 'TrustError') {
-        try { state.keepUnproven(localStorage, cp.origin, pinnedKey(), point(cp), e); } catch { /* storage off: this page only */ }
-      }
+      if (e.name !== 'TrustError') keep(cp.origin, point(cp), e);
       throw e;
     }
-    const pending = await settle(cp.origin);
+    const failure = await settle(cp.origin);
     // A log that showed a fork once is not trusted again by later answers:
     // its alarm stays until the user clears it, and any other failure stays
-    // on the header badge until the page is reloaded.
+    // on the header badge until the page is reloaded. Only the latest
+    // checkpoint, proven, makes a page that was not verified verified.
     const a = storedAlarm(cp.origin);
     if (a) setStatus({ state: 'failed', cp, error: alarmError(a), alarm: a });
-    else if (pending) unverified(new Error(`the log has not proven ${plural(unproven(cp.origin).items.length, 'checkpoint')} it signed before: ${pending.message}`));
-    else if (status.state !== 'failed') setStatus({ state: 'verified', cp, error: null, alarm: null });
+    else if (failure || lost || state.pending(unproven(cp.origin))) unverified(unprovenError(cp.origin, failure));
+    else if (status.state !== 'failed' && (latest || status.state !== 'unverified')) setStatus({ state: 'verified', cp, error: null, alarm: null });
     return Object.assign(cp, { known });
   } catch (e) {
     if (e.name === 'TrustError') {
-      if (cp) {
-        try { alarms.saveAlarm(localStorage, cp.origin, alarms.alarmOf(e)); } catch { /* storage off or full: this page only */ }
-      }
-      setStatus({ state: 'failed', cp: null, error: e, alarm: storedAlarm(cp ? cp.origin : pinnedOrigin()) });
+      const origin = cp ? cp.origin : pinnedOrigin();
+      if (cp) raise(origin, e);
+      setStatus({ state: 'failed', cp: null, error: e, alarm: alarms.alarmOf(e) ? storedAlarm(origin) : null });
     } else if (e.name !== 'AbortError') {
       unverified(e);
     }
@@ -244,6 +293,7 @@ export function checkLatest() {
     let resp;
     try {
       resp = await rpc(LOG + 'GetCheckpoint', { tree_size: 0 }, { signal: AbortSignal.timeout(PROOF_TIMEOUT) });
+      if (!resp || typeof resp.checkpoint !== 'string') throw new Error('the server answered GetCheckpoint without a checkpoint');
     } catch (e) {
       unverified(e);
       throw e;

@@ -524,7 +524,8 @@ function parseDecimal(s, onError) {
  * by that key, and no invalid one; its body must be a strict C2SP
  * checkpoint whose origin is the key's name. Other keys' signature lines
  * are listed, unverified, in cosignatures. It returns {origin, size, root,
- * text, cosignatures: [{name, keyHash}]}.
+ * text, own (the note with the key's signature line only: what to keep
+ * as the log's word), cosignatures: [{name, keyHash}]}.
  */
 export async function openCheckpoint(text, vkey) {
   const k = within('verifier key: ', () => parseVerifierKey(vkey));
@@ -534,22 +535,22 @@ export async function openCheckpoint(text, vkey) {
   const msg = utf8.encode(note.body);
   const cosignatures = [];
   const listed = new Set();
-  let signed = false;
+  let own = null;
   for (const s of note.signatures) {
     if (s.name !== k.name || s.keyHash !== k.keyHash) {
       const line = `${s.name} ${s.base64}`;
       if (!listed.has(line)) cosignatures.push({ name: s.name, keyHash: s.keyHash });
       listed.add(line);
-    } else if (!signed) {
+    } else if (own === null) {
       // As note.Open: only the key's first signature line counts.
       if (!(await ed25519Verify(k.publicKey, s.signature, msg))) fail(`invalid checkpoint signature for key ${keyID(k)}`);
-      signed = true;
+      own = `${note.body}\n${SIG_PREFIX}${s.name} ${s.base64}\n`;
     }
   }
-  if (!signed) fail(`the checkpoint is not signed by the pinned key ${keyID(k)}`);
+  if (own === null) fail(`the checkpoint is not signed by the pinned key ${keyID(k)}`);
   const cp = parseCheckpoint(note.body);
   if (cp.origin !== k.name) fail(`malformed checkpoint: origin ${q(cp.origin)} is not the key name ${q(k.name)}`);
-  return { ...cp, text, cosignatures };
+  return { ...cp, text, own, cosignatures };
 }
 
 /**

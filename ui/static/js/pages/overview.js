@@ -4,7 +4,7 @@
 // and the evidence of an alarm this browser keeps (trust.js).
 import { h, put, setState, timeEl, errorEl, setBusy, blobURL } from '../dom.js';
 import { rpc, LOG, getLogInfo } from '../api.js';
-import { checkLatest, openOnly, storedAlarm, clearAlarm, pinnedOrigin, trustStatus, unproven, lastSeen } from '../trust.js';
+import { checkLatest, openOnly, storedAlarm, clearAlarm, pinnedOrigin, trustStatus, unproven, lastSeen, forgetDropped } from '../trust.js';
 import { unprovenText } from '../state.js';
 import { alarmText, alarmTitle, alarmFileName } from '../alarm.js';
 import { b64decode, b64encode, equalBytes, leafHash, parseEntry, verifyRange, verifyConsistency,
@@ -122,20 +122,25 @@ function alarmEl(origin, a, url, onClear) {
 }
 
 // unprovenEl shows the checkpoints the log signed and has not proven
-// consistent with the trusted one (trust.js), with the file to download.
-function unprovenEl(origin, list, url) {
+// consistent with the trusted one (trust.js), with the file to download,
+// and the count of those seen and not kept, which the user may forget.
+function unprovenEl(origin, list, url, onForget) {
+  const n = list.items.length;
+  const them = n === 1 ? 'it' : 'them';
+  const forget = h('button', { id: 'unproven-forget', type: 'button' }, 'Forget the checkpoints not kept');
+  forget.addEventListener('click', onForget);
   return h('section', { class: 'unproven', 'aria-labelledby': 'unproven-h' },
-    h('h3', { id: 'unproven-h' }, `⚠ ${plural(list.items.length, 'checkpoint')} the log has not proven`),
-    h('p', null, 'The log signed ', list.items.length === 1 ? 'this checkpoint' : 'these checkpoints',
-      ', but failed to prove ', list.items.length === 1 ? 'it' : 'them',
-      ' consistent with the one this browser trusts. This browser does not trust ', list.items.length === 1 ? 'it' : 'them',
-      ' and asks for the proof at every check. An outage explains a few failures; a log that never proves a checkpoint it signed may be showing you another history.',
-      list.dropped ? ` ${plural(list.dropped, 'more checkpoint was', 'more checkpoints were')} seen and not kept.` : ''),
-    h('ul', { id: 'unproven-list' }, list.items.map((i) => h('li', { class: 'unproven-item' },
+    h('h3', { id: 'unproven-h' }, `⚠ ${plural(n + list.dropped, 'checkpoint')} the log has not proven`),
+    n ? h('p', null, `The log signed ${n === 1 ? 'this checkpoint' : 'these checkpoints'}, but failed to prove ${them} consistent with the one this browser trusts. `,
+      `This browser does not trust ${them} and asks for the proof at every check. An outage explains a few failures; a log that never proves a checkpoint it signed may be showing you another history.`) : null,
+    n ? h('ul', { id: 'unproven-list' }, list.items.map((i) => h('li', { class: 'unproven-item' },
       `size ${i.size}, root `, h('code', null, i.root), ': first seen ', timeEl(Date.parse(i.first_seen)),
-      `, ${plural(i.failures, 'failed check')}; last error: ${i.error}`))),
-    h('a', { id: 'unproven-download', href: url, download: `tlogd-unproven-${origin.replace(/[^A-Za-z0-9.-]+/g, '_')}.txt`, class: 'download' },
-      'Download the checkpoints (text file)'));
+      `, ${plural(i.failures, 'failed check')}; last error: ${i.error}`))) : null,
+    list.dropped ? h('p', { id: 'unproven-dropped' }, `${plural(list.dropped, 'more checkpoint was', 'more checkpoints were')} seen and not proven, and not kept (this browser keeps at most 256): they can never be proven, so the log stays not verified until you forget them. Do so once you have checked the log another way (tlogctl monitor, a witness).`) : null,
+    h('div', { class: 'row' },
+      n ? h('a', { id: 'unproven-download', href: url, download: `tlogd-unproven-${origin.replace(/[^A-Za-z0-9.-]+/g, '_')}.txt`, class: 'download' },
+        'Download the checkpoints (text file)') : null,
+      list.dropped ? forget : null));
 }
 
 export default {
@@ -163,18 +168,22 @@ export default {
     let again = false; // refresh once more when the running one ends
     let latest = null;
 
-    // showUnproven shows the log's unproven checkpoints, if any, and
-    // returns how many there are.
+    // showUnproven shows the log's unproven checkpoints, if any.
     function showUnproven(origin) {
       const list = unproven(origin);
       const json = JSON.stringify(list);
-      if (json !== unprovenShown) {
-        unprovenShown = json;
-        if (unprovenURL) URL.revokeObjectURL(unprovenURL);
-        unprovenURL = list.items.length ? blobURL([unprovenText(origin, lastSeen(origin), list)], 'text/plain') : null;
-        put(unprovenArea, list.items.length ? unprovenEl(origin, list, unprovenURL) : null);
-      }
-      return list.items.length;
+      if (json === unprovenShown) return;
+      unprovenShown = json;
+      if (unprovenURL) URL.revokeObjectURL(unprovenURL);
+      unprovenURL = list.items.length ? blobURL([unprovenText(origin, lastSeen(origin), list)], 'text/plain') : null;
+      put(unprovenArea, list.items.length || list.dropped ? unprovenEl(origin, list, unprovenURL, () => {
+        if (!confirm('Forget the checkpoints this browser saw and did not keep? They were never proven.')) return;
+        forgetDropped(origin);
+        showUnproven(origin);
+        heading.focus(); // the button is gone
+        if (busy) again = true;
+        else refresh();
+      }) : null);
     }
 
     // showAlarm shows the stored alarm of the log (origin), if any, and
@@ -208,7 +217,7 @@ export default {
         latest = { cp, text, cosigned };
         put(problem);
         const a = showAlarm(cp.origin);
-        const pending = showUnproven(cp.origin);
+        showUnproven(cp.origin);
         const st = trustStatus();
         if (a) {
           setState(badge, 'failed', h('div', { class: 'failure' },
@@ -216,9 +225,9 @@ export default {
               `The latest checkpoint, size ${cp.size}, checks out, but do not rely on this log until the alarm is resolved: see the evidence below.`)));
         } else if (st.state === 'failed') {
           setState(badge, 'failed', failureEl(st.error, null));
-        } else if (pending) {
+        } else if (st.state === 'unverified') {
           setState(badge, 'unverified', h('div', { class: 'failure' },
-            h('p', null, h('strong', null, '⚠ Not fully verified: '), `the latest checkpoint, size ${cp.size}, checks out, but the log has not proven ${plural(pending, 'checkpoint')} it signed before: see below.`)));
+            h('p', null, h('strong', null, '⚠ Not fully verified: '), `the latest checkpoint, size ${cp.size}, checks out, but ${clean(st.error.message)}.`)));
         } else {
           setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
             cp.known ? ', and consistent with every checkpoint this browser saw before.'
@@ -334,6 +343,7 @@ export default {
         h('div', { class: 'row' }, saveBtn, wkMsg)));
 
     showAlarm(pinnedOrigin());
+    showUnproven(pinnedOrigin());
     refresh();
     const timer = setInterval(refresh, 10000);
     return () => {

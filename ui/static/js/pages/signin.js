@@ -91,6 +91,7 @@ export function renderSignin(root, { info, infoError, session, notice }, done) {
       return;
     }
     if (fromServer() && !confirmBox.checked) {
+      warning.hidden = false;
       error.textContent = 'Compare the key with the one the operator published, then tick “I compared this key with the one the operator published”. Or paste the published key yourself.';
       confirmBox.focus();
       return;
