@@ -462,3 +462,25 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEFlags checks that the README's flag table names every flag of
+// tlogd serve, so that the two do not drift apart.
+func TestREADMEFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"serve", "-help"}, &out, &errb); code != 0 {
+		t.Fatalf("serve -help: exit %d: %s", code, errb.String())
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(out.String(), -1)
+	if len(flags) < 30 {
+		t.Fatalf("only %d flags in serve -help:\n%s", len(flags), out.String())
+	}
+	for _, f := range flags {
+		if !regexp.MustCompile(`(?m)^  (.*, )?` + regexp.QuoteMeta(f[1]) + `[ ,=]`).Match(readme) {
+			t.Errorf("the README's flag table lacks %s", f[1])
+		}
+	}
+}

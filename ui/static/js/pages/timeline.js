@@ -88,7 +88,7 @@ export default {
           setState(chain, 'empty', `No event names “${s}” in ${t ? 'tenant “' + t + '”' : 'the tenant-less namespace'} at tree size ${cp.size}: check the spelling and the tenant (ids are per tenant).`);
         } else {
           setState(chain, 'intact', `✓ The chain links up through ${plural(items.length, 'event')} in the verified tree of size ${cp.size}: each links back to the one before, so none between them was left out. `,
-            h('span', { class: 'caveat' }, `The last, entry ${last}, is the latest the log states for “${s}”: a log could hide newer events, which tlogctl monitor or tlogctl export would catch.`));
+            h('span', { class: 'caveat' }, `The last, entry ${last}, is the latest the log states for “${s}”: a log could hide newer events, which anything that reads every entry (tlogctl export, tlogctl drift -complete) would catch.`));
         }
         put(list, items.length
           ? h('ol', { id: 'timeline', class: 'timeline', 'aria-label': `Timeline of ${s}` },
