@@ -331,8 +331,11 @@ func TestDashboardCookie(t *testing.T) {
 	}
 }
 
-func TestDashboardClientCertificate(t *testing.T) {
-	sl := startSecureLog(t, dashboardPolicy, nil)
+// serveDashboardTLS serves the dashboard of sl over TLS as sl's gRPC
+// server does (client certificates asked for, optional), and returns its
+// base URL.
+func serveDashboardTLS(t *testing.T, sl *secureLog) string {
+	t.Helper()
 	dash, err := sl.srv.DashboardHandler()
 	if err != nil {
 		t.Fatal(err)
@@ -340,17 +343,26 @@ func TestDashboardClientCertificate(t *testing.T) {
 	ts := httptest.NewUnstartedServer(dash)
 	ts.TLS = sl.srv.cfg.TLS.Clone()
 	ts.StartTLS()
-	defer ts.Close()
-	// browserWith presents who's certificate ("": none).
-	browserWith := func(who string) *browser {
-		cfg := &tls.Config{RootCAs: sl.pki.pool, MinVersion: tls.VersionTLS12}
-		if c, ok := sl.pki.certs[who]; ok {
-			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
-		}
-		b := newBrowser(t, ts.URL)
-		b.hc.Transport = &http.Transport{TLSClientConfig: cfg}
-		return b
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// tlsBrowser is a browser of base that trusts sl's CA and presents who's
+// certificate ("": none).
+func tlsBrowser(t *testing.T, sl *secureLog, base, who string) *browser {
+	cfg := &tls.Config{RootCAs: sl.pki.pool, MinVersion: tls.VersionTLS12}
+	if c, ok := sl.pki.certs[who]; ok {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 	}
+	b := newBrowser(t, base)
+	b.hc.Transport = &http.Transport{TLSClientConfig: cfg}
+	return b
+}
+
+func TestDashboardClientCertificate(t *testing.T) {
+	sl := startSecureLog(t, dashboardPolicy, nil)
+	base := serveDashboardTLS(t, sl)
+	browserWith := func(who string) *browser { return tlsBrowser(t, sl, base, who) }
 	auditor := browserWith("auditor.example.org")
 	if code, out := auditor.do("GET", "/ui/api/info", "", nil); code != 200 || out["certificate"] != "auditor.example.org" {
 		t.Errorf("info with a certificate: %d %v", code, out)
@@ -491,20 +503,9 @@ func TestDashboardBehindProxy(t *testing.T) {
 
 	t.Run("a proxy's own TLS is not the browser's", func(t *testing.T) {
 		sl := startSecureLog(t, dashboardPolicy, func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
-		dash, err := sl.srv.DashboardHandler()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewUnstartedServer(dash)
-		ts.TLS = sl.srv.cfg.TLS.Clone()
-		ts.StartTLS()
-		defer ts.Close()
 		// The proxy connects over TLS with a client certificate of its
 		// own, for a browser on plain HTTP (the last X-Forwarded-Proto).
-		proxyCert := sl.pki.certs["auditor.example.org"]
-		b := newBrowser(t, ts.URL)
-		b.hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sl.pki.pool, MinVersion: tls.VersionTLS12,
-			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &proxyCert, nil }}}
+		b := tlsBrowser(t, sl, serveDashboardTLS(t, sl), "auditor.example.org")
 		hdr := map[string]string{"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https, http"}
 		if code, out := b.do("GET", "/ui/api/info", "", hdr); code != 200 || out["certificate"] != "" || out["tls"] != false {
 			t.Errorf("info through a TLS proxy for a plain-HTTP browser: %d %v", code, out)

@@ -81,6 +81,19 @@ async function fresh() {
   t.pinKey(key.vkey);
   return t;
 }
+// trusting is fresh, with the honest checkpoint of size trusted.
+async function trusting(size) {
+  const t = await fresh();
+  server.latest = honest(size);
+  await t.checkLatest();
+  return t;
+}
+// unproven has the log sign note and fail to prove it.
+async function unproven(t, note) {
+  server.latest = note;
+  server.proof = unavailable;
+  await assert.rejects(t.checkLatest(), (e) => e.code === 'Unavailable');
+}
 // reload is a new page load over the same storage.
 async function reload() {
   const t = await import(`../static/js/trust.js?load=${++loads}`);
@@ -112,16 +125,12 @@ test('only the log\'s own signed note is kept, not what came with it', async () 
   server.latest = key.note(3, hexB64(roots[3]), junk);
   await t.checkLatest();
   assert.equal(trusted().checkpoint, honest(3).replace(junk, ''));
-  server.latest = key.note(9, hexB64(roots[9]), junk);
-  server.proof = unavailable;
-  await assert.rejects(t.checkLatest(), (e) => e.code === 'Unavailable');
+  await unproven(t, key.note(9, hexB64(roots[9]), junk));
   assert.equal(kept().items[0].checkpoint.length < 300, true);
 });
 
 test('a rollback raises the alarm, with both signed checkpoints; it outlives a reload', async () => {
-  let t = await fresh();
-  server.latest = honest(10);
-  await t.checkLatest();
+  let t = await trusting(10);
   server.latest = honest(4);
   await assert.rejects(t.checkLatest(), (e) => e.name === 'TrustError' && e.kind === 'rollback');
   assert.equal(t.trustStatus().state, 'failed');
@@ -140,12 +149,8 @@ test('a rollback raises the alarm, with both signed checkpoints; it outlives a r
 });
 
 test('a log that fails its proofs is not verified, and must prove what it signed once it answers', async () => {
-  const t = await fresh();
-  server.latest = honest(2);
-  await t.checkLatest();
-  server.latest = forked(8);
-  server.proof = unavailable;
-  await assert.rejects(t.checkLatest(), (e) => e.code === 'Unavailable');
+  const t = await trusting(2);
+  await unproven(t, forked(8));
   assert.equal(t.trustStatus().state, 'unverified');
   assert.deepEqual(kept().items.map((i) => [i.size, i.failures]), [[8, 1]]);
   assert.equal(trusted().size, 2);
@@ -160,14 +165,9 @@ test('a log that fails its proofs is not verified, and must prove what it signed
 });
 
 test('an outage, then honest proofs: verified again, nothing kept', async () => {
-  const t = await fresh();
-  server.latest = honest(2);
-  await t.checkLatest();
-  server.latest = honest(6);
-  server.proof = unavailable;
-  await assert.rejects(t.checkLatest());
-  server.latest = honest(7);
-  await assert.rejects(t.checkLatest());
+  const t = await trusting(2);
+  await unproven(t, honest(6));
+  await unproven(t, honest(7));
   assert.equal(kept().items.length, 2);
   // A page's own response cannot make it verified: only the latest can.
   server.proof = null;
@@ -181,14 +181,9 @@ test('an outage, then honest proofs: verified again, nothing kept', async () => 
 });
 
 test('a kept checkpoint beside the trusted one at its size is a fork, whatever the log answers', async () => {
-  const t = await fresh();
-  server.latest = honest(0);
-  await t.checkLatest();
-  server.proof = unavailable;
-  server.latest = honest(15);
-  await assert.rejects(t.checkLatest());
-  server.latest = forked(20);
-  await assert.rejects(t.checkLatest());
+  const t = await trusting(0);
+  await unproven(t, honest(15));
+  await unproven(t, forked(20));
   // The log proves 0 → 20 (its honest root) but still not 15 → 20.
   server.proof = (req) => (req.first_tree_size === 0 ? honestProof(req) : unavailable());
   server.latest = honest(20);
@@ -198,27 +193,18 @@ test('a kept checkpoint beside the trusted one at its size is a fork, whatever t
 });
 
 test('two kept checkpoints of one size are a fork', async () => {
-  const t = await fresh();
-  server.latest = honest(0);
-  await t.checkLatest();
-  server.proof = unavailable;
-  server.latest = honest(15);
-  await assert.rejects(t.checkLatest());
-  server.latest = forked(15);
-  await assert.rejects(t.checkLatest());
+  const t = await trusting(0);
+  await unproven(t, honest(15));
+  await unproven(t, forked(15));
   server.latest = honest(0);
   await assert.rejects(t.checkLatest(), (e) => e.name === 'TrustError' && e.kind === 'fork' && /two trees of size 15/.test(e.message));
 });
 
 test('with an alarm kept, a second fork stays kept to raise its own', async () => {
-  const t = await fresh();
-  server.latest = honest(3);
-  await t.checkLatest();
+  const t = await trusting(3);
   server.latest = forked(3);
   await assert.rejects(t.checkLatest(), (e) => e.kind === 'fork');
-  server.proof = unavailable;
-  server.latest = forked(6);
-  await assert.rejects(t.checkLatest());
+  await unproven(t, forked(6));
   server.proof = null;
   server.latest = honest(3);
   await assert.rejects(t.checkLatest(), (e) => e.kind === 'inconsistent');
@@ -231,9 +217,7 @@ test('with an alarm kept, a second fork stays kept to raise its own', async () =
 });
 
 test('checkpoints seen and not kept keep the log unproven until forgotten', async () => {
-  const t = await fresh();
-  server.latest = honest(4);
-  await t.checkLatest();
+  const t = await trusting(4);
   localStorage.setItem('tlogd.unproven.' + origin, JSON.stringify({ vkey: key.vkey, items: [], dropped: 3 }));
   await t.checkLatest();
   assert.equal(t.trustStatus().state, 'unverified');
@@ -244,9 +228,7 @@ test('checkpoints seen and not kept keep the log unproven until forgotten', asyn
 });
 
 test('a checkpoint that cannot be kept keeps the page unverified until reloaded', async () => {
-  const t = await fresh();
-  server.latest = honest(4);
-  await t.checkLatest();
+  const t = await trusting(4);
   localStorage.full = 'tlogd.unproven.';
   server.proof = unavailable;
   server.latest = forked(9);
@@ -276,9 +258,7 @@ test('a bad signature fails until reload; clearing an alarm does not clear it', 
 });
 
 test('a failed GetCheckpoint makes the page unverified', async () => {
-  const t = await fresh();
-  server.latest = honest(4);
-  await t.checkLatest();
+  const t = await trusting(4);
   server.latest = null;
   await assert.rejects(t.checkLatest(), (e) => e.code === 'Unavailable');
   assert.equal(t.trustStatus().state, 'unverified');
