@@ -71,7 +71,7 @@ wins over the file. SIGINT or SIGTERM drain running calls and close the store.`)
 		return nil
 	})
 	var trustedProxies []netip.Prefix
-	c.Func("trusted-proxy", "`address` or CIDR of a reverse proxy in front of -http-listen (repeatable, or comma-separated): the dashboard believes its X-Forwarded-For (the browser's address, for sign-in limits and the audit trail) and X-Forwarded-Proto (the last value; https: the proxy terminates TLS, so Secure cookies, HSTS and the origin check as over TLS, and no host-name check); the proxy must pass the Host header on and overwrite those two headers", func(v string) error {
+	c.Func("trusted-proxy", "`address` or CIDR of a reverse proxy in front of -http-listen (repeatable, or comma-separated): the dashboard believes its X-Forwarded-For (the browser's address, for sign-in limits and the audit trail) and X-Forwarded-Proto (the last value; https: the proxy terminates TLS, so Secure cookies, HSTS and the origin check as over TLS, and no host-name check); the proxy must pass the Host header on, append to X-Forwarded-For and overwrite X-Forwarded-Proto", func(v string) error {
 		for _, item := range strings.Split(v, ",") {
 			item = strings.TrimSpace(item)
 			p, err := netip.ParsePrefix(item)

@@ -48,7 +48,8 @@ test('unproven checkpoints are kept, counted and dropped', () => {
   const later = new Date(at.getTime() + 60000);
   let list = keepUnproven(s, origin, vkey, cp(10), new Error('deadline exceeded'), later);
   assert.deepEqual(list.items, [{ size: 10, root: 'R10', checkpoint: cp(10).checkpoint, first_seen: at.toISOString(), last_failed: later.toISOString(), failures: 2, error: 'deadline exceeded' }]);
-  keepUnproven(s, origin, vkey, cp(10, 'X'), new Error('busy'), at);
+  keepUnproven(s, origin, vkey, cp(10, 'X'), new Error('busy '.repeat(100000)), at);
+  assert.ok(readUnproven(s, origin, vkey).items[1].error.length <= 300, 'the server\'s words are bounded');
   assert.equal(readUnproven(s, origin, vkey).items.length, 2, 'another root at the same size is another checkpoint');
   assert.deepEqual(readUnproven(s, origin, 'other+00000000+AQ=='), { items: [], dropped: 0 }, 'another key sees none');
   list = dropUnproven(s, origin, vkey, cp(10));

@@ -189,15 +189,16 @@ test('a kept checkpoint beside the trusted one at its size is a fork, whatever t
   server.latest = honest(20);
   await assert.rejects(t.checkLatest(), (e) => e.name === 'TrustError' && e.kind === 'fork');
   assert.equal(alarm().kind, 'fork');
-  assert.deepEqual([alarm().trusted.checkpoint, alarm().shown.checkpoint], [honest(20), forked(20)]);
+  assert.deepEqual([alarm().trusted.checkpoint, alarm().shown.checkpoint].sort(), [honest(20), forked(20)].sort());
 });
 
 test('two kept checkpoints of one size are a fork', async () => {
   const t = await trusting(0);
   await unproven(t, honest(15));
-  await unproven(t, forked(15));
-  server.latest = honest(0);
+  // The log fails every proof, but it signed two roots of size 15.
+  server.latest = forked(15);
   await assert.rejects(t.checkLatest(), (e) => e.name === 'TrustError' && e.kind === 'fork' && /two trees of size 15/.test(e.message));
+  assert.equal(alarm().kind, 'fork');
 });
 
 test('with an alarm kept, a second fork stays kept to raise its own', async () => {
@@ -207,12 +208,23 @@ test('with an alarm kept, a second fork stays kept to raise its own', async () =
   await unproven(t, forked(6));
   server.proof = null;
   server.latest = honest(3);
-  await assert.rejects(t.checkLatest(), (e) => e.kind === 'inconsistent');
+  await t.checkLatest(); // the kept checkpoint waits while the alarm is kept
+  assert.equal(t.trustStatus().state, 'failed');
   assert.equal(alarm().shown.size, 3, 'the first alarm is kept');
   assert.equal(kept().items[0].size, 6, 'the second fork is still kept');
+  // A new fork while an alarm is kept fails, and is kept too.
+  server.latest = forked(4);
+  await assert.rejects(t.checkLatest(), (e) => e.kind === 'inconsistent');
+  assert.equal(alarm().shown.size, 3);
+  assert.deepEqual(kept().items.map((i) => i.size), [6, 4]);
+  server.latest = honest(3);
   t.clearAlarm(origin);
   await assert.rejects(t.checkLatest(), (e) => e.kind === 'inconsistent');
   assert.equal(alarm().shown.checkpoint, forked(6));
+  assert.deepEqual(kept().items.map((i) => i.size), [4]);
+  t.clearAlarm(origin);
+  await assert.rejects(t.checkLatest(), (e) => e.kind === 'inconsistent');
+  assert.equal(alarm().shown.checkpoint, forked(4));
   assert.equal(kept(), null);
 });
 
@@ -221,7 +233,7 @@ test('checkpoints seen and not kept keep the log unproven until forgotten', asyn
   localStorage.setItem('tlogd.unproven.' + origin, JSON.stringify({ vkey: key.vkey, items: [], dropped: 3 }));
   await t.checkLatest();
   assert.equal(t.trustStatus().state, 'unverified');
-  assert.match(t.trustStatus().error.message, /3 checkpoints it signed, seen and not kept/);
+  assert.match(t.trustStatus().error.message, /checkpoints it signed, not kept \(3 checks\)/);
   t.forgetDropped(origin);
   await t.checkLatest();
   assert.equal(t.trustStatus().state, 'verified');
@@ -255,6 +267,21 @@ test('a bad signature fails until reload; clearing an alarm does not clear it', 
   server.latest = honest(4);
   await t.checkLatest();
   assert.equal(t.trustStatus().state, 'failed');
+  // An alarm stored by another tab, then cleared: the failure is back.
+  localStorage.setItem('tlogd.alarm.' + origin, JSON.stringify({ kind: 'fork', message: 'another tab saw a fork' }));
+  t.loadStored();
+  assert.equal(t.trustStatus().alarm.message, 'another tab saw a fork');
+  t.clearAlarm(origin);
+  assert.deepEqual([t.trustStatus().state, t.trustStatus().error.kind], ['failed', 'signature']);
+});
+
+test('another root at the trusted size is a fork, with when it was trusted', async () => {
+  const t = await trusting(5);
+  server.latest = forked(5);
+  await assert.rejects(t.checkLatest(), (e) => e.kind === 'fork');
+  assert.equal(alarm().trusted.checkpoint, honest(5));
+  assert.equal(alarm().trusted.seen_at, trusted().seen_at);
+  assert.equal(alarm().shown.checkpoint, forked(5));
 });
 
 test('a failed GetCheckpoint makes the page unverified', async () => {

@@ -74,7 +74,7 @@ const same = (a, b) => a.size === b.size && a.root === b.root;
 export function keepUnproven(storage, origin, vkey, cp, error, now = new Date()) {
   const list = readUnproven(storage, origin, vkey);
   const at = now.toISOString();
-  const message = String((error && error.message) || error);
+  const message = String((error && error.message) || error).slice(0, 300); // the server's words: bounded
   const had = list.items.find((i) => same(i, cp));
   if (had) {
     Object.assign(had, { last_failed: at, failures: (had.failures || 0) + 1, error: message });

@@ -61,9 +61,9 @@ export function storedAlarm(origin) {
 }
 export function clearAlarm(origin) {
   alarms.clearAlarm(localStorage, origin);
-  // Only the alarm's failure is cleared: another failure of this page
-  // load stays on the badge.
-  if (status.alarm) setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
+  // Only the alarm's failure is cleared: a broken check of this page load
+  // stays on the badge.
+  if (status.alarm) setStatus(broken ? failedStatus(broken) : { state: 'verifying', cp: null, error: null, alarm: null });
 }
 const alarmError = (a) => ({ name: 'TrustError', kind: a.kind, message: a.message });
 
@@ -74,8 +74,9 @@ export function loadStored() {
   const origin = pinnedOrigin();
   const a = storedAlarm(origin);
   if (a) setStatus({ state: 'failed', cp: null, error: alarmError(a), alarm: a });
+  else if (broken) setStatus(failedStatus(broken));
+  else if (origin && state.pending(unproven(origin))) setStatus(unverifiedStatus(unprovenError(origin, null)));
   else if (status.alarm) setStatus({ state: 'verifying', cp: null, error: null, alarm: null });
-  if (!a && origin && state.pending(unproven(origin))) unverified(unprovenError(origin, null));
   return a;
 }
 
@@ -183,16 +184,25 @@ async function reconcile(cp, latest) {
 }
 
 // lost is set when this page could not keep an unproven checkpoint (the
-// browser's storage is full or off): the page is not verified again until
-// it is reloaded.
+// browser's storage is full or off), broken by a check that failed for a
+// reason other than the log's history (a checkpoint not signed with the
+// pinned key): both hold until the page is reloaded.
 let lost = null;
+let broken = null;
+
+const failedStatus = (error) => ({ state: 'failed', cp: null, error, alarm: null });
+const unverifiedStatus = (error) => ({ state: 'unverified', cp: null, error, alarm: null });
 
 function keep(origin, item, err) {
   try {
     state.keepUnproven(localStorage, origin, pinnedKey(), item, err);
   } catch (e) {
-    lost = new Error(`this browser could not keep a checkpoint the log did not prove (${e.message}): free some storage and reload the page`);
+    lost = new Error(`this browser could not keep a checkpoint the log did not prove (${e.message}): keep this page open, and free some storage before you rely on the log`);
   }
+}
+
+function drop(origin, item) {
+  try { state.dropUnproven(localStorage, origin, pinnedKey(), item); } catch { /* kept: proven again next time */ }
 }
 
 // raise stores the evidence of e as the log's alarm, and reports whether
@@ -202,53 +212,59 @@ function raise(origin, e) {
   try { return !!a && alarms.saveAlarm(localStorage, origin, a) === a; } catch { return false; }
 }
 
-const asPoint = (item) => ({ size: item.size, root: item.root, seen_at: item.first_seen || null, checkpoint: item.checkpoint });
+const itemPoint = (item) => ({ size: item.size, root: item.root, seen_at: item.first_seen || null, checkpoint: item.checkpoint });
 
-// settle proves the kept unproven checkpoints of origin, oldest first.
-// Two kept roots at one size, or one beside the trusted one, are a fork
-// whatever the log answers; a fork throws (an alarm). An item is dropped
-// once proven, or once it is the alarm kept (with another alarm kept, it
-// stays, to raise its own once that is cleared). The first failure to
-// answer stops the proofs, and is returned.
-async function settle(origin) {
-  const items = unproven(origin).items;
+// forks finds, without asking the log, two signed roots at one size among
+// the trusted checkpoint, the kept unproven ones and fresh (a checkpoint
+// just opened, or null), and throws the fork. onlyFresh: compare fresh
+// with the others only.
+function forks(origin, fresh, onlyFresh) {
   const last = lastSeen(origin);
-  for (const item of items) {
-    const rival = last && last.size === item.size && last.root !== item.root ? pointOf(last)
-      : items.find((o) => o.size === item.size && o.root !== item.root);
+  const points = unproven(origin).items.map(itemPoint);
+  if (last) points.unshift(pointOf(last));
+  if (fresh) points.push(fresh);
+  for (let i = onlyFresh ? points.length - 1 : 0; i < points.length; i++) {
+    const rival = points.slice(0, i).find((p) => p.size === points[i].size && p.root !== points[i].root);
     if (rival) {
-      const e = new TrustError('fork', `POSSIBLE FORK: the log signed two trees of size ${item.size}, with roots ${rival.root} and ${item.root}`, asPoint(rival), asPoint(item));
-      if (raise(origin, e)) state.dropUnproven(localStorage, origin, pinnedKey(), item);
-      throw e;
+      throw new TrustError('fork', `POSSIBLE FORK: the log signed two trees of size ${rival.size}, with roots ${rival.root} and ${points[i].root}`, rival, points[i]);
     }
   }
-  for (const item of items) {
+}
+
+// SETTLE_TIME bounds the proofs of kept checkpoints at one check, which
+// hold the lock: the rest wait for the next check.
+const SETTLE_TIME = 60000;
+
+// settle proves the kept unproven checkpoints of origin, oldest first. An
+// item is dropped once proven; a fork throws. The first failure to answer
+// stops the proofs, and is returned.
+async function settle(origin) {
+  const until = Date.now() + SETTLE_TIME;
+  for (const item of unproven(origin).items) {
+    if (Date.now() > until) return new Error('the log took too long to prove the kept checkpoints; the rest are proven at the next check');
     try {
       await reconcile(await open(item.checkpoint), false);
     } catch (e) {
-      if (e.name !== 'TrustError') {
-        keep(origin, item, e);
-        return e;
-      }
-      if (raise(origin, e)) state.dropUnproven(localStorage, origin, pinnedKey(), item);
-      throw e;
+      if (e.name === 'TrustError') throw e;
+      keep(origin, item, e);
+      return e;
     }
-    state.dropUnproven(localStorage, origin, pinnedKey(), item);
+    drop(origin, item);
   }
   return null;
 }
 
+// unverified shows error as the reason the page is not verified, unless it
+// shows a failure.
 function unverified(error) {
-  // A failure stays on the badge until the page is reloaded, an alarm
-  // until it is cleared.
-  if (status.state !== 'failed') setStatus({ state: 'unverified', cp: null, error, alarm: null });
+  if (status.state !== 'failed') setStatus(unverifiedStatus(error));
 }
 
 function unprovenError(origin, cause) {
   if (lost) return lost;
   const list = unproven(origin);
   const n = list.items.length ? plural(list.items.length, 'checkpoint') : 'the checkpoints';
-  const what = list.dropped && !list.items.length ? `${plural(list.dropped, 'checkpoint')} it signed, seen and not kept` : `${n} it signed before`;
+  const what = list.dropped && !list.items.length ? `checkpoints it signed, not kept (${plural(list.dropped, 'check')})` : `${n} it signed before`;
   return new Error(`the log has not proven ${what}${cause ? ': ' + cause.message : ''}`);
 }
 
@@ -256,6 +272,10 @@ async function check(text, latest) {
   let cp = null;
   try {
     cp = await open(text);
+    // With an alarm kept, the kept checkpoints wait for it to be cleared:
+    // only this one is checked.
+    const waiting = !!storedAlarm(cp.origin);
+    forks(cp.origin, point(cp), waiting);
     let known;
     try {
       known = await reconcile(cp, latest);
@@ -263,21 +283,32 @@ async function check(text, latest) {
       if (e.name !== 'TrustError') keep(cp.origin, point(cp), e);
       throw e;
     }
-    const failure = await settle(cp.origin);
+    if (!waiting) forks(cp.origin, null, false);
+    const failure = waiting ? null : await settle(cp.origin);
     // A log that showed a fork once is not trusted again by later answers:
-    // its alarm stays until the user clears it, and any other failure stays
-    // on the header badge until the page is reloaded. Only the latest
-    // checkpoint, proven, makes a page that was not verified verified.
+    // its alarm stays until the user clears it, and a broken check until
+    // the page is reloaded. Only the latest checkpoint, proven, makes a
+    // page that was not verified verified.
     const a = storedAlarm(cp.origin);
     if (a) setStatus({ state: 'failed', cp, error: alarmError(a), alarm: a });
-    else if (failure || lost || state.pending(unproven(cp.origin))) unverified(unprovenError(cp.origin, failure));
-    else if (status.state !== 'failed' && (latest || status.state !== 'unverified')) setStatus({ state: 'verified', cp, error: null, alarm: null });
+    else if (broken) setStatus(failedStatus(broken));
+    else if (failure || lost || state.pending(unproven(cp.origin))) setStatus(unverifiedStatus(unprovenError(cp.origin, failure)));
+    else if (latest || status.state !== 'unverified') setStatus({ state: 'verified', cp, error: null, alarm: null });
     return Object.assign(cp, { known });
   } catch (e) {
     if (e.name === 'TrustError') {
       const origin = cp ? cp.origin : pinnedOrigin();
-      if (cp) raise(origin, e);
-      setStatus({ state: 'failed', cp: null, error: e, alarm: alarms.alarmOf(e) ? storedAlarm(origin) : null });
+      if (!alarms.alarmOf(e)) {
+        broken = e;
+      } else if (raise(origin, e)) {
+        drop(origin, e.now); // if it was kept: the alarm has it now
+      } else {
+        // An earlier alarm is kept: this evidence waits, kept, to raise
+        // its own once that one is cleared.
+        keep(origin, e.now, e);
+      }
+      const a = storedAlarm(origin);
+      setStatus(a && alarms.alarmOf(e) ? { state: 'failed', cp: null, error: e, alarm: a } : failedStatus(e));
     } else if (e.name !== 'AbortError') {
       unverified(e);
     }

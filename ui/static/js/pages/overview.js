@@ -228,6 +228,8 @@ export default {
         } else if (st.state === 'unverified') {
           setState(badge, 'unverified', h('div', { class: 'failure' },
             h('p', null, h('strong', null, '⚠ Not fully verified: '), `the latest checkpoint, size ${cp.size}, checks out, but ${clean(st.error.message)}.`)));
+        } else if (st.state !== 'verified') {
+          setState(badge, 'verifying', 'Verifying the latest checkpoint…');
         } else {
           setState(badge, 'verified', '✓ Verified in this browser: signed with the pinned key',
             cp.known ? ', and consistent with every checkpoint this browser saw before.'
