@@ -282,6 +282,14 @@ test('another root at the trusted size is a fork, with when it was trusted', asy
   assert.equal(alarm().trusted.checkpoint, honest(5));
   assert.equal(alarm().trusted.seen_at, trusted().seen_at);
   assert.equal(alarm().shown.checkpoint, forked(5));
+  // Shown again, it is the same evidence: once the alarm is cleared, it
+  // does not come back by itself.
+  await assert.rejects(t.checkLatest(), (e) => e.kind === 'fork');
+  assert.equal(kept(), null);
+  t.clearAlarm(origin);
+  server.latest = honest(6);
+  await t.checkLatest();
+  assert.equal(t.trustStatus().state, 'verified');
 });
 
 test('a failed GetCheckpoint makes the page unverified', async () => {

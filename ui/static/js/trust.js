@@ -212,6 +212,8 @@ function raise(origin, e) {
   try { return !!a && alarms.saveAlarm(localStorage, origin, a) === a; } catch { return false; }
 }
 
+const shownBy = (a, p) => !!(a && a.shown && p && a.shown.size === p.size && a.shown.root === p.root);
+
 const itemPoint = (item) => ({ size: item.size, root: item.root, seen_at: item.first_seen || null, checkpoint: item.checkpoint });
 
 // forks finds, without asking the log, two signed roots at one size among
@@ -302,9 +304,9 @@ async function check(text, latest) {
         broken = e;
       } else if (raise(origin, e)) {
         drop(origin, e.now); // if it was kept: the alarm has it now
-      } else {
+      } else if (!shownBy(storedAlarm(origin), e.now)) {
         // An earlier alarm is kept: this evidence waits, kept, to raise
-        // its own once that one is cleared.
+        // its own once that one is cleared (unless it is that alarm's).
         keep(origin, e.now, e);
       }
       const a = storedAlarm(origin);
