@@ -548,6 +548,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n := p.count("#alarm-trusted, #alarm-shown"); n != 2 {
 			t.Errorf("%d checkpoint texts in the evidence, want 2", n)
 		}
+		p.run("scroll to the alarm", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 		p.shot("14-unproven-alarm")
 		p.clearAlarm()
 	})

@@ -254,7 +254,7 @@ export default {
           showAlarm(pinnedOrigin());
           if (trustStatus().state !== 'failed') {
             setState(badge, 'unverified', h('div', { class: 'failure' },
-              h('p', null, h('strong', null, '⚠ Not verified now: '), `the log did not answer the check (${describeError(e)}). `,
+              h('p', null, h('strong', null, '⚠ Not verified now: '), `the log did not answer the check (${clean(describeError(e))}). `,
                 latest ? `The figures below are from the last check that succeeded, at size ${latest.cp.size}.` : 'Nothing below is verified yet.')));
           } else {
             put(problem, errorEl(e));
