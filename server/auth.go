@@ -347,7 +347,7 @@ func (a *authenticator) authenticate(ctx context.Context) (Principal, error) {
 		}
 		return Principal{Name: name, Via: "token", caps: a.policy.principals[name]}, nil
 	}
-	if p, ok := peer.FromContext(ctx); ok {
+	if p, ok := peer.FromContext(ctx); ok && a.mtls {
 		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
 			if name := certPrincipal(a, &ti.State); name != "" {
 				return Principal{Name: name, Via: "mtls", caps: a.policy.principals[name]}, nil

@@ -119,10 +119,15 @@ const (
 // signs everyone out.
 type session struct {
 	principal Principal
-	anonymous bool // signed in without a token
 	roles     []string
 	csrf      string
 	expires   time.Time
+}
+
+// anonymous reports whether the session was made without credentials
+// (anyone can make those): neither a token nor a client certificate.
+func (s *session) anonymous() bool {
+	return s.principal.Via != "token" && s.principal.Via != "mtls"
 }
 
 // dashboard serves the auditor dashboard under /ui/.
@@ -227,8 +232,8 @@ type proxied struct{}
 // this server, or to a trusted proxy in front of it (then only the
 // proxy's word counts, not the proxy's own connection to this server).
 func secure(r *http.Request) bool {
-	if tls, ok := r.Context().Value(proxied{}).(bool); ok {
-		return tls
+	if https, ok := r.Context().Value(proxied{}).(bool); ok {
+		return https
 	}
 	return r.TLS != nil
 }
@@ -397,7 +402,7 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		apiError(w, httpStatus(st.Code()), st.Code(), st.Message())
 		return
 	}
-	sess := &session{principal: p, anonymous: p.Via != "token" && p.Via != "mtls", csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
+	sess := &session{principal: p, csrf: randomToken(), expires: d.s.cfg.Now().Add(d.s.cfg.SessionTTL)}
 	if a := d.s.auth; a.policy != nil && p.Via != "anonymous" {
 		sess.roles = slices.Sorted(slices.Values(a.policy.roles[p.Name]))
 	}
@@ -507,15 +512,15 @@ func (d *dashboard) prune(sess *session) {
 		switch {
 		case !now.Before(s.expires):
 			delete(d.sessions, k)
-		case s.anonymous == sess.anonymous:
+		case s.anonymous() == sess.anonymous():
 			class.add(k, s)
-			if !sess.anonymous && s.principal.Name == sess.principal.Name {
+			if !sess.anonymous() && s.principal.Name == sess.principal.Name {
 				own.add(k, s)
 			}
 		}
 	}
 	limit := maxSessions
-	if sess.anonymous {
+	if sess.anonymous() {
 		limit = maxAnonymousSessions
 	}
 	switch {

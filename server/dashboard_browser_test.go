@@ -505,8 +505,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n := p.count("#alarm-trusted, #alarm-shown"); n != 2 {
 			t.Errorf("%d checkpoint texts in the evidence, want 2", n)
 		}
-		evidence := eval[string](p, `fetch(document.querySelector("#alarm-download").href).then(r => r.text())`)
-		if strings.Count(evidence, "\n— example.com/test-log ") != 2 {
+		if evidence, n := p.signedNotes("#alarm-download"); n != 2 {
 			t.Errorf("the evidence file lacks a signed checkpoint:\n%s", evidence)
 		}
 		p.shot("12-alarm-kept")
@@ -526,8 +525,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n := p.count("#unproven-list li"); n != 1 {
 			t.Errorf("%d unproven checkpoints shown, want 1", n)
 		}
-		kept := eval[string](p, `fetch(document.querySelector("#unproven-download").href).then(r => r.text())`)
-		if strings.Count(kept, "\n— example.com/test-log ") != 2 {
+		if kept, n := p.signedNotes("#unproven-download"); n != 2 {
 			t.Errorf("the unproven checkpoints' file lacks a signed checkpoint:\n%s", kept)
 		}
 		p.shot("13-unproven")
@@ -552,6 +550,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		p.shot("14-unproven-alarm")
 		p.clearAlarm()
 	})
+}
+
+// signedNotes fetches the file the download link sel offers, and counts
+// the log's signature lines in it.
+func (p *page) signedNotes(sel string) (string, int) {
+	p.t.Helper()
+	text := eval[string](p, fmt.Sprintf(`fetch(document.querySelector(%q).href).then(r => r.text())`, sel))
+	return text, strings.Count(text, "\n— example.com/test-log ")
 }
 
 // clearAlarm clears the overview's alarm, and waits for the honest log to

@@ -654,10 +654,11 @@ func mustURL(t *testing.T, s string) *url.URL {
 
 func TestDashboardSessionClasses(t *testing.T) {
 	d := &dashboard{s: &Server{cfg: Config{Now: time.Now}}, sessions: make(map[[32]byte]*session)}
+	via := map[bool]string{true: "anonymous", false: "token"}
 	add := func(anonymous bool, age time.Duration) [32]byte {
 		k := [32]byte{}
 		rand.Read(k[:])
-		d.sessions[k] = &session{anonymous: anonymous, expires: time.Now().Add(time.Hour - age)}
+		d.sessions[k] = &session{principal: Principal{Via: via[anonymous]}, expires: time.Now().Add(time.Hour - age)}
 		return k
 	}
 	token := add(false, time.Hour-time.Minute) // the oldest of all
@@ -666,7 +667,7 @@ func TestDashboardSessionClasses(t *testing.T) {
 	for range maxAnonymousSessions - 1 {
 		add(true, 0)
 	}
-	d.prune(&session{anonymous: true})
+	d.prune(&session{principal: Principal{Via: "anonymous"}})
 	if _, ok := d.sessions[token]; !ok {
 		t.Error("an anonymous sign-in evicted a token session")
 	}

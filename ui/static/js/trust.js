@@ -217,15 +217,15 @@ const shownBy = (a, p) => !!(a && a.shown && p && a.shown.size === p.size && a.s
 const itemPoint = (item) => ({ size: item.size, root: item.root, seen_at: item.first_seen || null, checkpoint: item.checkpoint });
 
 // forks finds, without asking the log, two signed roots at one size among
-// the trusted checkpoint, the kept unproven ones and fresh (a checkpoint
-// just opened, or null), and throws the fork. onlyFresh: compare fresh
-// with the others only.
-function forks(origin, fresh, onlyFresh) {
+// the trusted checkpoint and the kept unproven ones, and throws the fork.
+// With fresh (a checkpoint just opened), it compares fresh with those
+// only: each kept one was compared so when it was fresh.
+function forks(origin, fresh = null) {
   const last = lastSeen(origin);
   const points = unproven(origin).items.map(itemPoint);
   if (last) points.unshift(pointOf(last));
   if (fresh) points.push(fresh);
-  for (let i = onlyFresh ? points.length - 1 : 0; i < points.length; i++) {
+  for (let i = fresh ? points.length - 1 : 0; i < points.length; i++) {
     const rival = points.slice(0, i).find((p) => p.size === points[i].size && p.root !== points[i].root);
     if (rival) {
       throw new TrustError('fork', `POSSIBLE FORK: the log signed two trees of size ${rival.size}, with roots ${rival.root} and ${points[i].root}`, rival, points[i]);
@@ -277,7 +277,7 @@ async function check(text, latest) {
     // With an alarm kept, the kept checkpoints wait for it to be cleared:
     // only this one is checked.
     const waiting = !!storedAlarm(cp.origin);
-    forks(cp.origin, point(cp), waiting);
+    forks(cp.origin, point(cp));
     let known;
     try {
       known = await reconcile(cp, latest);
@@ -285,7 +285,7 @@ async function check(text, latest) {
       if (e.name !== 'TrustError') keep(cp.origin, point(cp), e);
       throw e;
     }
-    if (!waiting) forks(cp.origin, null, false);
+    if (!waiting) forks(cp.origin); // the trusted one may have moved
     const failure = waiting ? null : await settle(cp.origin);
     // A log that showed a fork once is not trusted again by later answers:
     // its alarm stays until the user clears it, and a broken check until
@@ -300,7 +300,8 @@ async function check(text, latest) {
   } catch (e) {
     if (e.name === 'TrustError') {
       const origin = cp ? cp.origin : pinnedOrigin();
-      if (!alarms.alarmOf(e)) {
+      const againstLog = !!alarms.alarmOf(e);
+      if (!againstLog) {
         broken = e;
       } else if (raise(origin, e)) {
         drop(origin, e.now); // if it was kept: the alarm has it now
@@ -310,7 +311,7 @@ async function check(text, latest) {
         keep(origin, e.now, e);
       }
       const a = storedAlarm(origin);
-      setStatus(a && alarms.alarmOf(e) ? { state: 'failed', cp: null, error: e, alarm: a } : failedStatus(e));
+      setStatus(a && againstLog ? { state: 'failed', cp: null, error: e, alarm: a } : failedStatus(e));
     } else if (e.name !== 'AbortError') {
       unverified(e);
     }

@@ -143,6 +143,28 @@ function unprovenEl(origin, list, url, onForget) {
       list.dropped ? forget : null));
 }
 
+// shownArea is an element that shows the value last given to show
+// (compared as JSON; null: nothing), with a text file of it at a blob URL
+// kept as long as it is shown.
+function shownArea(id) {
+  const area = h('div', { id });
+  let shown = '';
+  let url = null;
+  return {
+    area,
+    show(value, text, render) {
+      const json = value ? JSON.stringify(value) : '';
+      if (json === shown) return;
+      shown = json;
+      if (url) URL.revokeObjectURL(url);
+      const file = value ? text(value) : null;
+      url = file ? blobURL([file], 'text/plain') : null;
+      put(area, value ? render(value, url) : null);
+    },
+    close() { if (url) URL.revokeObjectURL(url); },
+  };
+}
+
 export default {
   title: 'Overview',
   render(root, params, ctx) {
@@ -151,12 +173,8 @@ export default {
     const f = { origin: dd('cp-origin'), size: dd('cp-size'), root: dd('cp-root'), age: dd('cp-age'), rate: dd('append-rate') };
     const checked = h('p', { class: 'hint', id: 'cp-checked' });
     const problem = h('div', { id: 'overview-error' });
-    const alarmArea = h('div', { id: 'alarm' });
-    let alarmShown = ''; // the alarm shown, as JSON
-    let alarmURL = null;
-    const unprovenArea = h('div', { id: 'unproven' });
-    let unprovenShown = '';
-    let unprovenURL = null;
+    const alarmArea = shownArea('alarm');
+    const unprovenArea = shownArea('unproven');
     const cosigs = h('ul', { id: 'cp-cosigs', class: 'plain' }, h('li', { class: 'muted' }, '…'));
     const wk = h('textarea', { id: 'witness-keys', rows: 3, spellcheck: 'false', 'aria-describedby': 'witness-hint' });
     wk.value = witnessKeys().join('\n');
@@ -168,42 +186,38 @@ export default {
     let again = false; // refresh once more when the running one ends
     let latest = null;
 
+    // refreshSoon refreshes after a button that went away: now, or once
+    // the running check (which may have started before) ends.
+    function refreshSoon() {
+      heading.focus();
+      if (busy) again = true;
+      else refresh();
+    }
+
     // showUnproven shows the log's unproven checkpoints, if any.
     function showUnproven(origin) {
       const list = unproven(origin);
-      const json = JSON.stringify(list);
-      if (json === unprovenShown) return;
-      unprovenShown = json;
-      if (unprovenURL) URL.revokeObjectURL(unprovenURL);
-      unprovenURL = list.items.length ? blobURL([unprovenText(origin, lastSeen(origin), list)], 'text/plain') : null;
-      put(unprovenArea, list.items.length || list.dropped ? unprovenEl(origin, list, unprovenURL, () => {
-        if (!confirm('Forget the checkpoints this browser saw and did not keep? They were never proven.')) return;
-        forgetDropped(origin);
-        showUnproven(origin);
-        heading.focus(); // the button is gone
-        if (busy) again = true;
-        else refresh();
-      }) : null);
+      unprovenArea.show(list.items.length || list.dropped ? list : null,
+        (l) => (l.items.length ? unprovenText(origin, lastSeen(origin), l) : null),
+        (l, url) => unprovenEl(origin, l, url, () => {
+          if (!confirm('Forget the checkpoints this browser saw and did not keep? They were never proven.')) return;
+          forgetDropped(origin);
+          showUnproven(origin);
+          refreshSoon();
+        }));
     }
 
     // showAlarm shows the stored alarm of the log (origin), if any, and
     // returns it.
     function showAlarm(origin) {
       const a = storedAlarm(origin);
-      const json = a ? JSON.stringify(a) : '';
-      if (json === alarmShown) return a;
-      alarmShown = json;
-      if (alarmURL) URL.revokeObjectURL(alarmURL);
-      alarmURL = a ? blobURL([alarmText(origin, a)], 'text/plain') : null;
-      put(alarmArea, a ? alarmEl(origin, a, alarmURL, () => {
+      alarmArea.show(a, (x) => alarmText(origin, x), (x, url) => alarmEl(origin, x, url, () => {
         if (!confirm('Clear the alarm? Do it only once you have reported it and kept the evidence: this browser will then trust the log again if its next checkpoints check out.')) return;
         clearAlarm(origin);
         showAlarm(origin);
         setState(badge, 'verifying', 'Alarm cleared: verifying the latest checkpoint…');
-        heading.focus(); // the button is gone
-        if (busy) again = true; // the running check may have started before the clear
-        else refresh();
-      }) : null);
+        refreshSoon();
+      }));
       return a;
     }
 
@@ -325,8 +339,8 @@ export default {
       h('section', { 'aria-labelledby': 'cp-h' },
         heading,
         badge,
-        alarmArea,
-        unprovenArea,
+        alarmArea.area,
+        unprovenArea.area,
         problem,
         h('dl', { class: 'facts' },
           h('dt', null, 'Origin'), f.origin,
@@ -350,8 +364,8 @@ export default {
     const timer = setInterval(refresh, 10000);
     return () => {
       clearInterval(timer);
-      if (alarmURL) URL.revokeObjectURL(alarmURL);
-      if (unprovenURL) URL.revokeObjectURL(unprovenURL);
+      alarmArea.close();
+      unprovenArea.close();
     };
   },
 };
